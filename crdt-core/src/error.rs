@@ -1,0 +1,32 @@
+//! What malformed or unacceptable input turns into.
+//!
+//! Every variant is a reason to end the offending connection (and only it): the server maps them
+//! to a WebSocket close code and reason. None of them leaves the room's document half-changed:
+//! updates are decoded fully before a transaction is opened.
+
+use crate::room::ConnectionId;
+
+/// Why a frame from a client was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// The frame held no bytes at all; y-protocols never sends that.
+    #[error("empty frame")]
+    EmptyFrame,
+    /// The bytes do not form a y-protocols message (bad varint, truncated buffer, unknown sync
+    /// step...).
+    #[error("malformed message: {0}")]
+    MalformedMessage(#[source] yrs::encoding::read::Error),
+    /// A sync message carried bytes that are not a Yjs v1 update.
+    #[error("malformed document update: {0}")]
+    MalformedUpdate(#[source] yrs::encoding::read::Error),
+    /// The update decoded but `yrs` refused to integrate it.
+    #[error("document update rejected: {0}")]
+    UpdateRejected(#[source] yrs::error::UpdateError),
+    /// Decoding the update panicked inside `yrs`; caught so one bad client cannot take the room
+    /// down.
+    #[error("document update could not be decoded")]
+    UndecodableUpdate,
+    /// The connection is not (or no longer) part of this room.
+    #[error("unknown connection {0}")]
+    UnknownConnection(ConnectionId),
+}

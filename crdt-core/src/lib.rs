@@ -1,0 +1,26 @@
+//! Sans-IO heart of Quire: the Yjs room state machine.
+//!
+//! Everything here is plain, synchronous Rust on top of `yrs` and `yrs::sync`: no sockets, no
+//! runtime, no storage. The server feeds bytes in (`Room::handle_*`) and drains what must be sent
+//! or stored (`Room::poll_outgoing`), which keeps the protocol logic testable without a network
+//! and lets one core serve several transports (y-websocket framing today, Hocuspocus later).
+//!
+//! Layout:
+//! - [`room`]: the per-document state machine (sync, updates, read-only refusal).
+//! - [`presence`]: awareness bookkeeping: who controls which awareness client, expiry.
+//! - [`wire`]: decoding frames into y-protocols messages and encoding one message per frame.
+//! - [`client`]: the client side of the sync, sans-IO, for tests and Rust plugins.
+//! - [`clock`]: the time source awareness expiry reads, injectable for tests.
+//! - [`error`]: the typed errors malformed input turns into.
+
+pub mod client;
+pub mod clock;
+pub mod error;
+mod presence;
+pub mod room;
+pub mod wire;
+
+pub use client::SyncClient;
+pub use clock::{ManualClock, SystemClock};
+pub use error::ProtocolError;
+pub use room::{AWARENESS_TIMEOUT_MILLIS, Access, ConnectionId, Outgoing, Room};

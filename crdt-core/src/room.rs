@@ -1,0 +1,331 @@
+//! The room: one Yjs document and the connections editing it.
+//!
+//! A `Room` is a sans-IO state machine. The server calls `handle_*` with what happened (a client
+//! joined, a frame arrived, a client left, time passed) and drains [`Outgoing`] effects with
+//! [`Room::poll_outgoing`]. Effects come out in the order they must be carried out: a
+//! [`Outgoing::Persist`] precedes the broadcast of the same update, so a server that stores before
+//! it sends gets "durable before visible" for free.
+//!
+//! Every outgoing frame holds exactly one y-protocols message (see [`crate::wire`]) and a broadcast
+//! is encoded once, as [`Bytes`] every recipient shares.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use bytes::Bytes;
+use yrs::sync::{Awareness, Clock, Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::error::ProtocolError;
+use crate::presence::Presence;
+use crate::wire::{decode_frame, encode_frame, encode_update_frame};
+
+pub use crate::presence::AWARENESS_TIMEOUT_MILLIS;
+
+/// Why a read-only connection's update was refused, as sent in the y-protocols auth message.
+pub const READ_ONLY_REASON: &str = "read-only connection: document updates are not accepted";
+
+/// Identifies one connection within a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(u64);
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "connection-{}", self.0)
+    }
+}
+
+/// What a connection may do to the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Receives the document and may change it.
+    ReadWrite,
+    /// Receives the document and live updates, may share awareness, never changes the document.
+    ReadOnly,
+}
+
+/// An effect the server must carry out, in the order they are polled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// Send `frame` to one connection.
+    Reply { to: ConnectionId, frame: Bytes },
+    /// Send `frame` to every connection except `except` (`None`: to all of them).
+    Broadcast {
+        except: Option<ConnectionId>,
+        frame: Bytes,
+    },
+    /// A Yjs v1 update that reached the document; store it before sending what follows.
+    Persist { update: Bytes },
+}
+
+/// One document being edited, and who is editing it.
+pub struct Room {
+    awareness: Awareness,
+    clock: SharedClock,
+    presence: Presence,
+    access: HashMap<ConnectionId, Access>,
+    next_connection: u64,
+    outgoing: VecDeque<Outgoing>,
+}
+
+impl Default for Room {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Room {
+    /// An empty room on the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(SystemClock)
+    }
+
+    /// An empty room reading time from `clock` (awareness expiry).
+    pub fn with_clock(clock: impl Clock + 'static) -> Self {
+        let clock = SharedClock(std::sync::Arc::new(clock));
+        Room {
+            awareness: Awareness::with_clock(Doc::new(), clock.clone()),
+            clock,
+            presence: Presence::default(),
+            access: HashMap::new(),
+            next_connection: 0,
+            outgoing: VecDeque::new(),
+        }
+    }
+
+    /// The document this room holds.
+    pub fn doc(&self) -> &Doc {
+        self.awareness.doc()
+    }
+
+    /// The awareness states this room tracks.
+    pub fn awareness(&self) -> &Awareness {
+        &self.awareness
+    }
+
+    /// How many connections are in the room.
+    pub fn connection_count(&self) -> usize {
+        self.access.len()
+    }
+
+    /// The document's state vector.
+    pub fn state_vector(&self) -> StateVector {
+        self.doc().transact().state_vector()
+    }
+
+    /// The whole document as one Yjs v1 update (a snapshot).
+    pub fn encode_state_as_update(&self) -> Vec<u8> {
+        self.doc()
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    }
+
+    /// Applies an update read back from storage: nothing is persisted or sent.
+    pub fn handle_stored_update(&mut self, update: &[u8]) -> Result<(), ProtocolError> {
+        self.apply_update(update).map(|_| ())
+    }
+
+    /// Applies an update made on the server side (for example over HTTP): it is persisted and
+    /// broadcast to every connection. Returns whether it carried anything.
+    pub fn handle_local_update(&mut self, update: &[u8]) -> Result<bool, ProtocolError> {
+        let changed = self.apply_update(update)?;
+        if changed {
+            self.queue_document_update(None, update.to_vec());
+        }
+        Ok(changed)
+    }
+
+    /// Registers a new connection. A joining client is sent the current awareness states at
+    /// once, so presence does not wait for the next 15 s renewal.
+    pub fn handle_connect(&mut self, access: Access) -> ConnectionId {
+        let connection = ConnectionId(self.next_connection);
+        self.next_connection += 1;
+        self.access.insert(connection, access);
+        if let Some(states) = self.presence.current_states(&self.awareness) {
+            self.reply(connection, &Message::Awareness(states));
+        }
+        connection
+    }
+
+    /// Handles one frame from `connection`: every message in it, in order. A frame that does not
+    /// decode is refused whole; if a message fails to apply, the ones before it have taken
+    /// effect. Either way the server should close the connection.
+    pub fn handle_frame(
+        &mut self,
+        connection: ConnectionId,
+        frame: &[u8],
+    ) -> Result<(), ProtocolError> {
+        let access = *self
+            .access
+            .get(&connection)
+            .ok_or(ProtocolError::UnknownConnection(connection))?;
+        for message in decode_frame(frame)? {
+            self.handle_message(connection, access, message)?;
+        }
+        Ok(())
+    }
+
+    /// Removes `connection`; the awareness states it controlled are removed and their removal is
+    /// broadcast to the others.
+    pub fn handle_disconnect(&mut self, connection: ConnectionId) {
+        if self.access.remove(&connection).is_none() {
+            return;
+        }
+        if let Some(removal) = self.presence.release(connection, &mut self.awareness) {
+            self.broadcast(None, &Message::Awareness(removal));
+        }
+    }
+
+    /// Lets time pass: awareness states not renewed for [`AWARENESS_TIMEOUT_MILLIS`] expire and
+    /// their removal is broadcast, as y-protocols clients do among themselves.
+    pub fn handle_tick(&mut self) {
+        let now = self.clock.now();
+        if let Some(removal) = self.presence.expire(&mut self.awareness, now) {
+            self.broadcast(None, &Message::Awareness(removal));
+        }
+    }
+
+    /// The next effect to carry out, if any.
+    pub fn poll_outgoing(&mut self) -> Option<Outgoing> {
+        self.outgoing.pop_front()
+    }
+
+    fn handle_message(
+        &mut self,
+        connection: ConnectionId,
+        access: Access,
+        message: Message,
+    ) -> Result<(), ProtocolError> {
+        match message {
+            Message::Sync(SyncMessage::SyncStep1(remote_state)) => {
+                let diff = self.doc().transact().encode_diff_v1(&remote_state);
+                self.reply(connection, &Message::Sync(SyncMessage::SyncStep2(diff)));
+                // A read-only client's answer to our step 1 would only be refused.
+                if access == Access::ReadWrite {
+                    let state = self.state_vector();
+                    self.reply(connection, &Message::Sync(SyncMessage::SyncStep1(state)));
+                }
+            }
+            Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
+                if access == Access::ReadOnly {
+                    if !decode_update(&update)?.is_empty() {
+                        let refusal = Message::Auth(Some(READ_ONLY_REASON.to_owned()));
+                        self.reply(connection, &refusal);
+                    }
+                } else if self.apply_update(&update)? {
+                    self.queue_document_update(Some(connection), update);
+                }
+            }
+            Message::Awareness(update) => {
+                let frame = encode_frame(&Message::Awareness(update.clone()));
+                let applied = self.presence.apply(connection, &mut self.awareness, update);
+                if let Some(removed) = applied.stale {
+                    // The client announced a state the room removed at a later clock (it
+                    // reconnected, or it expired). Telling it so makes a y-protocols client bump
+                    // its clock and announce again, so it reappears now rather than at its next
+                    // 15 s renewal.
+                    self.reply(connection, &Message::Awareness(removed));
+                }
+                if applied.changed {
+                    // Echoed to the sender too, as y-websocket's server does: a client alone in a
+                    // room otherwise hears nothing and reconnects after its 30 s silence timeout.
+                    self.outgoing.push_back(Outgoing::Broadcast {
+                        except: None,
+                        frame,
+                    });
+                }
+            }
+            Message::AwarenessQuery => {
+                let states = self.presence.all_states(&self.awareness);
+                self.reply(connection, &Message::Awareness(states));
+            }
+            // Clients do not authenticate over y-protocols' auth message with Quire (tokens travel
+            // with the upgrade request); a client-side permission notice needs no answer.
+            Message::Auth(_) => {}
+            // Unknown message types are ignored, as y-websocket's server does, so protocol
+            // extensions of newer clients do not break the connection.
+            Message::Custom(_, _) => {}
+        }
+        Ok(())
+    }
+
+    /// Applies a v1 update in its own transaction; false when it told the document nothing new.
+    ///
+    /// "Nothing new" must be judged after applying: a SyncStep2 carries its sender's whole
+    /// delete set every time, and storing or forwarding that on each reconnect would grow the log
+    /// for nothing. An update that cannot be integrated yet (it waits for a missing dependency)
+    /// still counts as new: other clients need it as much as the room does.
+    fn apply_update(&mut self, update: &[u8]) -> Result<bool, ProtocolError> {
+        let update = decode_update(update)?;
+        if update.is_empty() {
+            return Ok(false);
+        }
+        let mut transaction = self.awareness.doc().transact_mut();
+        let pending_before = PendingState::of(&transaction);
+        transaction
+            .apply_update(update)
+            .map_err(ProtocolError::UpdateRejected)?;
+        Ok(transaction.has_changes() || PendingState::of(&transaction) != pending_before)
+    }
+
+    fn queue_document_update(&mut self, from: Option<ConnectionId>, update: Vec<u8>) {
+        let frame = encode_update_frame(&update);
+        self.outgoing.push_back(Outgoing::Persist {
+            update: Bytes::from(update),
+        });
+        self.outgoing.push_back(Outgoing::Broadcast {
+            except: from,
+            frame,
+        });
+    }
+
+    fn reply(&mut self, to: ConnectionId, message: &Message) {
+        self.outgoing.push_back(Outgoing::Reply {
+            to,
+            frame: encode_frame(message),
+        });
+    }
+
+    fn broadcast(&mut self, except: Option<ConnectionId>, message: &Message) {
+        if self.access.is_empty() {
+            return;
+        }
+        self.outgoing.push_back(Outgoing::Broadcast {
+            except,
+            frame: encode_frame(message),
+        });
+    }
+}
+
+/// What a document holds back until missing dependencies arrive. Usually nothing, so comparing
+/// it costs nothing on the common path.
+#[derive(PartialEq)]
+struct PendingState {
+    update: Option<Vec<u8>>,
+    deletions: Option<yrs::IdSet>,
+}
+
+impl PendingState {
+    fn of(transaction: &impl ReadTxn) -> Self {
+        let store = transaction.store();
+        PendingState {
+            update: store
+                .pending_update()
+                .map(|pending| pending.update.encode_v1()),
+            deletions: store.pending_ds().cloned(),
+        }
+    }
+}
+
+/// Decodes a Yjs v1 update, turning a panic inside the decoder into an error: the bytes come
+/// from the network and one client must not be able to take the room down.
+fn decode_update(update: &[u8]) -> Result<Update, ProtocolError> {
+    match catch_unwind(AssertUnwindSafe(|| Update::decode_v1(update))) {
+        Ok(decoded) => decoded.map_err(ProtocolError::MalformedUpdate),
+        Err(_) => Err(ProtocolError::UndecodableUpdate),
+    }
+}

@@ -1,0 +1,206 @@
+//! The HTTP face of Quire: routes, upgrade of WebSocket requests, and the server's lifecycle.
+//!
+//! [`Server::bind`] opens the listener (so callers learn the real port before serving) and
+//! [`Server::run`] serves until the shutdown token is cancelled, then waits, within the grace
+//! period, for every connection and room task: axum does not wait for upgraded WebSockets on its
+//! own, so they are tracked with a `TaskTracker`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use crdt_core::Access;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::api_error::ApiError;
+use crate::config::ServeConfig;
+use crate::connection::{ConnectionContext, serve_connection};
+use crate::room_name::validate_room_name;
+use crate::rooms::RoomRegistry;
+
+/// WebSocket read buffer per connection. Yjs frames are mostly tens of bytes; a small buffer
+/// keeps idle connections cheap (tungstenite's default is 128 KiB each).
+const WEBSOCKET_READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Bytes gathered before a write reaches the socket; every batch is flushed anyway, so this only
+/// bounds how much one batch holds in memory before writing.
+const WEBSOCKET_WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// State shared by every request handler.
+#[derive(Clone)]
+struct AppState {
+    config: Arc<ServeConfig>,
+    registry: RoomRegistry,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// A server with its listener open.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Opens the listener on `config.addr`; `shutdown` stops the server when cancelled.
+    pub async fn bind(
+        config: ServeConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, ServerError> {
+        let listener =
+            TcpListener::bind(config.addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.addr,
+                    source,
+                })?;
+        let tracker = TaskTracker::new();
+        let registry = RoomRegistry::new(&config, tracker.clone());
+        Ok(Server {
+            listener,
+            state: AppState {
+                config: Arc::new(config),
+                registry,
+                tracker,
+                shutdown,
+            },
+        })
+    }
+
+    /// The address actually listened on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// Serves until shutdown, then waits for connections and rooms to finish.
+    pub async fn run(self) -> Result<(), ServerError> {
+        let Server { listener, state } = self;
+        info!(
+            "listening on http://{}",
+            listener.local_addr().map_err(ServerError::Serve)?
+        );
+        let shutdown = state.shutdown.clone();
+        let tracker = state.tracker.clone();
+        let grace = state.config.shutdown_grace();
+        let listener = listener.tap_io(|stream| {
+            // Yjs frames are small and latency-bound: Nagle would hold them back ~40 ms.
+            if let Err(error) = stream.set_nodelay(true) {
+                warn!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .map_err(ServerError::Serve)?;
+        tracker.close();
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            warn!(
+                ?grace,
+                "shutdown grace period over with tasks still running"
+            );
+        }
+        info!("stopped");
+        Ok(())
+    }
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/ws/{*room}", get(upgrade_websocket))
+        .route("/healthz", get(health))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn upgrade_websocket(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    room: Result<Path<String>, PathRejection>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let room = match room {
+        Ok(Path(room)) => room,
+        Err(rejection) => {
+            return ApiError::bad_request("invalid_room_name", rejection.body_text())
+                .into_response();
+        }
+    };
+    if let Err(error) = validate_room_name(&room) {
+        return ApiError::bad_request("invalid_room_name", error.to_string()).into_response();
+    }
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return ApiError::new(
+                rejection.status(),
+                "websocket_upgrade_required",
+                rejection.body_text(),
+            )
+            .into_response();
+        }
+    };
+    if state.shutdown.is_cancelled() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        )
+        .into_response();
+    }
+    // Taken before the upgrade completes so shutdown also waits for connections mid-upgrade.
+    let task = state.tracker.token();
+    let context = ConnectionContext {
+        room,
+        peer,
+        access: Access::ReadWrite,
+        registry: state.registry.clone(),
+        config: state.config.clone(),
+        shutdown: state.shutdown.clone(),
+    };
+    upgrade
+        .read_buffer_size(WEBSOCKET_READ_BUFFER_BYTES)
+        .write_buffer_size(WEBSOCKET_WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(state.config.max_message_bytes.saturating_mul(2))
+        .max_message_size(state.config.max_message_bytes)
+        .max_frame_size(state.config.max_message_bytes)
+        .on_upgrade(move |socket| async move {
+            serve_connection(socket, context).await;
+            drop(task);
+        })
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}

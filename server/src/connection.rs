@@ -1,0 +1,179 @@
+//! One WebSocket connection: the task that moves frames between a client and its room.
+//!
+//! A single task per connection reads the client's frames into the room's queue and writes the
+//! room's frames out, batching whatever is queued into one flush. It owns the connection's
+//! lifecycle: keepalive pings, the close code for every way a connection ends (shutdown, slow
+//! consumer, malformed or oversized input, silence), and telling the room it left. An error here
+//! ends this connection only.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info_span};
+
+use crdt_core::Access;
+
+use crate::close_code;
+use crate::config::ServeConfig;
+use crate::room_task::CloseReason;
+use crate::rooms::{Membership, RoomRegistry};
+
+/// Frames written before a flush, so one slow flush does not hold back the queue forever.
+const MAX_FRAMES_PER_FLUSH: usize = 256;
+
+/// Everything a connection task needs besides its socket.
+pub struct ConnectionContext {
+    /// The room to join.
+    pub room: String,
+    /// Who is connecting, for logs.
+    pub peer: SocketAddr,
+    /// What the connection may do.
+    pub access: Access,
+    /// The rooms in memory.
+    pub registry: RoomRegistry,
+    /// Server settings.
+    pub config: Arc<ServeConfig>,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+}
+
+/// How the connection loop ended.
+enum Ending {
+    /// Send this close frame, then end.
+    Close(CloseReason),
+    /// The client is gone (closed, reset); nothing to send.
+    Gone,
+}
+
+/// Serves one upgraded WebSocket until it ends.
+pub async fn serve_connection(socket: WebSocket, context: ConnectionContext) {
+    let span = info_span!("connection", room = %context.room, peer = %context.peer);
+    run(socket, context).instrument(span).await;
+}
+
+async fn run(socket: WebSocket, context: ConnectionContext) {
+    let (mut sink, mut stream) = socket.split();
+    let membership = match context.registry.join(&context.room, context.access).await {
+        Ok(membership) => membership,
+        Err(error) => {
+            let reason = CloseReason::new(close_code::INTERNAL_ERROR, &error.to_string());
+            let _ = sink.send(close_message(reason)).await;
+            return;
+        }
+    };
+    debug!(connection = %membership.connection, "joined");
+    let Membership {
+        room,
+        connection,
+        mut frames,
+        mut close,
+    } = membership;
+
+    let mut keepalive = tokio::time::interval(context.config.ping_interval());
+    keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    keepalive.tick().await;
+    let mut last_heard = Instant::now();
+
+    let ending = loop {
+        tokio::select! {
+            biased;
+            _ = context.shutdown.cancelled() => {
+                break Ending::Close(CloseReason::new(close_code::GOING_AWAY, "server shutting down"));
+            }
+            reason = &mut close => {
+                break Ending::Close(reason.unwrap_or_else(|_| {
+                    CloseReason::new(close_code::INTERNAL_ERROR, "room stopped")
+                }));
+            }
+            frame = frames.recv() => {
+                let Some(frame) = frame else {
+                    break Ending::Close(CloseReason::new(close_code::INTERNAL_ERROR, "room stopped"));
+                };
+                if write_frames(&mut sink, frame, &mut frames).await.is_err() {
+                    break Ending::Gone;
+                }
+            }
+            message = stream.next() => {
+                last_heard = Instant::now();
+                match message {
+                    Some(Ok(Message::Binary(frame))) => {
+                        if !room.send_frame(connection, frame).await {
+                            break Ending::Close(CloseReason::new(close_code::INTERNAL_ERROR, "room stopped"));
+                        }
+                    }
+                    Some(Ok(Message::Text(_))) => {
+                        break Ending::Close(CloseReason::new(
+                            close_code::MALFORMED,
+                            "text frames are not part of the Yjs sync protocol",
+                        ));
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => break Ending::Gone,
+                    Some(Err(error)) => break ending_for_read_error(error),
+                }
+            }
+            _ = keepalive.tick() => {
+                if last_heard.elapsed() >= context.config.idle_timeout() {
+                    break Ending::Close(CloseReason::new(
+                        close_code::KEEPALIVE_TIMEOUT,
+                        "no answer to keepalive pings",
+                    ));
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break Ending::Gone;
+                }
+            }
+        }
+    };
+
+    room.leave(connection).await;
+    if let Ending::Close(reason) = ending {
+        debug!(code = reason.code, reason = %reason.reason, "closing");
+        let _ = sink.send(close_message(reason)).await;
+    }
+    let _ = sink.close().await;
+}
+
+/// Writes `first` and whatever else is already queued, then flushes once.
+async fn write_frames(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    first: bytes::Bytes,
+    frames: &mut tokio::sync::mpsc::Receiver<bytes::Bytes>,
+) -> Result<(), axum::Error> {
+    sink.feed(Message::Binary(first)).await?;
+    for _ in 1..MAX_FRAMES_PER_FLUSH {
+        match frames.try_recv() {
+            Ok(frame) => sink.feed(Message::Binary(frame)).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
+}
+
+/// A read error that is the client's fault gets a close code; others mean it is gone.
+fn ending_for_read_error(error: axum::Error) -> Ending {
+    use tokio_tungstenite::tungstenite::Error as SocketError;
+    let inner = error.into_inner();
+    match inner.downcast_ref::<SocketError>() {
+        Some(SocketError::Capacity(capacity)) => Ending::Close(CloseReason::new(
+            close_code::TOO_BIG,
+            &format!("message too big: {capacity}"),
+        )),
+        Some(SocketError::Protocol(protocol)) => Ending::Close(CloseReason::new(
+            close_code::PROTOCOL_ERROR,
+            &format!("WebSocket protocol error: {protocol}"),
+        )),
+        _ => Ending::Gone,
+    }
+}
+
+fn close_message(reason: CloseReason) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: reason.code,
+        reason: reason.reason.into(),
+    }))
+}

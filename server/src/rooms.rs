@@ -1,0 +1,186 @@
+//! The registry of rooms in memory: one owner task per room, found by name.
+//!
+//! Each room is owned by exactly one task (see [`crate::room_task`]); everyone else talks to it
+//! through a bounded command queue. The registry's std `Mutex` is held only for map look-ups,
+//! never across an `.await`. A room whose last client leaves retires itself under that lock,
+//! and a client that raced it simply joins a fresh room task.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use crdt_core::{Access, ConnectionId};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
+
+use crate::config::ServeConfig;
+use crate::room_task::{CloseReason, ConnectionOutbox, RoomCommand, run_room};
+
+/// How many commands may wait for a room before senders wait: enough to absorb bursts, small
+/// enough that a flooding client feels back-pressure on its own socket.
+const ROOM_QUEUE_COMMANDS: usize = 256;
+
+/// How often a join may lose the race against a retiring room before giving up.
+const JOIN_ATTEMPTS: usize = 8;
+
+/// A connection's place in a room, and where the room's frames for it arrive.
+pub struct Membership {
+    /// Commands to the room.
+    pub room: RoomHandle,
+    /// This connection's id within the room.
+    pub connection: ConnectionId,
+    /// Frames to send to the client, in order.
+    pub frames: mpsc::Receiver<Bytes>,
+    /// Set when the room wants this connection closed.
+    pub close: oneshot::Receiver<CloseReason>,
+}
+
+/// The room could not be joined.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// Every attempt met a room that was retiring or had stopped.
+    #[error("room {0:?} did not accept the connection")]
+    RoomUnavailable(String),
+}
+
+/// Sends commands to one room's task.
+#[derive(Clone)]
+pub struct RoomHandle {
+    commands: mpsc::Sender<RoomCommand>,
+}
+
+impl RoomHandle {
+    /// Hands a frame from `connection` to the room; false when the room is gone.
+    pub async fn send_frame(&self, connection: ConnectionId, frame: Bytes) -> bool {
+        self.commands
+            .send(RoomCommand::Frame { connection, frame })
+            .await
+            .is_ok()
+    }
+
+    /// Tells the room `connection` left.
+    pub async fn leave(&self, connection: ConnectionId) {
+        let _ = self.commands.send(RoomCommand::Leave { connection }).await;
+    }
+}
+
+/// Every room currently in memory.
+#[derive(Clone)]
+pub struct RoomRegistry {
+    inner: Arc<RegistryInner>,
+}
+
+struct RegistryInner {
+    rooms: Mutex<HashMap<String, RoomEntry>>,
+    next_generation: AtomicU64,
+    tracker: TaskTracker,
+    client_queue_frames: usize,
+}
+
+struct RoomEntry {
+    generation: u64,
+    commands: mpsc::Sender<RoomCommand>,
+}
+
+impl RoomRegistry {
+    /// An empty registry whose room tasks are tracked by `tracker`.
+    pub fn new(config: &ServeConfig, tracker: TaskTracker) -> Self {
+        RoomRegistry {
+            inner: Arc::new(RegistryInner {
+                rooms: Mutex::new(HashMap::new()),
+                next_generation: AtomicU64::new(0),
+                tracker,
+                client_queue_frames: config.client_queue_frames.max(1),
+            }),
+        }
+    }
+
+    /// How many rooms are in memory.
+    pub fn loaded_rooms(&self) -> usize {
+        self.lock_rooms().len()
+    }
+
+    /// Joins room `name` with `access`, starting its task if it is not in memory.
+    pub async fn join(&self, name: &str, access: Access) -> Result<Membership, JoinError> {
+        for _ in 0..JOIN_ATTEMPTS {
+            let commands = self.room_commands(name);
+            let (frames_sender, frames) = mpsc::channel(self.inner.client_queue_frames);
+            let (close_sender, close) = oneshot::channel();
+            let (joined_sender, joined) = oneshot::channel();
+            let join = RoomCommand::Join {
+                access,
+                outbox: ConnectionOutbox::new(frames_sender, close_sender),
+                joined: joined_sender,
+            };
+            if commands.send(join).await.is_err() {
+                continue;
+            }
+            // A room that retires with our join still queued drops it: try a fresh room.
+            if let Ok(connection) = joined.await {
+                return Ok(Membership {
+                    room: RoomHandle { commands },
+                    connection,
+                    frames,
+                    close,
+                });
+            }
+        }
+        Err(JoinError::RoomUnavailable(name.to_owned()))
+    }
+
+    /// Removes room `name` (generation `generation`) if no command is waiting for it, closing
+    /// its queue so late senders go to a fresh room. True when the room may stop.
+    pub(crate) fn retire(
+        &self,
+        name: &str,
+        generation: u64,
+        commands: &mut mpsc::Receiver<RoomCommand>,
+    ) -> bool {
+        let mut rooms = self.lock_rooms();
+        if !commands.is_empty() {
+            return false;
+        }
+        if rooms
+            .get(name)
+            .is_some_and(|entry| entry.generation == generation)
+        {
+            rooms.remove(name);
+        }
+        commands.close();
+        true
+    }
+
+    fn room_commands(&self, name: &str) -> mpsc::Sender<RoomCommand> {
+        let mut rooms = self.lock_rooms();
+        if let Some(entry) = rooms.get(name)
+            && !entry.commands.is_closed()
+        {
+            return entry.commands.clone();
+        }
+        let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
+        let (sender, receiver) = mpsc::channel(ROOM_QUEUE_COMMANDS);
+        rooms.insert(
+            name.to_owned(),
+            RoomEntry {
+                generation,
+                commands: sender.clone(),
+            },
+        );
+        self.inner.tracker.spawn(run_room(
+            name.to_owned(),
+            generation,
+            receiver,
+            self.clone(),
+        ));
+        sender
+    }
+
+    fn lock_rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {
+        // The map holds no invariant a panicking holder could break halfway.
+        self.inner
+            .rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}

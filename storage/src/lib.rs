@@ -1,0 +1,53 @@
+//! Durable document storage for Quire.
+//!
+//! A document is stored as an optional **snapshot** plus an append-only
+//! **log** of updates made after it. The server appends every update it
+//! accepts, calls [`DocStore::flush`] once per batch (group commit), and now
+//! and then [`DocStore::compact`]s: it merges snapshot and log into a new
+//! snapshot and the store swaps it in while dropping the covered records, in
+//! one atomic step. The store never interprets the bytes: merging is done by
+//! the caller with the CRDT library, so this crate knows nothing about Yjs.
+//!
+//! Two implementations share one contract and one test suite:
+//! [`SledStore`] on disk (the default) and [`MemoryStore`] for tests.
+//!
+//! On disk (layout version 1, see `sled_keys` and `docs/architecture.md`):
+//!
+//! ```text
+//! <data dir>/quire.lock                        exclusive lock, held while open
+//! <data dir>/sled/  default tree: "format"     -> u32 BE layout version
+//!                   tree "documents":
+//!                     'i' ‖ id                 -> document entry record
+//!                     'd' ‖ number ‖ 's'       -> snapshot record
+//!                     'd' ‖ number ‖ 'u' ‖ seq -> update record
+//! ```
+//!
+//! Every stored value is a CRC-32-checked [record] naming its kind and
+//! seq, so damage is detected on load: the document loads up to the last good
+//! record and [`LoadedDoc::corruption`] says what stopped it.
+
+mod data_directory;
+mod document_entry;
+mod document_id;
+mod document_locks;
+mod error;
+mod load;
+mod memory_store;
+pub mod record;
+mod sled_keys;
+mod sled_store;
+mod store;
+#[doc(hidden)]
+pub mod testing;
+
+pub use document_entry::EntryError;
+pub use document_id::{InvalidDocumentId, MAX_DOCUMENT_ID_BYTES, validate_document_id};
+pub use error::StoreError;
+pub use memory_store::MemoryStore;
+pub use record::{Record, RecordError, RecordKind, decode_record, encode_record};
+pub use sled_keys::LAYOUT_VERSION;
+pub use sled_store::SledStore;
+pub use store::{
+    AppendReceipt, Corruption, CorruptionReason, DocMeta, DocStore, LoadedDoc, LoadedUpdate,
+    RecordLocation, Seq,
+};

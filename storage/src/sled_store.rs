@@ -1,0 +1,288 @@
+//! The on-disk `DocStore`, built on sled.
+//!
+//! sled gives us an ordered key-value tree, crash-atomic batches within one
+//! tree, an explicit `flush` for group commit, and its own checksummed log.
+//! On top of it this module keeps the key layout from `sled_keys`, writes
+//! every change to a document (records plus its entry) as one batch, and
+//! serializes operations per document with `DocumentLocks`.
+//!
+//! The data directory holds `quire.lock`, which the store keeps locked for
+//! its lifetime so a second instance fails with `StoreError::Locked`, and
+//! `sled/`, sled's own files; `data_directory` handles opening both.
+
+use std::fs::File;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use crate::data_directory::{OpenedDirectory, open_data_directory};
+use crate::document_entry::DocumentEntry;
+use crate::document_id::validate_document_id;
+use crate::document_locks::DocumentLocks;
+use crate::error::StoreError;
+use crate::load::LoadAssembler;
+use crate::record::{RecordKind, encode_record, payload_length_of_stored};
+use crate::sled_keys::{
+    document_prefix, entry_key, entry_key_prefix, id_from_entry_key, seq_from_update_key,
+    snapshot_key, update_key, update_prefix,
+};
+use crate::store::{AppendReceipt, DocMeta, DocStore, LoadedDoc, Seq};
+use crate::testing::{RawRecordAccess, RawSlot};
+
+/// A `DocStore` persisted in a sled database inside a data directory.
+pub struct SledStore {
+    documents: sled::Tree,
+    database: sled::Db,
+    document_locks: DocumentLocks,
+    directory: PathBuf,
+    /// Held, never read: dropping it (last, after sled has closed) releases
+    /// the directory for the next opener.
+    _directory_lock: File,
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the store in `directory`.
+    ///
+    /// Fails with [`StoreError::Locked`] if another store holds the
+    /// directory (after a bounded grace of about two seconds; it never waits
+    /// indefinitely), and with [`StoreError::UnsupportedFormat`] if the data
+    /// was written by an incompatible layout version.
+    pub fn open(directory: &Path) -> Result<SledStore, StoreError> {
+        let OpenedDirectory {
+            lock_file,
+            database,
+            documents,
+        } = open_data_directory(directory)?;
+        Ok(SledStore {
+            documents,
+            database,
+            document_locks: DocumentLocks::new(),
+            directory: directory.to_path_buf(),
+            _directory_lock: lock_file,
+        })
+    }
+
+    /// The data directory this store was opened on.
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    fn read_entry(&self, doc: &str) -> Result<Option<DocumentEntry>, StoreError> {
+        let Some(raw) = self.documents.get(entry_key(doc))? else {
+            return Ok(None);
+        };
+        DocumentEntry::decode(&raw)
+            .map(Some)
+            .map_err(|source| StoreError::CorruptEntry {
+                doc: doc.to_owned(),
+                source,
+            })
+    }
+
+    /// Entries in key order starting strictly after `after`'s entry key.
+    fn metas_after(&self, after: &str, limit: usize) -> Result<Vec<DocMeta>, StoreError> {
+        let prefix = entry_key_prefix();
+        let range = (Bound::Excluded(entry_key(after)), Bound::Unbounded);
+        let mut metas = Vec::new();
+        for item in self.documents.range(range) {
+            if metas.len() >= limit {
+                break;
+            }
+            let (key, value) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let id = id_from_entry_key(&key).unwrap_or_default();
+            let entry =
+                DocumentEntry::decode(&value).map_err(|source| StoreError::CorruptEntry {
+                    doc: id.clone(),
+                    source,
+                })?;
+            metas.push(entry.to_meta(&id));
+        }
+        Ok(metas)
+    }
+
+    fn raw_slot_key(&self, doc: &str, slot: RawSlot) -> Option<Vec<u8>> {
+        if slot == RawSlot::Entry {
+            return Some(entry_key(doc));
+        }
+        let number = self.read_entry(doc).ok()??.document_number;
+        match slot {
+            RawSlot::Snapshot => Some(snapshot_key(number)),
+            RawSlot::Update(seq) => Some(update_key(number, seq)),
+            RawSlot::Entry => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SledStore")
+            .field("directory", &self.directory)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DocStore for SledStore {
+    fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
+        validate_document_id(doc)?;
+        let _guard = self.document_locks.lock(doc);
+        let Some(entry) = self.read_entry(doc)? else {
+            return Ok(LoadedDoc::default());
+        };
+        let number = entry.document_number;
+        let mut assembler = LoadAssembler::new(&entry);
+        if entry.has_snapshot {
+            let raw = self.documents.get(snapshot_key(number))?;
+            assembler.snapshot(&entry, raw.as_deref());
+        }
+        if assembler.wants_more() {
+            let first = update_key(number, entry.snapshot_through.next());
+            let end = update_key(number, entry.next_seq);
+            for item in self.documents.range(first..end) {
+                let (key, value) = item?;
+                // Keys not shaped like update keys cannot have been written
+                // by this layout; a resulting gap is reported as Missing.
+                let Some(seq) = seq_from_update_key(&key) else {
+                    continue;
+                };
+                if !assembler.update(seq, &value) {
+                    break;
+                }
+            }
+        }
+        Ok(assembler.finish())
+    }
+
+    fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {
+        validate_document_id(doc)?;
+        let _guard = self.document_locks.lock(doc);
+        let mut entry = match self.read_entry(doc)? {
+            Some(entry) => entry,
+            None => DocumentEntry::new(self.database.generate_id()?),
+        };
+        let seq = entry.record_append(update.len());
+        let record =
+            encode_record(RecordKind::Update, seq, update).map_err(StoreError::PayloadTooLarge)?;
+        let mut batch = sled::Batch::default();
+        batch.insert(update_key(entry.document_number, seq), record);
+        batch.insert(entry_key(doc), entry.encode());
+        self.documents.apply_batch(batch)?;
+        Ok(AppendReceipt {
+            seq,
+            log_records: entry.log_records,
+            log_bytes: entry.log_bytes,
+        })
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        // All trees share one log, so this covers every document.
+        self.database.flush()?;
+        Ok(())
+    }
+
+    fn compact(&self, doc: &str, snapshot: &[u8], through: Seq) -> Result<(), StoreError> {
+        validate_document_id(doc)?;
+        {
+            let _guard = self.document_locks.lock(doc);
+            let mut entry = match self.read_entry(doc)? {
+                Some(entry) => entry,
+                // Only an import (through ZERO) may create a document; anything
+                // else claims updates that do not exist and is refused below
+                // without spending a document number.
+                None if through == Seq::ZERO => DocumentEntry::new(self.database.generate_id()?),
+                None => DocumentEntry::new(0),
+            };
+            entry.check_compaction(doc, through)?;
+            let record = encode_record(RecordKind::Snapshot, through, snapshot)
+                .map_err(StoreError::PayloadTooLarge)?;
+
+            let mut batch = sled::Batch::default();
+            let mut remaining_records = 0;
+            let mut remaining_bytes = 0;
+            for item in self
+                .documents
+                .scan_prefix(update_prefix(entry.document_number))
+            {
+                let (key, value) = item?;
+                match seq_from_update_key(&key) {
+                    Some(seq) if seq <= through => batch.remove(key),
+                    Some(_) => {
+                        remaining_records += 1;
+                        remaining_bytes += payload_length_of_stored(&value);
+                    }
+                    None => {}
+                }
+            }
+            entry.record_compaction(snapshot.len(), through, remaining_records, remaining_bytes);
+            batch.insert(snapshot_key(entry.document_number), record);
+            batch.insert(entry_key(doc), entry.encode());
+            self.documents.apply_batch(batch)?;
+        }
+        // Flushing outside the document lock lets appends to this document
+        // continue while the disk catches up; the caller still waits.
+        self.flush()
+    }
+
+    fn list(&self) -> Result<Vec<DocMeta>, StoreError> {
+        // The empty id's entry key is the bare prefix, which no document has,
+        // so "after the empty id" means "from the start".
+        self.metas_after("", usize::MAX)
+    }
+
+    fn list_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<DocMeta>, StoreError> {
+        self.metas_after(after.unwrap_or(""), limit)
+    }
+
+    fn metadata(&self, doc: &str) -> Result<Option<DocMeta>, StoreError> {
+        validate_document_id(doc)?;
+        Ok(self.read_entry(doc)?.map(|entry| entry.to_meta(doc)))
+    }
+
+    fn delete(&self, doc: &str) -> Result<bool, StoreError> {
+        validate_document_id(doc)?;
+        {
+            let _guard = self.document_locks.lock(doc);
+            let key = entry_key(doc);
+            let Some(raw) = self.documents.get(&key)? else {
+                return Ok(false);
+            };
+            let mut batch = sled::Batch::default();
+            // With a damaged entry the document number is unknown, so only
+            // the entry goes; its records stay behind unreachable. Allowing
+            // this is what lets an operator clear a corrupt document.
+            if let Ok(entry) = DocumentEntry::decode(&raw) {
+                for record_key in self
+                    .documents
+                    .scan_prefix(document_prefix(entry.document_number))
+                    .keys()
+                {
+                    batch.remove(record_key?);
+                }
+            }
+            batch.remove(key);
+            self.documents.apply_batch(batch)?;
+        }
+        self.flush()?;
+        Ok(true)
+    }
+}
+
+impl RawRecordAccess for SledStore {
+    fn read_raw(&self, doc: &str, slot: RawSlot) -> Option<Vec<u8>> {
+        let key = self.raw_slot_key(doc, slot)?;
+        self.documents.get(key).ok()?.map(|value| value.to_vec())
+    }
+
+    fn write_raw(&self, doc: &str, slot: RawSlot, bytes: Option<&[u8]>) -> bool {
+        let Some(key) = self.raw_slot_key(doc, slot) else {
+            return false;
+        };
+        let written = match bytes {
+            Some(bytes) => self.documents.insert(key, bytes).map(drop),
+            None => self.documents.remove(key).map(drop),
+        };
+        written.is_ok()
+    }
+}

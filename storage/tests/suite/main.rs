@@ -1,0 +1,71 @@
+//! The behavioural suite every `DocStore` implementation must pass.
+//!
+//! Scenarios are plain functions over `&dyn TestStore`, written once; the
+//! `for_every_store!` macro turns each into one `#[test]` per implementation
+//! (`memory_store::name` and `sled_store::name`), so the two stores cannot
+//! drift apart in behaviour without a test saying which scenario differs.
+//! Sled-only concerns (reopening, locking, the format marker) and the
+//! record-decoder property tests live in their own modules.
+
+mod basics;
+mod compaction;
+mod corruption;
+mod fixtures;
+mod identifiers;
+mod record_properties;
+mod sled_only;
+
+macro_rules! for_every_store {
+    ($($module:ident :: $scenario:ident),* $(,)?) => {
+        mod memory_store {
+            $(
+                #[test]
+                fn $scenario() {
+                    let fixture = crate::fixtures::Fixture::memory();
+                    crate::$module::$scenario(fixture.store());
+                }
+            )*
+        }
+        mod sled_store {
+            $(
+                #[test]
+                fn $scenario() {
+                    let fixture = crate::fixtures::Fixture::sled();
+                    crate::$module::$scenario(fixture.store());
+                }
+            )*
+        }
+    };
+}
+
+for_every_store! {
+    basics::unknown_document_loads_empty,
+    basics::appends_load_in_order,
+    basics::empty_update_round_trips,
+    basics::flush_succeeds,
+    basics::metadata_reports_sizes_and_counts,
+    basics::list_is_sorted_and_pages,
+    basics::delete_removes_everything,
+    basics::recreated_document_starts_fresh,
+    basics::invalid_ids_are_refused,
+    basics::concurrent_appends_get_distinct_seqs,
+    compaction::compact_keeps_tail,
+    compaction::compact_then_more_appends,
+    compaction::compact_through_everything_empties_log,
+    compaction::compact_refuses_invented_updates,
+    compaction::compact_refuses_stale_snapshot,
+    compaction::compact_again_at_same_seq_replaces_snapshot,
+    compaction::compact_unknown_document_through_zero_imports,
+    compaction::concurrent_appends_and_compactions_lose_nothing,
+    identifiers::slashes_and_unicode_round_trip,
+    identifiers::prefix_like_ids_do_not_mix,
+    identifiers::longest_id_works,
+    corruption::damaged_update_loads_good_prefix,
+    corruption::truncated_update_is_reported,
+    corruption::misplaced_update_is_reported,
+    corruption::missing_update_is_reported,
+    corruption::missing_last_update_is_reported,
+    corruption::damaged_snapshot_loads_nothing,
+    corruption::corrupt_entry_fails_loudly_and_delete_clears_it,
+    corruption::compacting_past_corruption_heals,
+}

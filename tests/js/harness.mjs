@@ -1,0 +1,115 @@
+// Starts the real `quire` binary for interop tests and gives clients to talk to it.
+//
+// The binary is built by the test script (cargo build) before node runs; QUIRE_BIN overrides
+// its path. The server listens on 127.0.0.1:0 and the test reads the bound address from the log
+// line `listening on http://127.0.0.1:PORT`, so tests never guess a port.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+
+const here = dirname(fileURLToPath(import.meta.url))
+export const quireBin = process.env.QUIRE_BIN ?? join(here, '..', '..', 'target', 'debug', 'quire')
+
+/** Runs `quire serve` on a fresh data dir; resolves once it listens. */
+export async function startQuire (extraArgs = [], { dataDir } = {}) {
+  const ownDir = dataDir === undefined
+  dataDir ??= mkdtempSync(join(tmpdir(), 'quire-interop-'))
+  const child = spawn(quireBin, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' }
+  })
+  let log = ''
+  const url = await new Promise((resolve, reject) => {
+    const onData = (chunk) => {
+      log += chunk.toString()
+      const match = log.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/)
+      if (match) resolve(match[1])
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`quire exited with ${code} before listening:\n${log}`)))
+    child.once('error', reject)
+  })
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  return {
+    url,
+    wsUrl: url.replace('http://', 'ws://') + '/ws',
+    dataDir,
+    log: () => log,
+    exited,
+    /** Stops the server with SIGTERM and waits for it. */
+    async stop () {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      const result = await exited
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true })
+      return result
+    }
+  }
+}
+
+/** A y-websocket client on its own Y.Doc. */
+export function connectProvider (server, room, options = {}) {
+  const doc = new Y.Doc()
+  const provider = new WebsocketProvider(server.wsUrl, room, doc, {
+    WebSocketPolyfill: WebSocket,
+    disableBc: true,
+    ...options
+  })
+  return {
+    doc,
+    provider,
+    text: doc.getText('text'),
+    /** Disconnects and frees the document (its awareness keeps a timer until then). */
+    close () {
+      provider.destroy()
+      doc.destroy()
+    }
+  }
+}
+
+/** Resolves when `provider` has synced with the server. */
+export function synced (provider) {
+  if (provider.synced) return Promise.resolve()
+  return new Promise((resolve) => {
+    const handler = (isSynced) => {
+      if (isSynced) {
+        provider.off('sync', handler)
+        resolve()
+      }
+    }
+    provider.on('sync', handler)
+  })
+}
+
+/** Resolves once `predicate()` holds, re-checking whenever `doc` changes. */
+export function docSatisfies (doc, predicate) {
+  if (predicate()) return Promise.resolve()
+  return new Promise((resolve) => {
+    const handler = () => {
+      if (predicate()) {
+        doc.off('update', handler)
+        resolve()
+      }
+    }
+    doc.on('update', handler)
+  })
+}
+
+/** Resolves once `predicate()` holds, re-checking on every awareness change. */
+export function awarenessSatisfies (awareness, predicate) {
+  if (predicate()) return Promise.resolve()
+  return new Promise((resolve) => {
+    const handler = () => {
+      if (predicate()) {
+        awareness.off('change', handler)
+        resolve()
+      }
+    }
+    awareness.on('change', handler)
+  })
+}
