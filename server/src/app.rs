@@ -26,8 +26,10 @@ use tracing::{info, warn};
 use crate::api_error::ApiError;
 use crate::config::ServeConfig;
 use crate::connection::{ConnectionContext, serve_connection};
+use crate::persistence::Persistence;
 use crate::room_name::validate_room_name;
 use crate::rooms::RoomRegistry;
+use storage::{DocStore, SledStore};
 
 /// WebSocket read buffer per connection. Yjs frames are mostly tens of bytes; a small buffer
 /// keeps idle connections cheap (tungstenite's default is 128 KiB each).
@@ -39,6 +41,13 @@ const WEBSOCKET_WRITE_BUFFER_BYTES: usize = 64 * 1024;
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The document store could not be opened (another process holds it, unknown format...).
+    #[error("cannot open the data directory {path}: {source}")]
+    Storage {
+        path: std::path::PathBuf,
+        #[source]
+        source: storage::StoreError,
+    },
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -56,6 +65,7 @@ pub enum ServerError {
 struct AppState {
     config: Arc<ServeConfig>,
     registry: RoomRegistry,
+    persistence: Persistence,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -67,9 +77,27 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the listener on `config.addr`; `shutdown` stops the server when cancelled.
+    /// Opens the sled store in `config.data_dir` and the listener on `config.addr`; `shutdown`
+    /// stops the server when cancelled.
     pub async fn bind(
         config: ServeConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, ServerError> {
+        let path = config.data_dir.clone();
+        let opened = tokio::task::spawn_blocking(move || SledStore::open(&path))
+            .await
+            .expect("opening the store does not panic");
+        let store = opened.map_err(|source| ServerError::Storage {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        Self::bind_with_store(config, Arc::new(store), shutdown).await
+    }
+
+    /// Like [`Server::bind`], over a store of the caller's choosing.
+    pub async fn bind_with_store(
+        config: ServeConfig,
+        store: Arc<dyn DocStore>,
         shutdown: CancellationToken,
     ) -> Result<Self, ServerError> {
         let listener =
@@ -80,12 +108,14 @@ impl Server {
                     source,
                 })?;
         let tracker = TaskTracker::new();
-        let registry = RoomRegistry::new(&config, tracker.clone());
+        let persistence = Persistence::start(store, config.durability);
+        let registry = RoomRegistry::new(&config, persistence.clone(), tracker.clone());
         Ok(Server {
             listener,
             state: AppState {
                 config: Arc::new(config),
                 registry,
+                persistence,
                 tracker,
                 shutdown,
             },
@@ -108,6 +138,7 @@ impl Server {
         );
         let shutdown = state.shutdown.clone();
         let tracker = state.tracker.clone();
+        let persistence = state.persistence.clone();
         let grace = state.config.shutdown_grace();
         let listener = listener.tap_io(|stream| {
             // Yjs frames are small and latency-bound: Nagle would hold them back ~40 ms.
@@ -126,6 +157,14 @@ impl Server {
                 ?grace,
                 "shutdown grace period over with tasks still running"
             );
+        }
+        // Every accepted update was flushed before it was shown; this covers relaxed mode and
+        // the compactions of rooms that just closed.
+        let store = persistence.store().clone();
+        match tokio::task::spawn_blocking(move || store.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(%error, "final flush failed"),
+            Err(error) => warn!(%error, "final flush task failed"),
         }
         info!("stopped");
         Ok(())

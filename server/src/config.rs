@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::persistence::Durability;
+
 /// Settings of a running server.
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -19,6 +21,11 @@ pub struct ServeConfig {
     /// Directory holding the documents.
     #[arg(long, env = "QUIRE_DATA_DIR", default_value = "./quire-data")]
     pub data_dir: PathBuf,
+
+    /// `strict`: every update is on disk before anyone else sees it. `relaxed`: shown at once,
+    /// flushed within half a second; a crash can lose what clients already saw.
+    #[arg(long, env = "QUIRE_DURABILITY", value_enum, default_value_t = Durability::Strict)]
+    pub durability: Durability,
 
     /// Largest WebSocket message accepted, in bytes; larger ones close the connection with 1009.
     #[arg(long, env = "QUIRE_MAX_MESSAGE_BYTES", default_value_t = 32 * 1024 * 1024)]
@@ -44,6 +51,7 @@ impl ServeConfig {
         ServeConfig {
             addr,
             data_dir,
+            durability: Durability::Strict,
             max_message_bytes: 32 * 1024 * 1024,
             client_queue_frames: 1024,
             ping_interval_millis: 20_000,

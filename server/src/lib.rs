@@ -4,7 +4,9 @@
 //! - [`app`]: routes, WebSocket upgrade, bind/run/shutdown of the whole server.
 //! - [`connection`]: one task per WebSocket connection (keepalive, close codes, batching writes).
 //! - [`rooms`]: the registry of rooms in memory, one owner task per room.
-//! - [`room_task`]: the owner task of one room, fanning effects out to connections.
+//! - [`room_task`]: the owner task of one room: batches, durable-before-visible, fan-out.
+//! - [`room_storage`]: loading a room's document and compacting its log.
+//! - [`persistence`]: the group-commit writer thread all rooms persist through.
 //! - [`room_name`]: which room names are accepted.
 //! - [`close_code`]: the WebSocket close codes Quire sends.
 //! - [`api_error`]: JSON error bodies.
@@ -15,9 +17,12 @@ pub mod app;
 pub mod close_code;
 pub mod config;
 pub mod connection;
+pub mod persistence;
 pub mod room_name;
+pub mod room_storage;
 pub mod room_task;
 pub mod rooms;
 
 pub use app::{Server, ServerError};
 pub use config::ServeConfig;
+pub use persistence::Durability;

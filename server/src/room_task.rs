@@ -1,21 +1,27 @@
 //! The task that owns one room: the only place its document is read or written.
 //!
-//! Commands arrive on a bounded queue and are handled in batches: every command already waiting
-//! is fed to the sans-IO [`Room`] before the resulting effects are carried out, so one pass over
-//! the effects serves many edits. Frames are pushed to each connection's bounded queue without
-//! waiting; a connection whose queue is full is disconnected with [`close_code::SLOW_CONSUMER`]
-//! so its client reconnects and resyncs; an update is never dropped silently.
+//! Before it answers anyone, the task loads the document from storage, so a client never sees an
+//! empty document that fills in later. Commands then arrive on a bounded queue and are handled in
+//! batches: every command already waiting is fed to the sans-IO [`Room`], the batch's updates are
+//! persisted with one group commit, and only then are the resulting frames sent (durable before
+//! visible). Frames are pushed to each connection's bounded queue without waiting; a connection
+//! whose queue is full is closed with [`close_code::SLOW_CONSUMER`] so its client resyncs: an
+//! update is never dropped silently. When the last client leaves, the document is compacted and
+//! the room released from memory.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use crdt_core::{Access, ConnectionId, Outgoing, Room};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use crate::close_code;
+use crate::persistence::{PersistError, Persistence};
+use crate::room_storage::{DocumentLog, load_room};
 use crate::rooms::RoomRegistry;
 
 /// Most commands handled before effects are carried out, bounding the latency a batch adds.
@@ -24,7 +30,7 @@ const MAX_BATCH_COMMANDS: usize = 64;
 /// How often awareness states are checked for expiry (y-protocols checks every 3 s).
 const AWARENESS_CHECK_INTERVAL: Duration = Duration::from_secs(3);
 
-/// Why the room closes a connection.
+/// Why the room closes or refuses a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseReason {
     /// WebSocket close code, from [`close_code`].
@@ -58,11 +64,11 @@ impl ConnectionOutbox {
 
 /// What a room can be asked to do.
 pub enum RoomCommand {
-    /// A connection joins; its id is sent back on `joined`.
+    /// A connection joins; its id (or why it was refused) is sent back on `joined`.
     Join {
         access: Access,
         outbox: ConnectionOutbox,
-        joined: oneshot::Sender<ConnectionId>,
+        joined: oneshot::Sender<Result<ConnectionId, CloseReason>>,
     },
     /// A frame arrived from a connection.
     Frame {
@@ -73,15 +79,28 @@ pub enum RoomCommand {
     Leave { connection: ConnectionId },
 }
 
-/// Runs room `name` until its last connection leaves and nothing is waiting for it.
-pub(crate) async fn run_room(
-    name: String,
-    generation: u64,
-    mut commands: mpsc::Receiver<RoomCommand>,
-    registry: RoomRegistry,
-) {
+/// What a room task is, besides its queue.
+pub(crate) struct RoomContext {
+    pub(crate) name: Arc<str>,
+    pub(crate) generation: u64,
+    pub(crate) registry: RoomRegistry,
+    pub(crate) persistence: Persistence,
+}
+
+/// Runs a room until its last connection leaves and nothing is waiting for it.
+pub(crate) async fn run_room(context: RoomContext, mut commands: mpsc::Receiver<RoomCommand>) {
+    let (room, log) = match load_room(&context).await {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            error!(room = %context.name, %error, "cannot load the document");
+            let reason = CloseReason::new(close_code::INTERNAL_ERROR, "document unavailable");
+            refuse_waiting_joins(&context, &mut commands, reason);
+            return;
+        }
+    };
     let mut owner = RoomOwner {
-        room: Room::new(),
+        room,
+        log,
         outboxes: HashMap::new(),
         closing: Vec::new(),
     };
@@ -100,17 +119,58 @@ pub(crate) async fn run_room(
             }
             _ = awareness_check.tick() => owner.room.handle_tick(),
         }
-        owner.carry_out_effects();
-        if owner.outboxes.is_empty() && registry.retire(&name, generation, &mut commands) {
-            break;
+        if let Err(error) = owner.carry_out_effects(&context).await {
+            error!(room = %context.name, %error, "closing the room: its updates are not durable");
+            owner.close_everyone(CloseReason::new(
+                close_code::INTERNAL_ERROR,
+                "storage failure: reconnect to resync",
+            ));
+            refuse_waiting_joins(
+                &context,
+                &mut commands,
+                CloseReason::new(close_code::INTERNAL_ERROR, "storage failure"),
+            );
+            return;
+        }
+        if owner.log.needs_compaction() {
+            owner.log.compact(&context, &owner.room).await;
+        }
+        if owner.outboxes.is_empty() {
+            // Persist a snapshot before letting go, so the next load is one record.
+            if owner.log.has_tail() {
+                owner.log.compact(&context, &owner.room).await;
+            }
+            if context
+                .registry
+                .retire(&context.name, context.generation, &mut commands)
+            {
+                break;
+            }
         }
     }
-    debug!(room = %name, "room released from memory");
+    debug!(room = %context.name, "room released from memory");
+}
+
+/// Takes the room out of the registry and refuses every join still queued.
+fn refuse_waiting_joins(
+    context: &RoomContext,
+    commands: &mut mpsc::Receiver<RoomCommand>,
+    reason: CloseReason,
+) {
+    context
+        .registry
+        .remove(&context.name, context.generation, commands);
+    while let Ok(command) = commands.try_recv() {
+        if let RoomCommand::Join { joined, .. } = command {
+            let _ = joined.send(Err(reason.clone()));
+        }
+    }
 }
 
 /// The room and the connections it sends to.
 struct RoomOwner {
     room: Room,
+    log: DocumentLog,
     outboxes: HashMap<ConnectionId, ConnectionOutbox>,
     /// Connections to close once the current effects are carried out.
     closing: Vec<(ConnectionId, CloseReason)>,
@@ -125,7 +185,7 @@ impl RoomOwner {
                 joined,
             } => {
                 let connection = self.room.handle_connect(access);
-                if joined.send(connection).is_ok() {
+                if joined.send(Ok(connection)).is_ok() {
                     self.outboxes.insert(connection, outbox);
                 } else {
                     self.room.handle_disconnect(connection);
@@ -149,11 +209,27 @@ impl RoomOwner {
         }
     }
 
-    /// Sends every pending effect, closing connections that fell behind; their departure
-    /// produces effects of its own (awareness removal), so this runs until quiet.
-    fn carry_out_effects(&mut self) {
+    /// Persists the pending updates, then sends every pending frame, closing connections that
+    /// fell behind; their departure produces effects of its own (awareness removal), so this runs
+    /// until quiet.
+    async fn carry_out_effects(&mut self, context: &RoomContext) -> Result<(), PersistError> {
         loop {
-            while let Some(effect) = self.room.poll_outgoing() {
+            let effects: Vec<Outgoing> = std::iter::from_fn(|| self.room.poll_outgoing()).collect();
+            let updates: Vec<Bytes> = effects
+                .iter()
+                .filter_map(|effect| match effect {
+                    Outgoing::Persist { update } => Some(update.clone()),
+                    _ => None,
+                })
+                .collect();
+            if !updates.is_empty() {
+                let receipt = context
+                    .persistence
+                    .persist(context.name.clone(), updates)
+                    .await?;
+                self.log.record_append(receipt);
+            }
+            for effect in effects {
                 match effect {
                     Outgoing::Reply { to, frame } => self.deliver(to, frame),
                     Outgoing::Broadcast { except, frame } => {
@@ -167,11 +243,11 @@ impl RoomOwner {
                             self.deliver(connection, frame.clone());
                         }
                     }
-                    Outgoing::Persist { update: _ } => {}
+                    Outgoing::Persist { .. } => {}
                 }
             }
             if self.closing.is_empty() {
-                return;
+                return Ok(());
             }
             for (connection, reason) in std::mem::take(&mut self.closing) {
                 if let Some(outbox) = self.outboxes.remove(&connection) {
@@ -179,6 +255,12 @@ impl RoomOwner {
                     self.room.handle_disconnect(connection);
                 }
             }
+        }
+    }
+
+    fn close_everyone(&mut self, reason: CloseReason) {
+        for (_, outbox) in self.outboxes.drain() {
+            let _ = outbox.close.send(reason.clone());
         }
     }
 

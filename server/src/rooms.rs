@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServeConfig;
-use crate::room_task::{CloseReason, ConnectionOutbox, RoomCommand, run_room};
+use crate::persistence::Persistence;
+use crate::room_task::{CloseReason, ConnectionOutbox, RoomCommand, RoomContext, run_room};
 
 /// How many commands may wait for a room before senders wait: enough to absorb bursts, small
 /// enough that a flooding client feels back-pressure on its own socket.
@@ -42,6 +43,9 @@ pub enum JoinError {
     /// Every attempt met a room that was retiring or had stopped.
     #[error("room {0:?} did not accept the connection")]
     RoomUnavailable(String),
+    /// The room refused the connection (for example, its document could not be loaded).
+    #[error("refused: {}", .0.reason)]
+    Refused(CloseReason),
 }
 
 /// Sends commands to one room's task.
@@ -75,6 +79,7 @@ struct RegistryInner {
     rooms: Mutex<HashMap<String, RoomEntry>>,
     next_generation: AtomicU64,
     tracker: TaskTracker,
+    persistence: Persistence,
     client_queue_frames: usize,
 }
 
@@ -84,13 +89,15 @@ struct RoomEntry {
 }
 
 impl RoomRegistry {
-    /// An empty registry whose room tasks are tracked by `tracker`.
-    pub fn new(config: &ServeConfig, tracker: TaskTracker) -> Self {
+    /// An empty registry whose rooms persist through `persistence` and whose tasks are tracked
+    /// by `tracker`.
+    pub fn new(config: &ServeConfig, persistence: Persistence, tracker: TaskTracker) -> Self {
         RoomRegistry {
             inner: Arc::new(RegistryInner {
                 rooms: Mutex::new(HashMap::new()),
                 next_generation: AtomicU64::new(0),
                 tracker,
+                persistence,
                 client_queue_frames: config.client_queue_frames.max(1),
             }),
         }
@@ -117,13 +124,17 @@ impl RoomRegistry {
                 continue;
             }
             // A room that retires with our join still queued drops it: try a fresh room.
-            if let Ok(connection) = joined.await {
-                return Ok(Membership {
-                    room: RoomHandle { commands },
-                    connection,
-                    frames,
-                    close,
-                });
+            match joined.await {
+                Ok(Ok(connection)) => {
+                    return Ok(Membership {
+                        room: RoomHandle { commands },
+                        connection,
+                        frames,
+                        close,
+                    });
+                }
+                Ok(Err(reason)) => return Err(JoinError::Refused(reason)),
+                Err(_) => continue,
             }
         }
         Err(JoinError::RoomUnavailable(name.to_owned()))
@@ -137,10 +148,23 @@ impl RoomRegistry {
         generation: u64,
         commands: &mut mpsc::Receiver<RoomCommand>,
     ) -> bool {
-        let mut rooms = self.lock_rooms();
+        let rooms = self.lock_rooms();
         if !commands.is_empty() {
             return false;
         }
+        drop(rooms);
+        self.remove(name, generation, commands);
+        true
+    }
+
+    /// Removes room `name` (generation `generation`) whatever is waiting, closing its queue.
+    pub(crate) fn remove(
+        &self,
+        name: &str,
+        generation: u64,
+        commands: &mut mpsc::Receiver<RoomCommand>,
+    ) {
+        let mut rooms = self.lock_rooms();
         if rooms
             .get(name)
             .is_some_and(|entry| entry.generation == generation)
@@ -148,7 +172,6 @@ impl RoomRegistry {
             rooms.remove(name);
         }
         commands.close();
-        true
     }
 
     fn room_commands(&self, name: &str) -> mpsc::Sender<RoomCommand> {
@@ -167,12 +190,13 @@ impl RoomRegistry {
                 commands: sender.clone(),
             },
         );
-        self.inner.tracker.spawn(run_room(
-            name.to_owned(),
+        let context = RoomContext {
+            name: name.into(),
             generation,
-            receiver,
-            self.clone(),
-        ));
+            registry: self.clone(),
+            persistence: self.inner.persistence.clone(),
+        };
+        self.inner.tracker.spawn(run_room(context, receiver));
         sender
     }
 

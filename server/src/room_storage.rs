@@ -1,0 +1,131 @@
+//! A room's link to storage: loading its document, and compacting its log.
+//!
+//! Loading happens before the room answers anyone. A damaged record stops the load at the last
+//! good one (the store reports it); the room then compacts at once, so updates appended from now
+//! on follow an intact snapshot instead of hiding behind the damaged record on the next load.
+
+use std::sync::Arc;
+
+use crdt_core::{ProtocolError, Room};
+use storage::{AppendReceipt, DocStore, LoadedDoc, Seq, StoreError};
+use tracing::{error, info, warn};
+
+use crate::room_task::RoomContext;
+
+/// Compact once this many updates follow the snapshot...
+pub const COMPACT_AFTER_RECORDS: u64 = 1_000;
+/// ...or once they hold this many bytes.
+pub const COMPACT_AFTER_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Why a document could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The store could not be read.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// The blocking load task died.
+    #[error("the load task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Where the room's document stands in its stored log.
+pub(crate) struct DocumentLog {
+    /// The last seq stored for the document; the room's state includes everything through it.
+    last_seq: Seq,
+    tail_records: u64,
+    tail_bytes: u64,
+    /// The stored log could not be read whole: rewrite it from what was loaded.
+    damaged: bool,
+}
+
+impl DocumentLog {
+    /// Notes an append the room's updates made.
+    pub(crate) fn record_append(&mut self, receipt: Option<AppendReceipt>) {
+        if let Some(receipt) = receipt {
+            self.last_seq = receipt.seq;
+            self.tail_records = receipt.log_records;
+            self.tail_bytes = receipt.log_bytes;
+        }
+    }
+
+    /// True when updates follow the snapshot.
+    pub(crate) fn has_tail(&self) -> bool {
+        self.tail_records > 0 || self.damaged
+    }
+
+    /// True when the log has grown past the compaction threshold, or is damaged.
+    pub(crate) fn needs_compaction(&self) -> bool {
+        self.damaged
+            || self.tail_records >= COMPACT_AFTER_RECORDS
+            || self.tail_bytes >= COMPACT_AFTER_BYTES
+    }
+
+    /// Replaces snapshot and log with one snapshot of `room`'s document. Every update through
+    /// `last_seq` is in the room, so nothing is lost; a failure leaves the log as it was.
+    pub(crate) async fn compact(&mut self, context: &RoomContext, room: &Room) {
+        let snapshot = room.encode_state_as_update();
+        let store: Arc<dyn DocStore> = context.persistence.store().clone();
+        let name = context.name.clone();
+        let through = self.last_seq;
+        let compacted =
+            tokio::task::spawn_blocking(move || store.compact(&name, &snapshot, through)).await;
+        match compacted {
+            Ok(Ok(())) => {
+                self.tail_records = 0;
+                self.tail_bytes = 0;
+                self.damaged = false;
+            }
+            Ok(Err(error)) => warn!(room = %context.name, %error, "compaction failed"),
+            Err(error) => warn!(room = %context.name, %error, "compaction task failed"),
+        }
+    }
+}
+
+/// Loads the room's document from storage.
+pub(crate) async fn load_room(context: &RoomContext) -> Result<(Room, DocumentLog), LoadError> {
+    let store = context.persistence.store().clone();
+    let name = context.name.clone();
+    let loaded = tokio::task::spawn_blocking(move || store.load(&name)).await??;
+    let mut room = Room::new();
+    let mut damaged = loaded.corruption.is_some();
+    if let Some(corruption) = &loaded.corruption {
+        error!(
+            room = %context.name,
+            %corruption,
+            "stored document is damaged; serving it up to the last good record"
+        );
+    }
+    if let Err(error) = apply_loaded(&mut room, &loaded) {
+        error!(room = %context.name, %error, "a stored record does not apply; serving what did");
+        damaged = true;
+    }
+    if loaded.snapshot.is_some() || !loaded.updates.is_empty() {
+        info!(
+            room = %context.name,
+            updates = loaded.updates.len(),
+            "document loaded"
+        );
+    }
+    let tail_bytes = loaded
+        .updates
+        .iter()
+        .map(|update| update.bytes.len() as u64)
+        .sum();
+    let log = DocumentLog {
+        last_seq: loaded.last_seq,
+        tail_records: loaded.updates.len() as u64,
+        tail_bytes,
+        damaged,
+    };
+    Ok((room, log))
+}
+
+fn apply_loaded(room: &mut Room, loaded: &LoadedDoc) -> Result<(), ProtocolError> {
+    if let Some(snapshot) = &loaded.snapshot {
+        room.handle_stored_update(snapshot)?;
+    }
+    for update in &loaded.updates {
+        room.handle_stored_update(&update.bytes)?;
+    }
+    Ok(())
+}
