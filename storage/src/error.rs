@@ -21,7 +21,9 @@ pub enum StoreError {
     InvalidDocumentId(#[from] InvalidDocumentId),
 
     /// Another process (or another `SledStore` in this process) has the data
-    /// directory open. Opening fails at once instead of waiting.
+    /// directory open. Opening gives up after a bounded grace period (about
+    /// two seconds, to ride out locks that are already being released)
+    /// instead of waiting indefinitely.
     #[error("data directory {path} is locked by another store instance or process")]
     Locked {
         /// The data directory that could not be locked.

@@ -13,6 +13,8 @@ import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 
 const here = dirname(fileURLToPath(import.meta.url))
+// Each y-websocket provider adds a process 'exit' listener in Node; tests open many.
+process.setMaxListeners(100)
 export const quireBin = process.env.QUIRE_BIN ?? join(here, '..', '..', 'target', 'debug', 'quire')
 
 /** Runs `quire serve` on a fresh data dir; resolves once it listens. */
@@ -42,6 +44,11 @@ export async function startQuire (extraArgs = [], { dataDir } = {}) {
     dataDir,
     log: () => log,
     exited,
+    /** Kills the server with SIGKILL (no chance to flush) and waits for it. */
+    async crash () {
+      child.kill('SIGKILL')
+      return exited
+    },
     /** Stops the server with SIGTERM and waits for it. */
     async stop () {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
