@@ -49,9 +49,11 @@ test('crash: observed edits survive kill -9, cycle after cycle', async () => {
   const observed = new Map(rooms.map((room) => [room, []]))
   for (let cycle = 0; cycle < 4; cycle++) {
     const server = await startQuire([], { dataDir })
+    const clients = []
     for (const room of rooms) {
       const writer = connectProvider(server, room)
       const observer = connectProvider(server, room)
+      clients.push(writer, observer)
       await Promise.all([synced(writer.provider), synced(observer.provider)])
       // Everything observed in earlier cycles is there before this cycle writes anything.
       for (const piece of observed.get(room)) assert.ok(writer.text.toString().includes(piece), `${room} kept ${piece}`)
@@ -59,11 +61,10 @@ test('crash: observed edits survive kill -9, cycle after cycle', async () => {
       for (const piece of pieces) writer.text.insert(writer.text.length, piece)
       await docSatisfies(observer.doc, () => pieces.every((piece) => observer.text.toString().includes(piece)))
       observed.get(room).push(...pieces)
-      writer.provider.shouldConnect = false
-      observer.provider.shouldConnect = false
     }
     const { signal } = await server.crash()
     assert.equal(signal, 'SIGKILL')
+    clients.forEach((client) => client.close())
   }
   const server = await startQuire([], { dataDir })
   for (const room of rooms) {

@@ -7,6 +7,7 @@
 
 mod client;
 mod server;
+mod transport;
 
 pub use client::{CloseNotice, Event, TestClient};
 pub use server::{HttpRefusal, TestServer, room_path};

@@ -1,0 +1,163 @@
+//! A Quire server running in-process for one test.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result, anyhow, bail};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use server::{Server, ServeConfig, ServerError};
+use tempfile::TempDir;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::client_async;
+use tokio_tungstenite::tungstenite::Error as SocketError;
+use tokio_util::sync::CancellationToken;
+
+use crate::WAIT_LIMIT;
+use crate::client::TestClient;
+use crate::transport::TestStream;
+
+/// Bytes of a room name left as they are in a URL path: unreserved characters and `/`, which
+/// y-websocket leaves unescaped and Quire keeps as part of the name.
+const PATH_KEEPS: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// The URL path of room `name`: `/ws/` and the name, percent-encoded except for slashes.
+pub fn room_path(name: &str) -> String {
+    format!("/ws/{}", utf8_percent_encode(name, PATH_KEEPS))
+}
+
+/// A refused WebSocket upgrade, as the client saw it.
+#[derive(Debug)]
+pub struct HttpRefusal {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body, parsed as JSON.
+    pub body: serde_json::Value,
+}
+
+/// A server listening on a free port of 127.0.0.1, storing in a temporary directory.
+pub struct TestServer {
+    address: SocketAddr,
+    shutdown: CancellationToken,
+    running: Option<JoinHandle<Result<(), ServerError>>>,
+    _data_dir: TempDir,
+}
+
+impl TestServer {
+    /// Starts a server with the default settings.
+    pub async fn start() -> Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server whose settings `configure` adjusts.
+    pub async fn start_with(configure: impl FnOnce(&mut ServeConfig)) -> Result<Self> {
+        let data_dir = tempfile::tempdir().context("creating the data directory")?;
+        let mut config = ServeConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir.path().to_path_buf(),
+        );
+        configure(&mut config);
+        let shutdown = CancellationToken::new();
+        let server = Server::bind(config, shutdown.clone())
+            .await
+            .context("binding the server")?;
+        let address = server.local_addr();
+        let running = tokio::spawn(server.run());
+        Ok(TestServer {
+            address,
+            shutdown,
+            running: Some(running),
+            _data_dir: data_dir,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Connects a client to room `name` and starts its sync (SyncStep1 sent, nothing awaited).
+    pub async fn connect(&self, name: &str) -> Result<TestClient> {
+        let stream = TcpStream::connect(self.address)
+            .await
+            .context("connecting to the server")?;
+        self.upgrade(stream, name).await
+    }
+
+    /// Connects a client to room `name` and waits until its first sync is complete.
+    pub async fn connect_synced(&self, name: &str) -> Result<TestClient> {
+        let mut client = self.connect(name).await?;
+        client.wait_synced().await?;
+        Ok(client)
+    }
+
+    /// Like [`TestServer::connect`], with the client's kernel receive buffer limited to about
+    /// `bytes`, so a client that stops reading backs up the server quickly.
+    pub async fn connect_with_receive_buffer(&self, name: &str, bytes: u32) -> Result<TestClient> {
+        let socket = TcpSocket::new_v4().context("creating a socket")?;
+        socket
+            .set_recv_buffer_size(bytes)
+            .context("limiting the receive buffer")?;
+        let stream = socket
+            .connect(self.address)
+            .await
+            .context("connecting to the server")?;
+        self.upgrade(stream, name).await
+    }
+
+    /// Requests an upgrade of `path` (already percent-encoded) and returns the refusal; fails if
+    /// the upgrade succeeded.
+    pub async fn refused_upgrade(&self, path: &str) -> Result<HttpRefusal> {
+        let stream = TcpStream::connect(self.address)
+            .await
+            .context("connecting to the server")?;
+        let url = format!("ws://{}{}", self.address, path);
+        match client_async(url.as_str(), stream).await {
+            Ok(_) => bail!("the upgrade of {path} was accepted"),
+            Err(SocketError::Http(response)) => {
+                let body = response.body().clone().unwrap_or_default();
+                let body = serde_json::from_slice(&body).with_context(|| {
+                    format!("the body is not JSON: {}", String::from_utf8_lossy(&body))
+                })?;
+                Ok(HttpRefusal {
+                    status: response.status().as_u16(),
+                    body,
+                })
+            }
+            Err(error) => Err(anyhow!(error).context(format!("requesting {path}"))),
+        }
+    }
+
+    /// Cancels the server's shutdown token, as SIGTERM does.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits for `run()` to return (after [`TestServer::begin_shutdown`]) and yields its result.
+    pub async fn stopped(&mut self) -> Result<Result<(), ServerError>> {
+        let running = self.running.take().context("the server was already awaited")?;
+        let finished = tokio::time::timeout(WAIT_LIMIT, running)
+            .await
+            .context("run() did not return")?;
+        finished.context("the server task panicked")
+    }
+
+    async fn upgrade(&self, stream: TcpStream, name: &str) -> Result<TestClient> {
+        stream.set_nodelay(true).context("disabling Nagle")?;
+        let url = format!("ws://{}{}", self.address, room_path(name));
+        let (socket, _response) = client_async(url.as_str(), TestStream::new(stream))
+            .await
+            .with_context(|| format!("upgrading {url}"))?;
+        TestClient::start(socket).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
