@@ -29,6 +29,7 @@ use crate::connection::{ConnectionContext, serve_connection};
 use crate::persistence::Persistence;
 use crate::room_name::validate_room_name;
 use crate::rooms::RoomRegistry;
+use crate::telemetry;
 use storage::{DocStore, SledStore};
 
 /// WebSocket read buffer per connection. Yjs frames are mostly tens of bytes; a small buffer
@@ -107,6 +108,7 @@ impl Server {
                     addr: config.addr,
                     source,
                 })?;
+        telemetry::prometheus();
         let tracker = TaskTracker::new();
         let persistence = Persistence::start(store, config.durability);
         let registry = RoomRegistry::new(&config, persistence.clone(), tracker.clone());
@@ -120,6 +122,11 @@ impl Server {
                 shutdown,
             },
         })
+    }
+
+    /// The rooms in memory (to observe loading and unloading).
+    pub fn rooms(&self) -> RoomRegistry {
+        self.state.registry.clone()
     }
 
     /// The address actually listened on.
@@ -175,6 +182,8 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/ws/{*room}", get(upgrade_websocket))
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(render_metrics))
         .fallback(not_found)
         .with_state(state)
 }
@@ -193,6 +202,7 @@ async fn upgrade_websocket(
         }
     };
     if let Err(error) = validate_room_name(&room) {
+        telemetry::record_refusal("invalid_room_name");
         return ApiError::bad_request("invalid_room_name", error.to_string()).into_response();
     }
     let upgrade = match upgrade {
@@ -236,8 +246,34 @@ async fn upgrade_websocket(
         })
 }
 
+/// Alive: the process answers.
 async fn health() -> &'static str {
     "ok"
+}
+
+/// Ready: storage is open (it is for as long as the server runs) and connections are accepted;
+/// 503 once shutdown has begun, so a load balancer stops sending traffic first.
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.shutdown.is_cancelled() {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        )
+        .into_response()
+    } else {
+        "ready".into_response()
+    }
+}
+
+async fn render_metrics() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        telemetry::render(),
+    )
 }
 
 async fn not_found() -> ApiError {

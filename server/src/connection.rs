@@ -21,6 +21,7 @@ use crate::close_code;
 use crate::config::ServeConfig;
 use crate::room_task::CloseReason;
 use crate::rooms::{Membership, RoomRegistry};
+use crate::telemetry;
 
 /// Frames written before a flush, so one slow flush does not hold back the queue forever.
 const MAX_FRAMES_PER_FLUSH: usize = 256;
@@ -56,6 +57,14 @@ pub async fn serve_connection(socket: WebSocket, context: ConnectionContext) {
 }
 
 async fn run(socket: WebSocket, context: ConnectionContext) {
+    let open_connections =
+        metrics::gauge!(telemetry::CONNECTIONS_OPEN, "protocol" => "y-websocket");
+    open_connections.increment(1.0);
+    serve(socket, context).await;
+    open_connections.decrement(1.0);
+}
+
+async fn serve(socket: WebSocket, context: ConnectionContext) {
     let (mut sink, mut stream) = socket.split();
     let membership = match context.registry.join(&context.room, context.access).await {
         Ok(membership) => membership,
@@ -101,6 +110,7 @@ async fn run(socket: WebSocket, context: ConnectionContext) {
                 last_heard = Instant::now();
                 match message {
                     Some(Ok(Message::Binary(frame))) => {
+                        count_frame(telemetry::MESSAGES_RECEIVED, telemetry::BYTES_RECEIVED, &frame);
                         if !room.send_frame(connection, frame).await {
                             break Ending::Close(CloseReason::new(close_code::INTERNAL_ERROR, "room stopped"));
                         }
@@ -144,14 +154,24 @@ async fn write_frames(
     first: bytes::Bytes,
     frames: &mut tokio::sync::mpsc::Receiver<bytes::Bytes>,
 ) -> Result<(), axum::Error> {
+    count_frame(telemetry::MESSAGES_SENT, telemetry::BYTES_SENT, &first);
     sink.feed(Message::Binary(first)).await?;
     for _ in 1..MAX_FRAMES_PER_FLUSH {
         match frames.try_recv() {
-            Ok(frame) => sink.feed(Message::Binary(frame)).await?,
+            Ok(frame) => {
+                count_frame(telemetry::MESSAGES_SENT, telemetry::BYTES_SENT, &frame);
+                sink.feed(Message::Binary(frame)).await?
+            }
             Err(_) => break,
         }
     }
     sink.flush().await
+}
+
+fn count_frame(messages: &'static str, bytes: &'static str, frame: &[u8]) {
+    let message_type = telemetry::message_type(frame);
+    metrics::counter!(messages, "type" => message_type).increment(1);
+    metrics::counter!(bytes, "type" => message_type).increment(frame.len() as u64);
 }
 
 /// A read error that is the client's fault gets a close code; others mean it is gone.
@@ -159,10 +179,13 @@ fn ending_for_read_error(error: axum::Error) -> Ending {
     use tokio_tungstenite::tungstenite::Error as SocketError;
     let inner = error.into_inner();
     match inner.downcast_ref::<SocketError>() {
-        Some(SocketError::Capacity(capacity)) => Ending::Close(CloseReason::new(
-            close_code::TOO_BIG,
-            &format!("message too big: {capacity}"),
-        )),
+        Some(SocketError::Capacity(capacity)) => {
+            telemetry::record_refusal("message_too_big");
+            Ending::Close(CloseReason::new(
+                close_code::TOO_BIG,
+                &format!("message too big: {capacity}"),
+            ))
+        }
         Some(SocketError::Protocol(protocol)) => Ending::Close(CloseReason::new(
             close_code::PROTOCOL_ERROR,
             &format!("WebSocket protocol error: {protocol}"),

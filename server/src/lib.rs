@@ -10,6 +10,7 @@
 //! - [`room_name`]: which room names are accepted.
 //! - [`close_code`]: the WebSocket close codes Quire sends.
 //! - [`api_error`]: JSON error bodies.
+//! - [`telemetry`]: metric names and the Prometheus rendering at `/metrics`.
 //! - [`config`]: settings from flags and `QUIRE_*` variables.
 
 pub mod api_error;
@@ -22,6 +23,7 @@ pub mod room_name;
 pub mod room_storage;
 pub mod room_task;
 pub mod rooms;
+pub mod telemetry;
 
 pub use app::{Server, ServerError};
 pub use config::ServeConfig;

@@ -17,6 +17,8 @@ use storage::{AppendReceipt, DocStore, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::error;
 
+use crate::telemetry;
+
 /// Requests waiting for the writer before rooms feel back-pressure.
 const WRITER_QUEUE_REQUESTS: usize = 4096;
 
@@ -128,10 +130,12 @@ fn run_writer(
         while let Ok(next) = receiver.try_recv() {
             batch.push(next);
         }
+        let started = std::time::Instant::now();
         let appended: Vec<Result<Option<AppendReceipt>, StoreError>> = batch
             .iter()
             .map(|request| append_all(store.as_ref(), request))
             .collect();
+        telemetry::record_storage("append", started.elapsed());
         let appended_count: usize = batch.iter().map(|request| request.updates.len()).sum();
         counters
             .updates
@@ -139,7 +143,10 @@ fn run_writer(
         let flushed = match durability {
             Durability::Strict => {
                 counters.flushes.fetch_add(1, Ordering::Relaxed);
-                store.flush()
+                let started = std::time::Instant::now();
+                let flushed = store.flush();
+                telemetry::record_storage("flush", started.elapsed());
+                flushed
             }
             Durability::Relaxed => Ok(()),
         };

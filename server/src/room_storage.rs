@@ -11,6 +11,7 @@ use storage::{AppendReceipt, DocStore, LoadedDoc, Seq, StoreError};
 use tracing::{error, info, warn};
 
 use crate::room_task::RoomContext;
+use crate::telemetry;
 
 /// Compact once this many updates follow the snapshot...
 pub const COMPACT_AFTER_RECORDS: u64 = 1_000;
@@ -67,8 +68,13 @@ impl DocumentLog {
         let store: Arc<dyn DocStore> = context.persistence.store().clone();
         let name = context.name.clone();
         let through = self.last_seq;
-        let compacted =
-            tokio::task::spawn_blocking(move || store.compact(&name, &snapshot, through)).await;
+        let compacted = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let compacted = store.compact(&name, &snapshot, through);
+            telemetry::record_storage("compact", started.elapsed());
+            compacted
+        })
+        .await;
         match compacted {
             Ok(Ok(())) => {
                 self.tail_records = 0;
@@ -85,10 +91,17 @@ impl DocumentLog {
 pub(crate) async fn load_room(context: &RoomContext) -> Result<(Room, DocumentLog), LoadError> {
     let store = context.persistence.store().clone();
     let name = context.name.clone();
-    let loaded = tokio::task::spawn_blocking(move || store.load(&name)).await??;
+    let loaded = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let loaded = store.load(&name);
+        telemetry::record_storage("load", started.elapsed());
+        loaded
+    })
+    .await??;
     let mut room = Room::new();
     let mut damaged = loaded.corruption.is_some();
     if let Some(corruption) = &loaded.corruption {
+        metrics::counter!(telemetry::CORRUPT_RECORDS).increment(1);
         error!(
             room = %context.name,
             %corruption,

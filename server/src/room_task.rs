@@ -23,6 +23,7 @@ use crate::close_code;
 use crate::persistence::{PersistError, Persistence};
 use crate::room_storage::{DocumentLog, load_room};
 use crate::rooms::RoomRegistry;
+use crate::telemetry;
 
 /// Most commands handled before effects are carried out, bounding the latency a batch adds.
 const MAX_BATCH_COMMANDS: usize = 64;
@@ -98,6 +99,19 @@ pub(crate) async fn run_room(context: RoomContext, mut commands: mpsc::Receiver<
             return;
         }
     };
+    let loaded_rooms = metrics::gauge!(telemetry::ROOMS_LOADED);
+    loaded_rooms.increment(1.0);
+    run_loaded_room(&context, commands, room, log).await;
+    loaded_rooms.decrement(1.0);
+    debug!(room = %context.name, "room released from memory");
+}
+
+async fn run_loaded_room(
+    context: &RoomContext,
+    mut commands: mpsc::Receiver<RoomCommand>,
+    room: Room,
+    log: DocumentLog,
+) {
     let mut owner = RoomOwner {
         room,
         log,
@@ -119,26 +133,26 @@ pub(crate) async fn run_room(context: RoomContext, mut commands: mpsc::Receiver<
             }
             _ = awareness_check.tick() => owner.room.handle_tick(),
         }
-        if let Err(error) = owner.carry_out_effects(&context).await {
+        if let Err(error) = owner.carry_out_effects(context).await {
             error!(room = %context.name, %error, "closing the room: its updates are not durable");
             owner.close_everyone(CloseReason::new(
                 close_code::INTERNAL_ERROR,
                 "storage failure: reconnect to resync",
             ));
             refuse_waiting_joins(
-                &context,
+                context,
                 &mut commands,
                 CloseReason::new(close_code::INTERNAL_ERROR, "storage failure"),
             );
             return;
         }
         if owner.log.needs_compaction() {
-            owner.log.compact(&context, &owner.room).await;
+            owner.log.compact(context, &owner.room).await;
         }
         if owner.outboxes.is_empty() {
             // Persist a snapshot before letting go, so the next load is one record.
             if owner.log.has_tail() {
-                owner.log.compact(&context, &owner.room).await;
+                owner.log.compact(context, &owner.room).await;
             }
             if context
                 .registry
@@ -148,7 +162,6 @@ pub(crate) async fn run_room(context: RoomContext, mut commands: mpsc::Receiver<
             }
         }
     }
-    debug!(room = %context.name, "room released from memory");
 }
 
 /// Takes the room out of the registry and refuses every join still queued.
@@ -239,6 +252,8 @@ impl RoomOwner {
                             .copied()
                             .filter(|connection| Some(*connection) != except)
                             .collect();
+                        metrics::histogram!(telemetry::BROADCAST_FANOUT)
+                            .record(recipients.len() as f64);
                         for connection in recipients {
                             self.deliver(connection, frame.clone());
                         }
@@ -280,6 +295,7 @@ impl RoomOwner {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 warn!(%connection, "disconnecting a client that fell behind");
+                metrics::counter!(telemetry::SLOW_CLIENT_DISCONNECTS).increment(1);
                 let reason = CloseReason::new(
                     close_code::SLOW_CONSUMER,
                     "too far behind: reconnect to resync",

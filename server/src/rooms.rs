@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use crdt_core::{Access, ConnectionId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServeConfig;
@@ -77,6 +77,8 @@ pub struct RoomRegistry {
 
 struct RegistryInner {
     rooms: Mutex<HashMap<String, RoomEntry>>,
+    /// How many rooms are in memory, for whoever needs to await a change (tests, readiness).
+    loaded: watch::Sender<usize>,
     next_generation: AtomicU64,
     tracker: TaskTracker,
     persistence: Persistence,
@@ -95,6 +97,7 @@ impl RoomRegistry {
         RoomRegistry {
             inner: Arc::new(RegistryInner {
                 rooms: Mutex::new(HashMap::new()),
+                loaded: watch::Sender::new(0),
                 next_generation: AtomicU64::new(0),
                 tracker,
                 persistence,
@@ -106,6 +109,11 @@ impl RoomRegistry {
     /// How many rooms are in memory.
     pub fn loaded_rooms(&self) -> usize {
         self.lock_rooms().len()
+    }
+
+    /// Follows the number of rooms in memory as rooms load and unload.
+    pub fn watch_loaded_rooms(&self) -> watch::Receiver<usize> {
+        self.inner.loaded.subscribe()
     }
 
     /// Joins room `name` with `access`, starting its task if it is not in memory.
@@ -170,6 +178,7 @@ impl RoomRegistry {
             .is_some_and(|entry| entry.generation == generation)
         {
             rooms.remove(name);
+            self.inner.loaded.send_replace(rooms.len());
         }
         commands.close();
     }
@@ -190,6 +199,7 @@ impl RoomRegistry {
                 commands: sender.clone(),
             },
         );
+        self.inner.loaded.send_replace(rooms.len());
         let context = RoomContext {
             name: name.into(),
             generation,
