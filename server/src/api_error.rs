@@ -35,6 +35,36 @@ impl ApiError {
         }
     }
 
+    /// 404 for a document nothing is stored under.
+    pub fn document_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "document_not_found",
+            format!("no document {id:?}"),
+        )
+    }
+
+    /// 500: something failed on our side; the detail is logged, not shown.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the server could not complete the request; see its log",
+        )
+    }
+
+    /// 503: the document's room could not be reached (it failed to load, or the server is
+    /// stopping).
+    pub fn unavailable(error: impl std::fmt::Display) -> Self {
+        tracing::warn!(%error, "document unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "document_unavailable",
+            error.to_string(),
+        )
+    }
+
     /// 400 with `code`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)

@@ -63,12 +63,12 @@ pub enum ServerError {
 
 /// State shared by every request handler.
 #[derive(Clone)]
-struct AppState {
-    config: Arc<ServeConfig>,
-    registry: RoomRegistry,
-    persistence: Persistence,
-    tracker: TaskTracker,
-    shutdown: CancellationToken,
+pub(crate) struct AppState {
+    pub(crate) config: Arc<ServeConfig>,
+    pub(crate) registry: RoomRegistry,
+    pub(crate) persistence: Persistence,
+    pub(crate) tracker: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
 }
 
 /// A server with its listener open.
@@ -184,6 +184,7 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
+        .merge(crate::http::api_routes(state.config.max_body_bytes))
         .fallback(not_found)
         .with_state(state)
 }

@@ -17,6 +17,9 @@ pub const INTERNAL_ERROR: u16 = 1011;
 pub const SLOW_CONSUMER: u16 = 4000;
 /// The client did not answer keepalive pings.
 pub const KEEPALIVE_TIMEOUT: u16 = 4008;
+/// The document was deleted. In y-websocket's final range (4400-4499): reconnecting would only
+/// create an empty document of the same name.
+pub const DOCUMENT_DELETED: u16 = 4410;
 
 /// Caps a close reason at the 123 bytes a close frame can carry, on a character boundary.
 pub fn truncate_reason(reason: &str) -> String {

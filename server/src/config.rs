@@ -31,6 +31,10 @@ pub struct ServeConfig {
     #[arg(long, env = "QUIRE_MAX_MESSAGE_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_message_bytes: usize,
 
+    /// Largest HTTP request body accepted (updates POSTed to the API), in bytes; larger ones get 413.
+    #[arg(long, env = "QUIRE_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
     /// Frames a client may fall behind by before it is disconnected (close 4000) to resync.
     #[arg(long, env = "QUIRE_CLIENT_QUEUE_FRAMES", default_value_t = 1024)]
     pub client_queue_frames: usize,
@@ -53,6 +57,7 @@ impl ServeConfig {
             data_dir,
             durability: Durability::Strict,
             max_message_bytes: 32 * 1024 * 1024,
+            max_body_bytes: 64 * 1024 * 1024,
             client_queue_frames: 1024,
             ping_interval_millis: 20_000,
             shutdown_grace_millis: 5_000,

@@ -19,7 +19,7 @@ use crdt_core::Access;
 
 use crate::close_code;
 use crate::config::ServeConfig;
-use crate::room_task::CloseReason;
+use crate::room_command::CloseReason;
 use crate::rooms::{Membership, RoomRegistry};
 use crate::telemetry;
 

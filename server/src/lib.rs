@@ -2,8 +2,10 @@
 //!
 //! Layout:
 //! - [`app`]: routes, WebSocket upgrade, bind/run/shutdown of the whole server.
+//! - [`http`]: the `/api` routes (export, update, list, delete, versions) and OpenAPI.
 //! - [`connection`]: one task per WebSocket connection (keepalive, close codes, batching writes).
 //! - [`rooms`]: the registry of rooms in memory, one owner task per room.
+//! - [`room_command`]: what a room task can be asked (join, frames, reads, edits, delete).
 //! - [`room_task`]: the owner task of one room: batches, durable-before-visible, fan-out.
 //! - [`room_storage`]: loading a room's document and compacting its log.
 //! - [`persistence`]: the group-commit writer thread all rooms persist through.
@@ -18,7 +20,9 @@ pub mod app;
 pub mod close_code;
 pub mod config;
 pub mod connection;
+pub mod http;
 pub mod persistence;
+pub mod room_command;
 pub mod room_name;
 pub mod room_storage;
 pub mod room_task;

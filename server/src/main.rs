@@ -1,4 +1,7 @@
-//! The `quire` binary: `quire serve` (the default) runs the server.
+//! The `quire` binary: `quire serve` (the default) runs the server; `quire docs ...` works on a
+//! stopped server's data directory (see [`cli`]).
+
+mod cli;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -22,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve(ServeConfig),
+    /// List, export or compact stored documents; the server must be stopped.
+    Docs(cli::documents::DocsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = match cli.command {
+        Some(Command::Docs(args)) => return Ok(cli::documents::run(args)?),
         Some(Command::Serve(config)) => config,
         None => cli.serve,
     };

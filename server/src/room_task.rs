@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use crdt_core::{Access, ConnectionId, Outgoing, Room};
+use crdt_core::{ConnectionId, Outgoing, Room};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn};
 
 use crate::close_code;
 use crate::persistence::{PersistError, Persistence};
+use crate::room_command::{CloseReason, ConnectionOutbox, EditError, RoomCommand};
 use crate::room_storage::{DocumentLog, load_room};
 use crate::rooms::RoomRegistry;
 use crate::telemetry;
@@ -31,61 +32,14 @@ const MAX_BATCH_COMMANDS: usize = 64;
 /// How often awareness states are checked for expiry (y-protocols checks every 3 s).
 const AWARENESS_CHECK_INTERVAL: Duration = Duration::from_secs(3);
 
-/// Why the room closes or refuses a connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloseReason {
-    /// WebSocket close code, from [`close_code`].
-    pub code: u16,
-    /// Human-readable reason, at most 123 bytes.
-    pub reason: String,
-}
-
-impl CloseReason {
-    /// A close with `code` and `reason` (cut to fit a close frame).
-    pub fn new(code: u16, reason: &str) -> Self {
-        CloseReason {
-            code,
-            reason: close_code::truncate_reason(reason),
-        }
-    }
-}
-
-/// Where a room sends a connection's frames, and how it asks for the connection to close.
-pub struct ConnectionOutbox {
-    frames: mpsc::Sender<Bytes>,
-    close: oneshot::Sender<CloseReason>,
-}
-
-impl ConnectionOutbox {
-    /// An outbox over a connection's frame queue and close signal.
-    pub fn new(frames: mpsc::Sender<Bytes>, close: oneshot::Sender<CloseReason>) -> Self {
-        ConnectionOutbox { frames, close }
-    }
-}
-
-/// What a room can be asked to do.
-pub enum RoomCommand {
-    /// A connection joins; its id (or why it was refused) is sent back on `joined`.
-    Join {
-        access: Access,
-        outbox: ConnectionOutbox,
-        joined: oneshot::Sender<Result<ConnectionId, CloseReason>>,
-    },
-    /// A frame arrived from a connection.
-    Frame {
-        connection: ConnectionId,
-        frame: Bytes,
-    },
-    /// A connection is gone.
-    Leave { connection: ConnectionId },
-}
-
 /// What a room task is, besides its queue.
 pub(crate) struct RoomContext {
     pub(crate) name: Arc<str>,
     pub(crate) generation: u64,
     pub(crate) registry: RoomRegistry,
     pub(crate) persistence: Persistence,
+    /// Connected clients, published for listings.
+    pub(crate) clients: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Runs a room until its last connection leaves and nothing is waiting for it.
@@ -117,6 +71,8 @@ async fn run_loaded_room(
         log,
         outboxes: HashMap::new(),
         closing: Vec::new(),
+        edits_done: Vec::new(),
+        deleting: None,
     };
     let mut awareness_check = tokio::time::interval(AWARENESS_CHECK_INTERVAL);
     awareness_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -133,17 +89,14 @@ async fn run_loaded_room(
             }
             _ = awareness_check.tick() => owner.room.handle_tick(),
         }
-        if let Err(error) = owner.carry_out_effects(context).await {
-            error!(room = %context.name, %error, "closing the room: its updates are not durable");
-            owner.close_everyone(CloseReason::new(
-                close_code::INTERNAL_ERROR,
-                "storage failure: reconnect to resync",
-            ));
-            refuse_waiting_joins(
-                context,
-                &mut commands,
-                CloseReason::new(close_code::INTERNAL_ERROR, "storage failure"),
-            );
+        if !owner.finish_batch(context, &mut commands).await {
+            return;
+        }
+        context
+            .clients
+            .store(owner.outboxes.len(), std::sync::atomic::Ordering::Relaxed);
+        if let Some(done) = owner.deleting.take() {
+            owner.delete(context, &mut commands, done).await;
             return;
         }
         if owner.log.needs_compaction() {
@@ -158,6 +111,7 @@ async fn run_loaded_room(
                 .registry
                 .retire(&context.name, context.generation, &mut commands)
             {
+                owner.handle_leftovers(context, &mut commands).await;
                 break;
             }
         }
@@ -187,6 +141,10 @@ struct RoomOwner {
     outboxes: HashMap<ConnectionId, ConnectionOutbox>,
     /// Connections to close once the current effects are carried out.
     closing: Vec<(ConnectionId, CloseReason)>,
+    /// Server-side edits waiting for their changes to be durable.
+    edits_done: Vec<(oneshot::Sender<Result<bool, EditError>>, bool)>,
+    /// A delete asked for in this batch.
+    deleting: Option<oneshot::Sender<Result<bool, String>>>,
 }
 
 impl RoomOwner {
@@ -219,7 +177,91 @@ impl RoomOwner {
                     self.room.handle_disconnect(connection);
                 }
             }
+            RoomCommand::Read(read) => read(&self.room),
+            RoomCommand::Edit { edit, done } => match edit(&mut self.room) {
+                Ok(changed) => self.edits_done.push((done, changed)),
+                Err(error) => {
+                    let _ = done.send(Err(EditError::Rejected(error)));
+                }
+            },
+            RoomCommand::Delete { done } => self.deleting = Some(done),
         }
+    }
+
+    /// Carries out the batch's effects and answers its edits. False when the room had to close
+    /// because its updates could not be made durable.
+    async fn finish_batch(
+        &mut self,
+        context: &RoomContext,
+        commands: &mut mpsc::Receiver<RoomCommand>,
+    ) -> bool {
+        match self.carry_out_effects(context).await {
+            Ok(()) => {
+                for (done, changed) in self.edits_done.drain(..) {
+                    let _ = done.send(Ok(changed));
+                }
+                true
+            }
+            Err(error) => {
+                error!(room = %context.name, %error, "closing the room: its updates are not durable");
+                for (done, _) in self.edits_done.drain(..) {
+                    let _ = done.send(Err(EditError::Storage(error.to_string())));
+                }
+                self.close_everyone(CloseReason::new(
+                    close_code::INTERNAL_ERROR,
+                    "storage failure: reconnect to resync",
+                ));
+                refuse_waiting_joins(
+                    context,
+                    commands,
+                    CloseReason::new(close_code::INTERNAL_ERROR, "storage failure"),
+                );
+                false
+            }
+        }
+    }
+
+    /// Commands that slipped in while the room retired: reads and edits are still served (the
+    /// document is at hand); joins are dropped so their connections go to a fresh room.
+    async fn handle_leftovers(
+        &mut self,
+        context: &RoomContext,
+        commands: &mut mpsc::Receiver<RoomCommand>,
+    ) {
+        let mut any = false;
+        while let Ok(command) = commands.try_recv() {
+            if matches!(command, RoomCommand::Read(_) | RoomCommand::Edit { .. }) {
+                self.handle_command(command);
+                any = true;
+            }
+        }
+        if any && self.finish_batch(context, commands).await && self.log.has_tail() {
+            self.log.compact(context, &self.room).await;
+        }
+    }
+
+    /// Closes every client (the document is gone, so they should not reconnect) and removes the
+    /// document from storage.
+    async fn delete(
+        &mut self,
+        context: &RoomContext,
+        commands: &mut mpsc::Receiver<RoomCommand>,
+        done: oneshot::Sender<Result<bool, String>>,
+    ) {
+        self.close_everyone(CloseReason::new(
+            close_code::DOCUMENT_DELETED,
+            "document deleted",
+        ));
+        context
+            .registry
+            .remove(&context.name, context.generation, commands);
+        let store = context.persistence.store().clone();
+        let name = context.name.clone();
+        let deleted = tokio::task::spawn_blocking(move || store.delete(&name))
+            .await
+            .map_err(|error| error.to_string())
+            .and_then(|deleted| deleted.map_err(|error| error.to_string()));
+        let _ = done.send(deleted);
     }
 
     /// Persists the pending updates, then sends every pending frame, closing connections that

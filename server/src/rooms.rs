@@ -6,17 +6,19 @@
 //! and a client that raced it simply joins a fresh room task.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use crdt_core::{Access, ConnectionId};
+use crdt_core::{Access, ConnectionId, Room};
+use tokio::sync::mpsc::error::SendError;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServeConfig;
 use crate::persistence::Persistence;
-use crate::room_task::{CloseReason, ConnectionOutbox, RoomCommand, RoomContext, run_room};
+use crate::room_command::{CloseReason, ConnectionOutbox, DocumentEdit, EditError, RoomCommand};
+use crate::room_task::{RoomContext, run_room};
 
 /// How many commands may wait for a room before senders wait: enough to absorb bursts, small
 /// enough that a flooding client feels back-pressure on its own socket.
@@ -88,6 +90,7 @@ struct RegistryInner {
 struct RoomEntry {
     generation: u64,
     commands: mpsc::Sender<RoomCommand>,
+    clients: Arc<AtomicUsize>,
 }
 
 impl RoomRegistry {
@@ -111,6 +114,63 @@ impl RoomRegistry {
         self.lock_rooms().len()
     }
 
+    /// How many clients are connected to room `name` (0 when it is not in memory).
+    pub fn clients(&self, name: &str) -> usize {
+        self.lock_rooms()
+            .get(name)
+            .map_or(0, |entry| entry.clients.load(Ordering::Relaxed))
+    }
+
+    /// Runs `read` on room `name`'s document (loading it if needed) and returns its result.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        name: &str,
+        read: impl FnOnce(&Room) -> T + Send + 'static,
+    ) -> Result<T, JoinError> {
+        let (answer, answered) = oneshot::channel();
+        let command = RoomCommand::Read(Box::new(move |room: &Room| {
+            let _ = answer.send(read(room));
+        }));
+        self.send_command(name, command).await?;
+        answered
+            .await
+            .map_err(|_| JoinError::RoomUnavailable(name.to_owned()))
+    }
+
+    /// Changes room `name`'s document with `edit`; returns once the change is durable and sent
+    /// to the room's clients, with whether it changed anything.
+    pub async fn edit(&self, name: &str, edit: DocumentEdit) -> Result<bool, EditError> {
+        let (done, answered) = oneshot::channel();
+        let command = RoomCommand::Edit { edit, done };
+        let unavailable = || EditError::Storage(format!("room {name:?} is unavailable"));
+        self.send_command(name, command)
+            .await
+            .map_err(|_| unavailable())?;
+        answered.await.map_err(|_| unavailable())?
+    }
+
+    /// Deletes room `name`'s document, closing its clients; whether it existed.
+    pub async fn delete(&self, name: &str) -> Result<bool, String> {
+        let (done, answered) = oneshot::channel();
+        self.send_command(name, RoomCommand::Delete { done })
+            .await
+            .map_err(|error| error.to_string())?;
+        answered
+            .await
+            .map_err(|_| format!("room {name:?} is unavailable"))?
+    }
+
+    async fn send_command(&self, name: &str, mut command: RoomCommand) -> Result<(), JoinError> {
+        for _ in 0..JOIN_ATTEMPTS {
+            let commands = self.room_commands(name).0;
+            match commands.send(command).await {
+                Ok(()) => return Ok(()),
+                Err(SendError(returned)) => command = returned,
+            }
+        }
+        Err(JoinError::RoomUnavailable(name.to_owned()))
+    }
+
     /// Follows the number of rooms in memory as rooms load and unload.
     pub fn watch_loaded_rooms(&self) -> watch::Receiver<usize> {
         self.inner.loaded.subscribe()
@@ -119,7 +179,7 @@ impl RoomRegistry {
     /// Joins room `name` with `access`, starting its task if it is not in memory.
     pub async fn join(&self, name: &str, access: Access) -> Result<Membership, JoinError> {
         for _ in 0..JOIN_ATTEMPTS {
-            let commands = self.room_commands(name);
+            let commands = self.room_commands(name).0;
             let (frames_sender, frames) = mpsc::channel(self.inner.client_queue_frames);
             let (close_sender, close) = oneshot::channel();
             let (joined_sender, joined) = oneshot::channel();
@@ -183,13 +243,15 @@ impl RoomRegistry {
         commands.close();
     }
 
-    fn room_commands(&self, name: &str) -> mpsc::Sender<RoomCommand> {
+    /// The command queue of room `name`, starting its task if needed, and its client count.
+    fn room_commands(&self, name: &str) -> (mpsc::Sender<RoomCommand>, Arc<AtomicUsize>) {
         let mut rooms = self.lock_rooms();
         if let Some(entry) = rooms.get(name)
             && !entry.commands.is_closed()
         {
-            return entry.commands.clone();
+            return (entry.commands.clone(), entry.clients.clone());
         }
+        let clients = Arc::new(AtomicUsize::new(0));
         let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(ROOM_QUEUE_COMMANDS);
         rooms.insert(
@@ -197,6 +259,7 @@ impl RoomRegistry {
             RoomEntry {
                 generation,
                 commands: sender.clone(),
+                clients: clients.clone(),
             },
         );
         self.inner.loaded.send_replace(rooms.len());
@@ -205,9 +268,10 @@ impl RoomRegistry {
             generation,
             registry: self.clone(),
             persistence: self.inner.persistence.clone(),
+            clients: clients.clone(),
         };
         self.inner.tracker.spawn(run_room(context, receiver));
-        sender
+        (sender, clients)
     }
 
     fn lock_rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {

@@ -1,0 +1,258 @@
+//! Document routes: list, metadata, snapshot export, state vector, update, delete.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use crdt_core::export::{self, ExportFormat};
+use serde::{Deserialize, Serialize};
+use storage::DocMeta;
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+
+use super::extract::{binary_body, document_id, query, state_vector_parameter, timestamp};
+use crate::api_error::ApiError;
+use crate::app::AppState;
+use crate::room_command::EditError;
+
+/// Listing pages hold this many documents unless asked otherwise...
+const DEFAULT_PAGE: usize = 100;
+/// ...and never more than this.
+const MAX_PAGE: usize = 1000;
+
+/// A document as listed.
+#[derive(Debug, Serialize)]
+pub(crate) struct DocumentSummary {
+    id: String,
+    bytes: u64,
+    updated_at: String,
+    clients: usize,
+}
+
+impl DocumentSummary {
+    fn new(meta: DocMeta, clients: usize) -> Self {
+        DocumentSummary {
+            bytes: meta.bytes,
+            updated_at: timestamp(meta.updated_at),
+            id: meta.id,
+            clients,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+/// `GET /api/docs?limit=&after=`: documents in id order, a page at a time.
+pub(crate) async fn list_documents(
+    State(state): State<AppState>,
+    list: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<DocumentSummary>>, ApiError> {
+    let Query(list) = query(list)?;
+    let limit = list.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let store = state.persistence.store().clone();
+    let page = tokio::task::spawn_blocking(move || store.list_page(list.after.as_deref(), limit))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        page.into_iter()
+            .map(|meta| {
+                let clients = state.registry.clients(&meta.id);
+                DocumentSummary::new(meta, clients)
+            })
+            .collect(),
+    ))
+}
+
+/// `GET /api/docs/{id}`: one document's metadata.
+pub(crate) async fn get_document(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<DocumentSummary>, ApiError> {
+    let id = document_id(id.map(|Path(id)| id))?;
+    let meta = existing_document(&state, &id).await?;
+    let clients = state.registry.clients(&id);
+    Ok(Json(DocumentSummary::new(meta, clients)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SnapshotQuery {
+    pub(crate) format: Option<String>,
+    pub(crate) since: Option<String>,
+    pub(crate) name: Option<String>,
+}
+
+/// `GET /api/docs/{id}/snapshot?format=&since=&name=`: the document, whole or as a diff.
+pub(crate) async fn get_snapshot(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    snapshot: Result<Query<SnapshotQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let id = document_id(id.map(|Path(id)| id))?;
+    let Query(snapshot) = query(snapshot)?;
+    let format = parse_format(snapshot.format.as_deref())?;
+    let since = snapshot
+        .since
+        .as_deref()
+        .map(state_vector_parameter)
+        .transpose()?;
+    existing_document(&state, &id).await?;
+    let name = snapshot.name;
+    let exported = state
+        .registry
+        .read(&id, move |room| {
+            export_document(room.doc(), format, since.as_ref(), name.as_deref())
+        })
+        .await
+        .map_err(ApiError::unavailable)??;
+    Ok(exported)
+}
+
+/// `GET /api/docs/{id}/state-vector`: the binary Yjs state vector.
+pub(crate) async fn get_state_vector(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = document_id(id.map(|Path(id)| id))?;
+    existing_document(&state, &id).await?;
+    let vector = state
+        .registry
+        .read(&id, |room| export::state_vector(room.doc()))
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(binary(vector))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct UpdateQuery {
+    format: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct UpdateApplied {
+    /// Whether the update told the document anything new.
+    changed: bool,
+}
+
+/// `POST /api/docs/{id}/update`: applies a Yjs update (v1, or v2 with `?format=update-v2`);
+/// durable before the answer, broadcast to live clients.
+pub(crate) async fn post_update(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    update_query: Result<Query<UpdateQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<UpdateApplied>, ApiError> {
+    let id = document_id(id.map(|Path(id)| id))?;
+    let Query(update_query) = query(update_query)?;
+    require_binary_content(&headers)?;
+    let body = binary_body(body)?;
+    let update_v1 = match update_query.format.as_deref() {
+        None | Some("update") => body.to_vec(),
+        Some("update-v2") => yrs::Update::decode_v2(&body)
+            .map_err(|error| {
+                ApiError::bad_request("malformed_update", format!("not a Yjs v2 update: {error}"))
+            })?
+            .encode_v1(),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_format",
+                format!("unknown update format {other:?}: expected \"update\" or \"update-v2\""),
+            ));
+        }
+    };
+    let changed = state
+        .registry
+        .edit(
+            &id,
+            Box::new(move |room| room.handle_local_update(&update_v1)),
+        )
+        .await
+        .map_err(|error| match error {
+            EditError::Rejected(error) => {
+                ApiError::bad_request("malformed_update", format!("not a Yjs update: {error}"))
+            }
+            EditError::Storage(_) => ApiError::internal(error),
+        })?;
+    Ok(Json(UpdateApplied { changed }))
+}
+
+/// `DELETE /api/docs/{id}`: closes live clients with 4410 and removes the document.
+pub(crate) async fn delete_document(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let id = document_id(id.map(|Path(id)| id))?;
+    existing_document(&state, &id).await?;
+    match state.registry.delete(&id).await {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => Err(ApiError::document_not_found(&id)),
+        Err(error) => Err(ApiError::internal(error)),
+    }
+}
+
+/// The document's stored metadata, or 404.
+pub(crate) async fn existing_document(state: &AppState, id: &str) -> Result<DocMeta, ApiError> {
+    let store = state.persistence.store().clone();
+    let owned_id = id.to_owned();
+    tokio::task::spawn_blocking(move || store.metadata(&owned_id))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::document_not_found(id))
+}
+
+/// The export format asked for (`update` when none is).
+pub(crate) fn parse_format(format: Option<&str>) -> Result<ExportFormat, ApiError> {
+    format
+        .unwrap_or("update")
+        .parse()
+        .map_err(|error: export::ExportError| {
+            ApiError::bad_request("invalid_format", error.to_string())
+        })
+}
+
+/// Renders `doc` in `format` as an HTTP response.
+pub(crate) fn export_document(
+    doc: &yrs::Doc,
+    format: ExportFormat,
+    since: Option<&yrs::StateVector>,
+    name: Option<&str>,
+) -> Result<Response, ApiError> {
+    Ok(match format {
+        ExportFormat::Update => binary(export::encode_update(doc, since)),
+        ExportFormat::UpdateV2 => binary(export::encode_update_v2(doc, since)),
+        ExportFormat::Json => Json(export::to_json(doc)).into_response(),
+        ExportFormat::Text => {
+            let text = export::text(doc, name)
+                .map_err(|error| ApiError::bad_request("no_such_text", error.to_string()))?;
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        }
+    })
+}
+
+fn binary(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+}
+
+/// Updates are binary: refuse a body declared as something else (415) rather than guess.
+fn require_binary_content(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get(header::CONTENT_TYPE) {
+        None => Ok(()),
+        Some(value) if value.as_bytes().starts_with(b"application/octet-stream") => Ok(()),
+        Some(value) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "updates are sent as application/octet-stream, not {}",
+                String::from_utf8_lossy(value.as_bytes())
+            ),
+        )),
+    }
+}

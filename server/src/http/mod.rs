@@ -1,0 +1,36 @@
+//! The HTTP API under `/api`: documents for operators and other services.
+//!
+//! Handlers here translate HTTP to room commands and storage calls and back; they hold no
+//! document logic of their own. Reads and edits of a document go through its room task, so an
+//! update POSTed here is durable before the 2xx and reaches live clients like any other edit.
+//! Every refusal is a JSON [`ApiError`](crate::api_error::ApiError).
+
+mod documents;
+mod extract;
+mod openapi;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+pub use openapi::openapi_document;
+
+/// The `/api` routes.
+pub(crate) fn api_routes(max_body_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .route("/api/docs", get(documents::list_documents))
+        .route(
+            "/api/docs/{id}",
+            get(documents::get_document).delete(documents::delete_document),
+        )
+        .route("/api/docs/{id}/snapshot", get(documents::get_snapshot))
+        .route(
+            "/api/docs/{id}/state-vector",
+            get(documents::get_state_vector),
+        )
+        .route("/api/docs/{id}/update", post(documents::post_update))
+        .route("/api/openapi.json", get(openapi::serve_openapi))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+}

@@ -1,0 +1,135 @@
+//! The OpenAPI 3 description of the HTTP API, served at `/api/openapi.json`.
+//!
+//! Written by hand next to the routes, and kept in step by a test that sends a request to every
+//! path and method it lists and checks the router has a handler for it (a route missing from
+//! the router would hit the JSON fallback instead).
+
+use axum::Json;
+use serde_json::{Value, json};
+
+/// `GET /api/openapi.json`.
+pub(crate) async fn serve_openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn id_parameter() -> Value {
+    json!({
+        "name": "id", "in": "path", "required": true,
+        "description": "Document id (the room name), percent-encoded: any UTF-8 of 1 to 512 bytes without control characters; `/` as %2F.",
+        "schema": {"type": "string"}
+    })
+}
+
+fn version_parameter() -> Value {
+    json!({"name": "version", "in": "path", "required": true, "schema": {"type": "string"}})
+}
+
+fn snapshot_parameters(of_version: bool) -> Value {
+    let mut parameters = vec![id_parameter()];
+    if of_version {
+        parameters.push(version_parameter());
+    }
+    parameters.extend(export_parameters());
+    Value::Array(parameters)
+}
+
+fn export_parameters() -> Vec<Value> {
+    vec![
+        json!({"name": "format", "in": "query", "schema": {"type": "string", "enum": ["update", "update-v2", "json", "text"], "default": "update"}}),
+        json!({"name": "since", "in": "query", "description": "base64url state vector: return only what it lacks (update formats)", "schema": {"type": "string"}}),
+        json!({"name": "name", "in": "query", "description": "root text to export with format=text (default: the only root text)", "schema": {"type": "string"}}),
+    ]
+}
+
+fn snapshot_responses() -> Value {
+    json!({
+        "200": {"description": "The content", "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "object"}},
+            "text/plain": {"schema": {"type": "string"}}
+        }},
+        "400": error_response("Unknown format, bad `since`, or no single root text"),
+        "404": error_response("No such document or version")
+    })
+}
+
+/// The whole OpenAPI document.
+pub fn openapi_document() -> Value {
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Quire HTTP API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Documents of a Quire server: export, import, list, delete and versions. Errors are JSON {error, code}."
+        },
+        "paths": {
+            "/api/docs": {"get": {
+                "summary": "List documents, in id order",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                    {"name": "after", "in": "query", "description": "the last id of the previous page", "schema": {"type": "string"}}
+                ],
+                "responses": {"200": {"description": "A page of documents", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Document"}}}}}}
+            }},
+            "/api/docs/{id}": {
+                "get": {"summary": "A document's metadata", "parameters": [id_parameter()], "responses": {
+                    "200": {"description": "Metadata", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Document"}}}},
+                    "404": error_response("No such document")}},
+                "delete": {"summary": "Delete a document; live clients are closed with 4410", "parameters": [id_parameter()], "responses": {
+                    "204": {"description": "Deleted"}, "404": error_response("No such document")}}
+            },
+            "/api/docs/{id}/snapshot": {"get": {"summary": "Export the document", "parameters": snapshot_parameters(false), "responses": snapshot_responses()}},
+            "/api/docs/{id}/state-vector": {"get": {"summary": "The binary Yjs state vector", "parameters": [id_parameter()], "responses": {
+                "200": {"description": "State vector", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                "404": error_response("No such document")}}},
+            "/api/docs/{id}/update": {"post": {
+                "summary": "Apply a Yjs update: durable before the answer, broadcast to live clients",
+                "parameters": [id_parameter(), {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["update", "update-v2"], "default": "update"}}],
+                "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                "responses": {
+                    "200": {"description": "Applied", "content": {"application/json": {"schema": {"type": "object", "properties": {"changed": {"type": "boolean"}}}}}},
+                    "400": error_response("Not a Yjs update; nothing changed"),
+                    "413": error_response("Body over the limit"),
+                    "415": error_response("Body not application/octet-stream")}
+            }},
+            "/api/docs/{id}/versions": {
+                "get": {"summary": "Versions, oldest first", "parameters": [id_parameter()], "responses": {
+                    "200": {"description": "Versions", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Version"}}}}},
+                    "404": error_response("No such document")}},
+                "post": {"summary": "Keep the current state as a version", "parameters": [id_parameter()],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"label": {"type": "string", "maxLength": 256}}}}}},
+                    "responses": {
+                        "201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Version"}}}},
+                        "400": error_response("Bad label"), "404": error_response("No such document"), "415": error_response("Body not JSON")}}
+            },
+            "/api/docs/{id}/versions/{version}/snapshot": {"get": {"summary": "Export a version", "parameters": snapshot_parameters(true), "responses": snapshot_responses()}},
+            "/api/docs/{id}/versions/{version}/restore": {"post": {
+                "summary": "Make the content equal the version's with new edits (history kept), broadcast to live clients",
+                "parameters": [id_parameter(), version_parameter()],
+                "responses": {
+                    "200": {"description": "Restored", "content": {"application/json": {"schema": {"type": "object", "properties": {"version_id": {"type": "string"}, "changed": {"type": "boolean"}}}}}},
+                    "404": error_response("No such document or version")}
+            }},
+            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
+            "/healthz": {"get": {"summary": "Alive", "responses": {"200": {"description": "ok"}}}},
+            "/readyz": {"get": {"summary": "Ready: storage open, accepting connections", "responses": {"200": {"description": "ready"}, "503": error_response("Shutting down")}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format"}}}}
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "required": ["error", "code"], "properties": {"error": {"type": "string"}, "code": {"type": "string"}}},
+            "Document": {"type": "object", "properties": {
+                "id": {"type": "string"}, "bytes": {"type": "integer"},
+                "updated_at": {"type": "string", "format": "date-time"}, "clients": {"type": "integer"}}},
+            "Version": {"type": "object", "properties": {
+                "version_id": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+                "label": {"type": "string"}, "bytes": {"type": "integer"}}}
+        }}
+    })
+}
