@@ -23,6 +23,9 @@ use crate::room_command::CloseReason;
 use crate::rooms::{Membership, RoomRegistry};
 use crate::telemetry;
 
+/// How long a closing connection waits for the client's close reply.
+const CLOSE_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Frames written before a flush, so one slow flush does not hold back the queue forever.
 const MAX_FRAMES_PER_FLUSH: usize = 256;
 
@@ -102,8 +105,23 @@ async fn serve(socket: WebSocket, context: ConnectionContext) {
                 let Some(frame) = frame else {
                     break Ending::Close(CloseReason::new(close_code::INTERNAL_ERROR, "room stopped"));
                 };
-                if write_frames(&mut sink, frame, &mut frames).await.is_err() {
-                    break Ending::Gone;
+                // A client that stops reading fills its socket and blocks this write; bound it,
+                // and let shutdown abandon it (a close frame could not get through anyway).
+                let written = tokio::select! {
+                    biased;
+                    _ = context.shutdown.cancelled() => break Ending::Gone,
+                    written = tokio::time::timeout(
+                        context.config.idle_timeout(),
+                        write_frames(&mut sink, frame, &mut frames),
+                    ) => written,
+                };
+                match written {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break Ending::Gone,
+                    Err(_) => {
+                        debug!("dropping a client that has not read for the idle timeout");
+                        break Ending::Gone;
+                    }
                 }
             }
             message = stream.next() => {
@@ -143,7 +161,25 @@ async fn serve(socket: WebSocket, context: ConnectionContext) {
     room.leave(connection).await;
     if let Ending::Close(reason) = ending {
         debug!(code = reason.code, reason = %reason.reason, "closing");
-        let _ = sink.send(close_message(reason)).await;
+        let closing = async {
+            if sink.send(close_message(reason)).await.is_ok() {
+                // Read until the client's close reply: dropping the socket while the client is
+                // still sending would make the kernel answer with a reset, which discards the
+                // frames and the close frame still in flight to it.
+                while let Some(Ok(message)) = stream.next().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            }
+        };
+        // While the server stops, every connection waits at once and must fit in the grace.
+        let patience = if context.shutdown.is_cancelled() {
+            context.config.shutdown_grace() / 4
+        } else {
+            CLOSE_HANDSHAKE_TIMEOUT
+        };
+        let _ = tokio::time::timeout(patience, closing).await;
     }
     let _ = sink.close().await;
 }

@@ -7,8 +7,8 @@ use crdt_core::wire::{decode_frame, encode_frame};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use yrs::sync::{Message as SyncProtocolMessage, SyncMessage};
 use yrs::block::ClientID;
+use yrs::sync::{Message as SyncProtocolMessage, SyncMessage};
 use yrs::{Doc, GetString, Map, ReadTxn, Text, Transact};
 
 use crate::transport::TestStream;
@@ -39,6 +39,7 @@ pub struct TestClient {
     socket: WebSocketStream<TestStream>,
     sync: SyncClient,
     frames: Vec<Bytes>,
+    sync_step1_received: usize,
     sync_step2_received: usize,
     pings: usize,
 }
@@ -50,6 +51,7 @@ impl TestClient {
             socket,
             sync: SyncClient::new(Doc::new()),
             frames: Vec::new(),
+            sync_step1_received: 0,
             sync_step2_received: 0,
             pings: 0,
         };
@@ -203,7 +205,10 @@ impl TestClient {
         };
         match tokio::time::timeout(WAIT_LIMIT, waiting).await {
             Ok(result) => result,
-            Err(_) => bail!("waited {WAIT_LIMIT:?} for {what}; text is {:?}", self.text()),
+            Err(_) => bail!(
+                "waited {WAIT_LIMIT:?} for {what}; text is {:?}",
+                self.text()
+            ),
         }
     }
 
@@ -232,14 +237,14 @@ impl TestClient {
 
     /// Reads until `count` pings in all have arrived, answering each.
     pub async fn wait_for_pings(&mut self, count: usize) -> Result<()> {
-        self.wait_until(&format!("{count} pings"), |client| {
-            client.pings >= count
-        })
-        .await
+        self.wait_until(&format!("{count} pings"), |client| client.pings >= count)
+            .await
     }
 
     /// Returns once the server has handled everything this client sent before: the server
-    /// answers a SyncStep1 in order with the connection's other frames.
+    /// answers a SyncStep1 in order with the connection's other frames. It answers every
+    /// SyncStep1 with a SyncStep2 and a SyncStep1 of its own; when this returns, every one of
+    /// those has arrived and been answered, so nothing from the server is left unread.
     pub async fn wait_for_server_to_catch_up(&mut self) -> Result<()> {
         let answers_before = self.sync_step2_received;
         let state = self.doc().transact().state_vector();
@@ -247,6 +252,7 @@ impl TestClient {
         self.send_binary(&question).await?;
         self.wait_until("the answer to SyncStep1", |client| {
             client.sync_step2_received > answers_before
+                && client.sync_step1_received == client.sync_step2_received
         })
         .await
     }
@@ -290,15 +296,17 @@ impl TestClient {
     async fn receive_frame(&mut self, frame: &Bytes) -> Result<()> {
         self.frames.push(frame.clone());
         let messages = decode_frame(frame).context("the server sent an undecodable frame")?;
-        self.sync_step2_received += messages
-            .iter()
-            .filter(|message| {
-                matches!(
-                    message,
-                    SyncProtocolMessage::Sync(SyncMessage::SyncStep2(_))
-                )
-            })
-            .count();
+        for message in &messages {
+            match message {
+                SyncProtocolMessage::Sync(SyncMessage::SyncStep1(_)) => {
+                    self.sync_step1_received += 1
+                }
+                SyncProtocolMessage::Sync(SyncMessage::SyncStep2(_)) => {
+                    self.sync_step2_received += 1
+                }
+                _ => {}
+            }
+        }
         self.sync
             .handle_frame(frame)
             .context("the client could not apply a frame")?;

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result, anyhow, bail};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use server::{Server, ServeConfig, ServerError};
+use server::{ServeConfig, Server, ServerError};
 use tempfile::TempDir;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
@@ -139,7 +139,10 @@ impl TestServer {
 
     /// Waits for `run()` to return (after [`TestServer::begin_shutdown`]) and yields its result.
     pub async fn stopped(&mut self) -> Result<Result<(), ServerError>> {
-        let running = self.running.take().context("the server was already awaited")?;
+        let running = self
+            .running
+            .take()
+            .context("the server was already awaited")?;
         let finished = tokio::time::timeout(WAIT_LIMIT, running)
             .await
             .context("run() did not return")?;

@@ -52,8 +52,7 @@ async fn awareness_is_removed_when_the_socket_drops_without_closing() -> Result<
     Ok(())
 }
 
-/// A client joining a room where someone is present learns their state without waiting for a
-/// renewal, and the state changes it sees are the latest ones.
+/// A joiner sees who is present at once (no 15 s renewal wait), then their later changes.
 #[tokio::test]
 async fn joiner_sees_present_users_and_later_changes() -> Result<()> {
     let server = TestServer::start().await?;

@@ -63,7 +63,9 @@ async fn undecodable_update_payload_closes_only_its_sender_with_1007() -> Result
     let mut mallory = server.connect_synced("shared").await?;
 
     // A well-framed sync Update whose 4-byte payload is not an update.
-    mallory.send_binary(&[0, 2, 4, 0xff, 0xff, 0xff, 0xff]).await?;
+    mallory
+        .send_binary(&[0, 2, 4, 0xff, 0xff, 0xff, 0xff])
+        .await?;
     let notice = mallory.wait_for_close().await?;
     assert_eq!(notice.code, 1007, "{notice:?}");
     assert!(!notice.reason.is_empty());
@@ -108,6 +110,9 @@ async fn oversized_message_closes_only_its_sender_with_1009() -> Result<()> {
     assert!(!notice.reason.is_empty());
 
     assert_room_still_converges(&mut alice, &mut bob, "after oversized").await?;
-    assert!(!alice.text().contains("ZZ"), "the oversized edit was applied");
+    assert!(
+        !alice.text().contains("ZZ"),
+        "the oversized edit was applied"
+    );
     Ok(())
 }

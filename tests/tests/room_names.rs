@@ -23,9 +23,7 @@ async fn control_character_in_room_name_is_refused_with_json_400() -> Result<()>
 #[tokio::test]
 async fn room_name_over_512_bytes_is_refused_with_json_400() -> Result<()> {
     let server = TestServer::start().await?;
-    let refusal = server
-        .refused_upgrade(&room_path(&"x".repeat(513)))
-        .await?;
+    let refusal = server.refused_upgrade(&room_path(&"x".repeat(513))).await?;
     assert_eq!(refusal.status, 400, "{refusal:?}");
     assert_eq!(refusal.body["code"], "invalid_room_name", "{refusal:?}");
     assert!(refusal.body["error"].is_string(), "{refusal:?}");
@@ -55,8 +53,7 @@ async fn plain_http_request_is_refused_with_json_error() -> Result<()> {
     Ok(())
 }
 
-/// A unicode name with a slash and a space is one room: two clients on it converge, and the
-/// room named by its first segment is another, empty room.
+/// `team/日本語 notes` is one room: its clients converge and `team` is a different, empty room.
 #[tokio::test]
 async fn unicode_name_with_slash_is_one_room() -> Result<()> {
     let server = TestServer::start().await?;

@@ -7,8 +7,7 @@ use quire_tests::TestServer;
 
 const GRACE_MILLIS: u64 = 2_000;
 
-/// Cancelling the shutdown token closes every connected client with 1001, `run()` returns Ok
-/// within the grace period, and new connections fail afterwards.
+/// Shutdown closes every client with 1001, `run()` is Ok within the grace, then connects fail.
 #[tokio::test]
 async fn shutdown_closes_clients_with_1001_and_stops_within_grace() -> Result<()> {
     let mut server =

@@ -15,7 +15,8 @@ async fn concurrent_text_edits_converge() -> Result<()> {
     alice.insert_text(0, "hello from alice").await?;
     bob.insert_text(0, "hello from bob").await?;
 
-    let has_both = |text: &str| text.contains("hello from alice") && text.contains("hello from bob");
+    let has_both =
+        |text: &str| text.contains("hello from alice") && text.contains("hello from bob");
     alice
         .wait_until("both edits", |client| has_both(&client.text()))
         .await?;
@@ -100,8 +101,7 @@ async fn late_joiner_receives_the_state_after_the_room_emptied() -> Result<()> {
     Ok(())
 }
 
-/// Every frame the server sends holds exactly one y-protocols message (y-websocket reads only
-/// the first), across sync, updates, awareness and a late joiner.
+/// Every server frame holds exactly one message (y-websocket reads only the first one).
 #[tokio::test]
 async fn every_server_frame_holds_exactly_one_message() -> Result<()> {
     let server = TestServer::start().await?;
@@ -126,6 +126,7 @@ async fn every_server_frame_holds_exactly_one_message() -> Result<()> {
     // A late joiner gets the awareness of both and the document: several messages, each framed.
     let mut carol = server.connect_synced("framing").await?;
     carol.wait_until("everything", sees_everything).await?;
+    let bob_frames = bob.received_frames().to_vec();
     bob.close().await?;
     alice
         .wait_until("bob's removal", |client| {
@@ -133,6 +134,9 @@ async fn every_server_frame_holds_exactly_one_message() -> Result<()> {
         })
         .await?;
 
+    for frame in &bob_frames {
+        assert_eq!(decode_frame(frame)?.len(), 1, "bob got {frame:?}");
+    }
     for (name, client) in [("alice", &alice), ("carol", &carol)] {
         assert!(!client.received_frames().is_empty());
         for frame in client.received_frames() {
