@@ -9,6 +9,7 @@
 //! - [`room`]: the per-document state machine (sync, updates, read-only refusal).
 //! - [`presence`]: awareness bookkeeping: who controls which awareness client, expiry.
 //! - [`wire`]: decoding frames into y-protocols messages and encoding one message per frame.
+//! - [`export`]: reading a document out as updates, JSON or text, inferring undefined roots.
 //! - [`client`]: the client side of the sync, sans-IO, for tests and Rust plugins.
 //! - [`clock`]: the time source awareness expiry reads, injectable for tests.
 //! - [`error`]: the typed errors malformed input turns into.
@@ -16,6 +17,7 @@
 pub mod client;
 pub mod clock;
 pub mod error;
+pub mod export;
 mod presence;
 pub mod room;
 pub mod wire;

@@ -38,7 +38,14 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = match cli.command {
-        Some(Command::Docs(args)) => return Ok(cli::documents::run(args)?),
+        Some(Command::Docs(args)) => {
+            // One line with the whole cause chain: an operator's command needs no backtrace.
+            if let Err(error) = cli::documents::run(args) {
+                eprintln!("error: {:#}", anyhow::Error::new(error));
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         Some(Command::Serve(config)) => config,
         None => cli.serve,
     };

@@ -8,6 +8,7 @@
 use std::fs;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
@@ -17,7 +18,6 @@ use storage::{DocMeta, DocStore};
 
 use crate::cli::error::CliError;
 use crate::cli::offline_store::{load_document, open_store, require_document};
-use crate::cli::timestamp::{rfc3339, unix_millis};
 
 /// `quire docs`: work on stored documents while the server is stopped.
 #[derive(Debug, Args)]
@@ -237,21 +237,22 @@ fn compact(data_dir: &Path, only: Option<&str>) -> Result<(), CliError> {
                 source,
             })?;
         compacted += 1;
-        let previous = stored
-            .snapshot
-            .as_ref()
-            .map_or("no snapshot".to_owned(), |old| {
-                format!("a {}-byte snapshot", old.len())
-            });
+        let updates = match stored.updates.len() {
+            1 => format!("1 logged update ({log_bytes} bytes)"),
+            count => format!("{count} logged updates ({log_bytes} bytes)"),
+        };
+        let merged = match &stored.snapshot {
+            Some(old) => format!("the {}-byte snapshot and {updates}", old.len()),
+            None => updates,
+        };
+        let dropped = if document.damaged {
+            ", dropping the unreadable records"
+        } else {
+            ""
+        };
         let line = format!(
-            "{id}: merged {previous} and {} logged updates ({log_bytes} bytes) into a {}-byte snapshot{}\n",
-            stored.updates.len(),
-            snapshot.len(),
-            if document.damaged {
-                ", dropping the unreadable records"
-            } else {
-                ""
-            },
+            "{id}: merged {merged} into a {}-byte snapshot{dropped}\n",
+            snapshot.len()
         );
         write_stdout(line.as_bytes())?;
     }
@@ -261,6 +262,18 @@ fn compact(data_dir: &Path, only: Option<&str>) -> Result<(), CliError> {
         data_dir.display()
     );
     write_stdout(summary.as_bytes())
+}
+
+/// RFC 3339 in UTC with milliseconds, the precision the store keeps.
+fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+/// Milliseconds since the Unix epoch, for scripts that would rather not parse dates.
+fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    })
 }
 
 fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {

@@ -9,9 +9,7 @@
 //! - [`documents`]: `quire docs list | export | compact`, their flags and what they print.
 //! - [`offline_store`]: opening the store and loading one document, with operator-facing errors.
 //! - [`error`]: everything an offline command can fail with.
-//! - [`timestamp`]: RFC 3339 rendering of stored times.
 
 pub mod documents;
 pub mod error;
 pub mod offline_store;
-pub mod timestamp;
