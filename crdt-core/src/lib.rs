@@ -10,6 +10,7 @@
 //! - [`presence`]: awareness bookkeeping: who controls which awareness client, expiry.
 //! - [`wire`]: decoding frames into y-protocols messages and encoding one message per frame.
 //! - [`export`]: reading a document out as updates, JSON or text, inferring undefined roots.
+//! - [`restore`]: making a document's content equal a stored version's with new edits.
 //! - [`client`]: the client side of the sync, sans-IO, for tests and Rust plugins.
 //! - [`clock`]: the time source awareness expiry reads, injectable for tests.
 //! - [`error`]: the typed errors malformed input turns into.
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod error;
 pub mod export;
 mod presence;
+pub mod restore;
 pub mod room;
 pub mod wire;
 

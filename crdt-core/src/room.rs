@@ -299,6 +299,34 @@ impl Room {
             frame: encode_frame(message),
         });
     }
+
+    /// Makes the document's content equal a stored version's: `version_state` is the version as
+    /// one Yjs v1 update of the whole document (what [`Room::encode_state_as_update`] gave when
+    /// it was taken). The change is made as new edits in one transaction (see
+    /// [`crate::restore`]), not by rewinding history, so clients merge it like any edit. Its
+    /// update is persisted and broadcast to every connection. Returns whether anything changed;
+    /// restoring what the document already holds queues nothing.
+    pub fn handle_restore(&mut self, version_state: &[u8]) -> Result<bool, ProtocolError> {
+        let version = Doc::new();
+        version
+            .transact_mut()
+            .apply_update(decode_update(version_state)?)
+            .map_err(ProtocolError::UpdateRejected)?;
+        let update = {
+            let mut transaction = self.awareness.doc().transact_mut();
+            crate::restore::restore_into(&mut transaction, &version);
+            // Encoded after commit, as yrs's own update observers see it: commit may still
+            // change what the update must say (formatting cleanup, on documents that enable it,
+            // and garbage collection of content deleted in this very transaction).
+            transaction.commit();
+            if !transaction.has_changes() {
+                return Ok(false);
+            }
+            transaction.encode_update_v1()
+        };
+        self.queue_document_update(None, update);
+        Ok(true)
+    }
 }
 
 /// What a document holds back until missing dependencies arrive. Usually nothing, so comparing

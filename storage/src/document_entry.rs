@@ -191,7 +191,7 @@ impl DocumentEntry {
 
 /// Milliseconds since the Unix epoch; a clock before 1970 reads as 0 rather
 /// than failing a write.
-fn now_millis() -> u64 {
+pub(crate) fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {

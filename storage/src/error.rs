@@ -11,6 +11,8 @@ use crate::document_entry::EntryError;
 use crate::document_id::InvalidDocumentId;
 use crate::record::RecordError;
 use crate::store::Seq;
+use crate::version::{InvalidVersionLabel, VersionId};
+use crate::version_record::VersionRecordError;
 
 /// Everything that can go wrong in a store operation.
 #[derive(Debug, thiserror::Error)]
@@ -110,4 +112,30 @@ pub enum StoreError {
     /// An update or snapshot is too large to frame as a record (over 4 GiB).
     #[error("payload cannot be stored")]
     PayloadTooLarge(#[source] RecordError),
+
+    /// The operation needs an existing document (creating a version of one) and there is none.
+    /// Nothing was written.
+    #[error("document {doc:?} does not exist")]
+    UnknownDocument {
+        /// The document that was asked for.
+        doc: String,
+    },
+
+    /// A version label breaks the label rules (longer than 256 bytes or containing a control
+    /// character). Nothing was written.
+    #[error("invalid version label")]
+    InvalidVersionLabel(#[from] InvalidVersionLabel),
+
+    /// One version's stored records are damaged, so it cannot be listed or loaded. The document
+    /// and its other versions are unaffected; `delete` of the document still removes it.
+    #[error("version {version} of document {doc:?} is corrupt")]
+    CorruptVersion {
+        /// The document the version belongs to.
+        doc: String,
+        /// The damaged version.
+        version: VersionId,
+        /// What was wrong with its records.
+        #[source]
+        source: VersionRecordError,
+    },
 }

@@ -20,7 +20,13 @@
 //!                     'i' ‖ id                 -> document entry record
 //!                     'd' ‖ number ‖ 's'       -> snapshot record
 //!                     'd' ‖ number ‖ 'u' ‖ seq -> update record
+//!                     'd' ‖ number ‖ 'v' ‖ id  -> version entry record
+//!                     'd' ‖ number ‖ 'w' ‖ id  -> version snapshot record
 //! ```
+//!
+//! Besides its snapshot and log, a document can hold named **versions**
+//! ([`DocStore::create_version`]): full-state snapshots kept under a label
+//! until the document is deleted, untouched by compaction.
 //!
 //! Every stored value is a CRC-32-checked [record] naming its kind and
 //! seq, so damage is detected on load: the document loads up to the last good
@@ -39,6 +45,8 @@ mod sled_store;
 mod store;
 #[doc(hidden)]
 pub mod testing;
+mod version;
+mod version_record;
 
 pub use document_entry::EntryError;
 pub use document_id::{InvalidDocumentId, MAX_DOCUMENT_ID_BYTES, validate_document_id};
@@ -51,3 +59,8 @@ pub use store::{
     AppendReceipt, Corruption, CorruptionReason, DocMeta, DocStore, LoadedDoc, LoadedUpdate,
     RecordLocation, Seq,
 };
+pub use version::{
+    InvalidVersionId, InvalidVersionLabel, MAX_VERSION_LABEL_BYTES, VersionId, VersionMeta,
+    validate_version_label,
+};
+pub use version_record::VersionRecordError;

@@ -18,6 +18,8 @@ use crate::load::LoadAssembler;
 use crate::record::{RecordKind, encode_record, payload_length_of_stored};
 use crate::store::{AppendReceipt, DocMeta, DocStore, LoadedDoc, Seq};
 use crate::testing::{RawRecordAccess, RawSlot};
+use crate::version::{VersionId, VersionMeta, validate_version_label};
+use crate::version_record::{decode_version_entry, decode_version_snapshot, encode_version};
 
 /// A `DocStore` that lives in process memory and is lost on drop.
 #[derive(Default)]
@@ -40,6 +42,24 @@ struct MemoryDocument {
     snapshot: Option<Vec<u8>>,
     /// Encoded update records by seq.
     log: BTreeMap<Seq, Vec<u8>>,
+    /// Encoded version entry records by version id.
+    version_entries: BTreeMap<VersionId, Vec<u8>>,
+    /// Encoded version snapshot records by version id. Kept apart from the
+    /// entries, as on disk, so each can be damaged or lose its value alone.
+    version_snapshots: BTreeMap<VersionId, Vec<u8>>,
+}
+
+impl MemoryDocument {
+    /// One past the highest version id either map holds, as the sled store
+    /// computes it from its keys.
+    fn next_version_id(&self) -> VersionId {
+        let highest = self
+            .version_entries
+            .keys()
+            .next_back()
+            .max(self.version_snapshots.keys().next_back());
+        highest.map_or(VersionId::FIRST, |id| id.next())
+    }
 }
 
 impl MemoryStore {
@@ -83,6 +103,8 @@ impl MemoryState {
                 entry: Vec::new(),
                 snapshot: None,
                 log: BTreeMap::new(),
+                version_entries: BTreeMap::new(),
+                version_snapshots: BTreeMap::new(),
             })
     }
 }
@@ -200,6 +222,77 @@ impl DocStore for MemoryStore {
         validate_document_id(doc)?;
         Ok(self.state().documents.remove(doc).is_some())
     }
+
+    fn create_version(
+        &self,
+        doc: &str,
+        label: &str,
+        snapshot: &[u8],
+    ) -> Result<VersionMeta, StoreError> {
+        validate_document_id(doc)?;
+        validate_version_label(label)?;
+        let mut state = self.state();
+        let document = state
+            .documents
+            .get_mut(doc)
+            .ok_or_else(|| StoreError::UnknownDocument {
+                doc: doc.to_owned(),
+            })?;
+        // The sled store must read the entry to find the document's records;
+        // decoding it here too keeps a corrupt entry an error in both.
+        decode_entry(doc, &document.entry)?;
+        let version = encode_version(document.next_version_id(), label, snapshot)?;
+        let id = version.meta.id;
+        document.version_entries.insert(id, version.entry);
+        document.version_snapshots.insert(id, version.snapshot);
+        Ok(version.meta)
+    }
+
+    fn list_versions(&self, doc: &str) -> Result<Vec<VersionMeta>, StoreError> {
+        validate_document_id(doc)?;
+        let state = self.state();
+        let Some(document) = state.documents.get(doc) else {
+            return Ok(Vec::new());
+        };
+        decode_entry(doc, &document.entry)?;
+        document
+            .version_entries
+            .iter()
+            .map(|(id, raw)| {
+                decode_version_entry(*id, raw).map_err(|source| StoreError::CorruptVersion {
+                    doc: doc.to_owned(),
+                    version: *id,
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    fn load_version(
+        &self,
+        doc: &str,
+        version: VersionId,
+    ) -> Result<Option<(VersionMeta, Vec<u8>)>, StoreError> {
+        validate_document_id(doc)?;
+        let state = self.state();
+        let Some(document) = state.documents.get(doc) else {
+            return Ok(None);
+        };
+        decode_entry(doc, &document.entry)?;
+        let Some(raw_entry) = document.version_entries.get(&version) else {
+            return Ok(None);
+        };
+        let corrupt = |source| StoreError::CorruptVersion {
+            doc: doc.to_owned(),
+            version,
+            source,
+        };
+        let meta = decode_version_entry(version, raw_entry).map_err(corrupt)?;
+        let raw_snapshot = document.version_snapshots.get(&version);
+        let snapshot =
+            decode_version_snapshot(&meta, raw_snapshot.map(Vec::as_slice)).map_err(corrupt)?;
+        Ok(Some((meta, snapshot)))
+    }
 }
 
 impl RawRecordAccess for MemoryStore {
@@ -210,6 +303,8 @@ impl RawRecordAccess for MemoryStore {
             RawSlot::Entry => Some(document.entry.clone()),
             RawSlot::Snapshot => document.snapshot.clone(),
             RawSlot::Update(seq) => document.log.get(&seq).cloned(),
+            RawSlot::VersionEntry(id) => document.version_entries.get(&id).cloned(),
+            RawSlot::VersionSnapshot(id) => document.version_snapshots.get(&id).cloned(),
         }
     }
 
@@ -233,7 +328,25 @@ impl RawRecordAccess for MemoryStore {
             (RawSlot::Update(seq), None) => {
                 document.log.remove(&seq);
             }
+            (RawSlot::VersionEntry(id), bytes) => {
+                set_or_remove(&mut document.version_entries, id, bytes);
+            }
+            (RawSlot::VersionSnapshot(id), bytes) => {
+                set_or_remove(&mut document.version_snapshots, id, bytes);
+            }
         }
         true
+    }
+}
+
+/// Stores `bytes` under `key`, or removes the value when `None` (raw access only).
+fn set_or_remove<Key: Ord>(map: &mut BTreeMap<Key, Vec<u8>>, key: Key, bytes: Option<Vec<u8>>) {
+    match bytes {
+        Some(bytes) => {
+            map.insert(key, bytes);
+        }
+        None => {
+            map.remove(&key);
+        }
     }
 }

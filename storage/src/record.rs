@@ -1,6 +1,6 @@
 //! The checksummed framing shared by every value the store writes.
 //!
-//! Updates, snapshots and document entries are all stored as *records*: a fixed
+//! Updates, snapshots, document entries and versions are all stored as *records*: a fixed
 //! 18-byte header followed by the payload. The header names what the record is
 //! (`kind`) and where it belongs (`seq`), so a value that ends up under the
 //! wrong key is caught as well as one whose bytes were damaged. The CRC-32
@@ -10,9 +10,11 @@
 //! ```text
 //! offset  size  field
 //!      0     1  record format version (currently 1)
-//!      1     1  kind: 1 = update, 2 = snapshot, 3 = document entry
+//!      1     1  kind: 1 = update, 2 = snapshot, 3 = document entry,
+//!               4 = version entry, 5 = version snapshot
 //!      2     8  seq, big-endian (update: its own seq; snapshot: the last
-//!               update seq it includes; document entry: 0)
+//!               update seq it includes; document entry: 0; version entry
+//!               and version snapshot: the version id)
 //!     10     4  payload length in bytes, big-endian
 //!     14     4  CRC-32 (IEEE) of bytes 0..14 followed by the payload, big-endian
 //!     18     n  payload
@@ -42,6 +44,12 @@ pub enum RecordKind {
     Snapshot,
     /// A document's bookkeeping (number, counters, timestamps).
     DocumentEntry,
+    /// A named version's description (label, creation time, size); see
+    /// `version_record`. Kept apart from the version's content so listing
+    /// versions never reads their snapshots.
+    VersionEntry,
+    /// A named version's content: a full-state snapshot, opaque like the rest.
+    VersionSnapshot,
 }
 
 impl RecordKind {
@@ -50,6 +58,8 @@ impl RecordKind {
             RecordKind::Update => 1,
             RecordKind::Snapshot => 2,
             RecordKind::DocumentEntry => 3,
+            RecordKind::VersionEntry => 4,
+            RecordKind::VersionSnapshot => 5,
         }
     }
 
@@ -58,6 +68,8 @@ impl RecordKind {
             1 => Some(RecordKind::Update),
             2 => Some(RecordKind::Snapshot),
             3 => Some(RecordKind::DocumentEntry),
+            4 => Some(RecordKind::VersionEntry),
+            5 => Some(RecordKind::VersionSnapshot),
             _ => None,
         }
     }
@@ -210,6 +222,8 @@ mod tests {
             RecordKind::Update,
             RecordKind::Snapshot,
             RecordKind::DocumentEntry,
+            RecordKind::VersionEntry,
+            RecordKind::VersionSnapshot,
         ] {
             let bytes = encode_record(kind, Seq(42), b"payload").unwrap();
             let record = decode_record(&bytes).unwrap();

@@ -9,6 +9,8 @@
 //!   'i' ‖ id (UTF-8)                           -> document entry record
 //!   'd' ‖ number (u64 BE) ‖ 's'                -> snapshot record
 //!   'd' ‖ number (u64 BE) ‖ 'u' ‖ seq (u64 BE) -> update record
+//!   'd' ‖ number (u64 BE) ‖ 'v' ‖ id (u64 BE)  -> version entry record
+//!   'd' ‖ number (u64 BE) ‖ 'w' ‖ id (u64 BE)  -> version snapshot record
 //! ```
 //!
 //! Ids are only ever looked up by *exact* entry key, and all per-document
@@ -18,8 +20,15 @@
 //! Big-endian integers make sled's byte order equal numeric order, so a range
 //! scan returns a log in seq order. Everything lives in one tree because sled
 //! batches are atomic within a single tree.
+//!
+//! Versions were added to layout version 1 without bumping it: their keys
+//! use tags older builds never read, and older builds already remove
+//! everything under `'d' ‖ number` when deleting a document and only touch
+//! `'u'` keys when compacting, so data written by either build stays valid
+//! for the other.
 
 use crate::store::Seq;
+use crate::version::VersionId;
 
 /// Key of the layout version marker in sled's default tree.
 pub const FORMAT_KEY: &[u8] = b"format";
@@ -34,9 +43,14 @@ const ENTRY_TAG: u8 = b'i';
 const DATA_TAG: u8 = b'd';
 const SNAPSHOT_TAG: u8 = b's';
 const UPDATE_TAG: u8 = b'u';
+const VERSION_ENTRY_TAG: u8 = b'v';
+/// The byte after `'v'`, so a document's version entries and version
+/// snapshots are two adjacent ranges and neither scan reads the other's values.
+const VERSION_SNAPSHOT_TAG: u8 = b'w';
 
 const DOCUMENT_PREFIX_LENGTH: usize = 9;
-const UPDATE_KEY_LENGTH: usize = 18;
+/// Update and version keys alike: prefix, tag, then a u64.
+const NUMBERED_KEY_LENGTH: usize = 18;
 
 /// The entry key of document `id`.
 pub fn entry_key(id: &str) -> Vec<u8> {
@@ -92,12 +106,53 @@ pub fn update_key(number: u64, seq: Seq) -> Vec<u8> {
 
 /// The seq of an update key, or `None` if the key is not shaped like one.
 pub fn seq_from_update_key(key: &[u8]) -> Option<Seq> {
-    let key: &[u8; UPDATE_KEY_LENGTH] = key.try_into().ok()?;
-    if key[0] != DATA_TAG || key[DOCUMENT_PREFIX_LENGTH] != UPDATE_TAG {
+    number_from_key(key, UPDATE_TAG).map(Seq)
+}
+
+/// The prefix of every version entry key of document `number`.
+pub fn version_entry_prefix(number: u64) -> Vec<u8> {
+    let mut key = document_prefix(number).to_vec();
+    key.push(VERSION_ENTRY_TAG);
+    key
+}
+
+/// The key of the entry of document `number`'s version `id`.
+pub fn version_entry_key(number: u64, id: VersionId) -> Vec<u8> {
+    let mut key = version_entry_prefix(number);
+    key.extend_from_slice(&id.0.to_be_bytes());
+    key
+}
+
+/// The prefix of every version snapshot key of document `number`.
+pub fn version_snapshot_prefix(number: u64) -> Vec<u8> {
+    let mut key = document_prefix(number).to_vec();
+    key.push(VERSION_SNAPSHOT_TAG);
+    key
+}
+
+/// The key of the snapshot of document `number`'s version `id`.
+pub fn version_snapshot_key(number: u64, id: VersionId) -> Vec<u8> {
+    let mut key = version_snapshot_prefix(number);
+    key.extend_from_slice(&id.0.to_be_bytes());
+    key
+}
+
+/// The version id of a version entry or version snapshot key, or `None` if
+/// the key is neither.
+pub fn version_from_key(key: &[u8]) -> Option<VersionId> {
+    number_from_key(key, VERSION_ENTRY_TAG)
+        .or_else(|| number_from_key(key, VERSION_SNAPSHOT_TAG))
+        .map(VersionId)
+}
+
+/// The trailing u64 of a `'d' ‖ number ‖ tag ‖ u64` key with the given tag.
+fn number_from_key(key: &[u8], tag: u8) -> Option<u64> {
+    let key: &[u8; NUMBERED_KEY_LENGTH] = key.try_into().ok()?;
+    if key[0] != DATA_TAG || key[DOCUMENT_PREFIX_LENGTH] != tag {
         return None;
     }
-    let seq: [u8; 8] = std::array::from_fn(|index| key[DOCUMENT_PREFIX_LENGTH + 1 + index]);
-    Some(Seq(u64::from_be_bytes(seq)))
+    let number: [u8; 8] = std::array::from_fn(|index| key[DOCUMENT_PREFIX_LENGTH + 1 + index]);
+    Some(u64::from_be_bytes(number))
 }
 
 #[cfg(test)]
@@ -117,6 +172,20 @@ mod tests {
     fn snapshot_sorts_before_updates_and_documents_do_not_overlap() {
         assert!(snapshot_key(1) < update_key(1, Seq(0)));
         assert!(update_key(1, Seq(u64::MAX)) < snapshot_key(2));
+    }
+
+    #[test]
+    fn version_keys_round_trip_and_stay_inside_their_document() {
+        let entry = version_entry_key(3, VersionId(7));
+        let snapshot = version_snapshot_key(3, VersionId(7));
+        assert_eq!(version_from_key(&entry), Some(VersionId(7)));
+        assert_eq!(version_from_key(&snapshot), Some(VersionId(7)));
+        assert_eq!(seq_from_update_key(&entry), None);
+        assert_eq!(version_from_key(&update_key(3, Seq(7))), None);
+        assert!(entry.starts_with(&document_prefix(3)));
+        assert!(update_key(3, Seq(u64::MAX)) < entry);
+        assert!(version_entry_key(3, VersionId(u64::MAX)) < snapshot);
+        assert!(version_snapshot_key(3, VersionId(u64::MAX)) < snapshot_key(4));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! sled gives us an ordered key-value tree, crash-atomic batches within one
 //! tree, an explicit `flush` for group commit, and its own checksummed log.
 //! On top of it this module keeps the key layout from `sled_keys`, writes
-//! every change to a document (records plus its entry) as one batch, and
-//! serializes operations per document with `DocumentLocks`.
+//! every change to a document as one batch (log changes: records plus the
+//! entry; a new version: its two records), and serializes operations per
+//! document with `DocumentLocks`.
 //!
 //! The data directory holds `quire.lock`, which the store keeps locked for
 //! its lifetime so a second instance fails with `StoreError::Locked`, and
@@ -23,10 +24,13 @@ use crate::load::LoadAssembler;
 use crate::record::{RecordKind, encode_record, payload_length_of_stored};
 use crate::sled_keys::{
     document_prefix, entry_key, entry_key_prefix, id_from_entry_key, seq_from_update_key,
-    snapshot_key, update_key, update_prefix,
+    snapshot_key, update_key, update_prefix, version_entry_key, version_entry_prefix,
+    version_from_key, version_snapshot_key, version_snapshot_prefix,
 };
 use crate::store::{AppendReceipt, DocMeta, DocStore, LoadedDoc, Seq};
 use crate::testing::{RawRecordAccess, RawSlot};
+use crate::version::{VersionId, VersionMeta, validate_version_label};
+use crate::version_record::{decode_version_entry, decode_version_snapshot, encode_version};
 
 /// A `DocStore` persisted in a sled database inside a data directory.
 pub struct SledStore {
@@ -102,6 +106,22 @@ impl SledStore {
         Ok(metas)
     }
 
+    /// The id the document's next version receives: one past the highest
+    /// id either kind of version key holds, so even an orphaned snapshot is
+    /// never overwritten.
+    fn next_version_id(&self, number: u64) -> Result<VersionId, StoreError> {
+        let mut highest = None;
+        for prefix in [
+            version_entry_prefix(number),
+            version_snapshot_prefix(number),
+        ] {
+            if let Some(key) = self.documents.scan_prefix(prefix).keys().next_back() {
+                highest = highest.max(version_from_key(&key?));
+            }
+        }
+        Ok(highest.map_or(VersionId::FIRST, VersionId::next))
+    }
+
     fn raw_slot_key(&self, doc: &str, slot: RawSlot) -> Option<Vec<u8>> {
         if slot == RawSlot::Entry {
             return Some(entry_key(doc));
@@ -110,6 +130,8 @@ impl SledStore {
         match slot {
             RawSlot::Snapshot => Some(snapshot_key(number)),
             RawSlot::Update(seq) => Some(update_key(number, seq)),
+            RawSlot::VersionEntry(id) => Some(version_entry_key(number, id)),
+            RawSlot::VersionSnapshot(id) => Some(version_snapshot_key(number, id)),
             RawSlot::Entry => None,
         }
     }
@@ -266,6 +288,91 @@ impl DocStore for SledStore {
         }
         self.flush()?;
         Ok(true)
+    }
+
+    fn create_version(
+        &self,
+        doc: &str,
+        label: &str,
+        snapshot: &[u8],
+    ) -> Result<VersionMeta, StoreError> {
+        validate_document_id(doc)?;
+        validate_version_label(label)?;
+        let meta = {
+            let _guard = self.document_locks.lock(doc);
+            let entry = self
+                .read_entry(doc)?
+                .ok_or_else(|| StoreError::UnknownDocument {
+                    doc: doc.to_owned(),
+                })?;
+            let number = entry.document_number;
+            let version = encode_version(self.next_version_id(number)?, label, snapshot)?;
+            let mut batch = sled::Batch::default();
+            batch.insert(version_entry_key(number, version.meta.id), version.entry);
+            batch.insert(
+                version_snapshot_key(number, version.meta.id),
+                version.snapshot,
+            );
+            self.documents.apply_batch(batch)?;
+            version.meta
+        };
+        // As with compact: the caller waits for the disk, other writers to
+        // the document do not.
+        self.flush()?;
+        Ok(meta)
+    }
+
+    fn list_versions(&self, doc: &str) -> Result<Vec<VersionMeta>, StoreError> {
+        validate_document_id(doc)?;
+        let _guard = self.document_locks.lock(doc);
+        let Some(entry) = self.read_entry(doc)? else {
+            return Ok(Vec::new());
+        };
+        let mut versions = Vec::new();
+        for item in self
+            .documents
+            .scan_prefix(version_entry_prefix(entry.document_number))
+        {
+            let (key, value) = item?;
+            // Keys not shaped like version keys cannot have been written by
+            // this layout; they name no version.
+            let Some(id) = version_from_key(&key) else {
+                continue;
+            };
+            let meta =
+                decode_version_entry(id, &value).map_err(|source| StoreError::CorruptVersion {
+                    doc: doc.to_owned(),
+                    version: id,
+                    source,
+                })?;
+            versions.push(meta);
+        }
+        Ok(versions)
+    }
+
+    fn load_version(
+        &self,
+        doc: &str,
+        version: VersionId,
+    ) -> Result<Option<(VersionMeta, Vec<u8>)>, StoreError> {
+        validate_document_id(doc)?;
+        let _guard = self.document_locks.lock(doc);
+        let Some(entry) = self.read_entry(doc)? else {
+            return Ok(None);
+        };
+        let number = entry.document_number;
+        let Some(raw_entry) = self.documents.get(version_entry_key(number, version))? else {
+            return Ok(None);
+        };
+        let raw_snapshot = self.documents.get(version_snapshot_key(number, version))?;
+        let corrupt = |source| StoreError::CorruptVersion {
+            doc: doc.to_owned(),
+            version,
+            source,
+        };
+        let meta = decode_version_entry(version, &raw_entry).map_err(corrupt)?;
+        let snapshot = decode_version_snapshot(&meta, raw_snapshot.as_deref()).map_err(corrupt)?;
+        Ok(Some((meta, snapshot)))
     }
 }
 

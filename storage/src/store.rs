@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use crate::error::StoreError;
 use crate::record::{RecordError, RecordKind};
+use crate::version::{VersionId, VersionMeta};
 
 /// Position of an update in one document's log.
 ///
@@ -160,7 +161,8 @@ pub struct DocMeta {
     pub updated_at: SystemTime,
 }
 
-/// Durable storage for documents as a snapshot plus an append-only log.
+/// Durable storage for documents as a snapshot plus an append-only log, and
+/// for named versions of them.
 ///
 /// All methods are blocking. Implementations are safe to share between
 /// threads; operations on one document are serialized, so a concurrent
@@ -201,7 +203,40 @@ pub trait DocStore: Send + Sync + 'static {
     /// One document's metadata, or `None` if it does not exist.
     fn metadata(&self, doc: &str) -> Result<Option<DocMeta>, StoreError>;
 
-    /// Removes the document's snapshot, log and metadata atomically and
-    /// durably. Returns whether the document existed.
+    /// Removes the document's snapshot, log, versions and metadata atomically
+    /// and durably. Returns whether the document existed.
     fn delete(&self, doc: &str) -> Result<bool, StoreError>;
+
+    /// Keeps `snapshot` (opaque; Quire passes a Yjs update of the whole
+    /// document) as a new named version of the document and describes it.
+    /// Durable when it returns.
+    ///
+    /// The document must exist ([`StoreError::UnknownDocument`]) and the
+    /// label must be valid ([`StoreError::InvalidVersionLabel`]: at most 256
+    /// bytes, no control characters; empty is fine). The version receives the
+    /// next id of the document (1 for its first). Versions are not part of
+    /// [`DocMeta`]'s sizes, compaction leaves them alone, and only
+    /// [`DocStore::delete`] of the document removes them; a document deleted
+    /// and created again starts its versions from 1.
+    fn create_version(
+        &self,
+        doc: &str,
+        label: &str,
+        snapshot: &[u8],
+    ) -> Result<VersionMeta, StoreError>;
+
+    /// The document's versions, oldest (lowest id) first, without their
+    /// snapshots. An unknown document has none. A damaged version entry fails
+    /// the listing with [`StoreError::CorruptVersion`] naming it, rather than
+    /// leaving it out silently.
+    fn list_versions(&self, doc: &str) -> Result<Vec<VersionMeta>, StoreError>;
+
+    /// One version and its snapshot, or `None` if the document or the
+    /// version does not exist. Damage to either of its records is
+    /// [`StoreError::CorruptVersion`]; other versions still load.
+    fn load_version(
+        &self,
+        doc: &str,
+        version: VersionId,
+    ) -> Result<Option<(VersionMeta, Vec<u8>)>, StoreError>;
 }

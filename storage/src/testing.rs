@@ -6,6 +6,7 @@
 //! check and checksum.
 
 use crate::store::Seq;
+use crate::version::VersionId;
 
 /// Which stored value of a document to reach.
 #[doc(hidden)]
@@ -17,6 +18,10 @@ pub enum RawSlot {
     Snapshot,
     /// The update record at this seq.
     Update(Seq),
+    /// The entry record of this version.
+    VersionEntry(VersionId),
+    /// The snapshot record of this version.
+    VersionSnapshot(VersionId),
 }
 
 /// Reads and overwrites stored values verbatim. Test support only.

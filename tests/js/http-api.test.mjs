@@ -175,3 +175,48 @@ test('openapi document matches the routes', async () => {
     }
   }
 })
+
+/** Versions: create, list, export, and restore with new edits that live clients receive. */
+test('versions are kept, listed, exported and restored', async () => {
+  const writer = await documentWith('versioned', 'first draft')
+  const created = await api('/api/docs/versioned/versions', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ label: 'draft one' })
+  })
+  assert.equal(created.status, 201)
+  const version = await created.json()
+  assert.equal(version.label, 'draft one')
+  assert.ok(!Number.isNaN(Date.parse(version.created_at)))
+
+  writer.text.delete(0, writer.text.length)
+  writer.text.insert(0, 'second draft, much better')
+  await docSatisfies(writer.doc, () => writer.text.toString() === 'second draft, much better')
+  const watcher = connectProvider(server, 'versioned')
+  await docSatisfies(watcher.doc, () => watcher.text.toString() === 'second draft, much better')
+
+  const listed = await (await api('/api/docs/versioned/versions')).json()
+  assert.deepEqual(listed.map((entry) => [entry.version_id, entry.label]), [[version.version_id, 'draft one']])
+  const old = await api(`/api/docs/versioned/versions/${version.version_id}/snapshot?format=text`)
+  assert.equal(await old.text(), 'first draft')
+
+  const stateBefore = Y.encodeStateVector(watcher.doc)
+  const restored = await api(`/api/docs/versioned/versions/${version.version_id}/restore`, { method: 'POST' })
+  assert.equal(restored.status, 200)
+  assert.deepEqual(await restored.json(), { version_id: version.version_id, changed: true })
+  // Live clients receive the restore as new edits: the content is the version's, history grows.
+  await docSatisfies(watcher.doc, () => watcher.text.toString() === 'first draft')
+  await docSatisfies(writer.doc, () => writer.text.toString() === 'first draft')
+  assert.notDeepEqual(Y.encodeStateVector(watcher.doc), stateBefore, 'restoring added history')
+  assert.equal(await (await api('/api/docs/versioned/snapshot?format=text')).text(), 'first draft')
+
+  const missing = await api('/api/docs/versioned/versions/999/restore', { method: 'POST' })
+  assert.equal(missing.status, 404)
+  assert.equal((await missing.json()).code, 'version_not_found')
+  const badLabel = await api('/api/docs/versioned/versions', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ label: 'bad\nlabel' })
+  })
+  assert.equal(badLabel.status, 400)
+  const notJson = await api('/api/docs/versioned/versions', { method: 'POST', body: 'label' })
+  assert.equal(notJson.status, 415)
+  watcher.close()
+  writer.close()
+})

@@ -4,7 +4,7 @@
 //! API's promise that every error is `{"error", "code"}`.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
@@ -26,6 +26,19 @@ pub(crate) fn document_id(path: Result<String, PathRejection>) -> Result<String,
 /// Query parameters, or a 400 naming what is wrong with them.
 pub(crate) fn query<T>(query: Result<T, QueryRejection>) -> Result<T, ApiError> {
     query.map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))
+}
+
+/// A JSON body, or the fitting status (400, 413, 415) naming what is wrong with it.
+pub(crate) fn json_body<T>(body: Result<T, JsonRejection>) -> Result<T, ApiError> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            _ => "invalid_body",
+        };
+        ApiError::new(status, code, rejection.body_text())
+    })
 }
 
 /// A binary body, or 413 when it passes the body limit.

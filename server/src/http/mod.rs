@@ -8,6 +8,7 @@
 mod documents;
 mod extract;
 mod openapi;
+mod versions;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -31,6 +32,18 @@ pub(crate) fn api_routes(max_body_bytes: usize) -> Router<AppState> {
             get(documents::get_state_vector),
         )
         .route("/api/docs/{id}/update", post(documents::post_update))
+        .route(
+            "/api/docs/{id}/versions",
+            get(versions::list_versions).post(versions::create_version),
+        )
+        .route(
+            "/api/docs/{id}/versions/{version}/snapshot",
+            get(versions::get_version_snapshot),
+        )
+        .route(
+            "/api/docs/{id}/versions/{version}/restore",
+            post(versions::restore_version),
+        )
         .route("/api/openapi.json", get(openapi::serve_openapi))
         .layer(DefaultBodyLimit::max(max_body_bytes))
 }

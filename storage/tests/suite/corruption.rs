@@ -5,6 +5,7 @@
 use storage::testing::RawSlot;
 use storage::{
     Corruption, CorruptionReason, RecordError, RecordKind, RecordLocation, Seq, StoreError,
+    VersionId,
 };
 
 use crate::fixtures::{TestStore, append_numbered, numbered, update_payloads};
@@ -159,6 +160,13 @@ pub fn corrupt_entry_fails_loudly_and_delete_clears_it(store: &dyn TestStore) {
     assert!(is_corrupt_entry(store.append("doc", b"u-3").map(drop)));
     assert!(is_corrupt_entry(store.compact("doc", b"s", Seq(1))));
     assert!(is_corrupt_entry(store.list().map(drop)));
+    assert!(is_corrupt_entry(
+        store.create_version("doc", "v", b"s").map(drop)
+    ));
+    assert!(is_corrupt_entry(store.list_versions("doc").map(drop)));
+    assert!(is_corrupt_entry(
+        store.load_version("doc", VersionId(1)).map(drop)
+    ));
     assert_neighbour_intact(store);
 
     assert!(store.delete("doc").unwrap());

@@ -14,6 +14,7 @@ mod fixtures;
 mod identifiers;
 mod record_properties;
 mod sled_only;
+mod versions;
 
 macro_rules! for_every_store {
     ($($module:ident :: $scenario:ident),* $(,)?) => {
@@ -68,4 +69,14 @@ for_every_store! {
     corruption::damaged_snapshot_loads_nothing,
     corruption::corrupt_entry_fails_loudly_and_delete_clears_it,
     corruption::compacting_past_corruption_heals,
+    versions::versions_need_an_existing_document,
+    versions::versions_list_oldest_first_and_load_back,
+    versions::version_labels_and_ids_are_checked,
+    versions::compaction_leaves_versions_alone,
+    versions::delete_removes_versions,
+    versions::versions_of_documents_do_not_mix,
+    versions::concurrent_versions_get_distinct_ids,
+    versions::damaged_version_entry_is_reported,
+    versions::truncated_or_misplaced_version_entry_is_reported,
+    versions::damaged_version_snapshot_is_reported,
 }

@@ -10,6 +10,8 @@ fn any_kind() -> impl Strategy<Value = RecordKind> {
         Just(RecordKind::Update),
         Just(RecordKind::Snapshot),
         Just(RecordKind::DocumentEntry),
+        Just(RecordKind::VersionEntry),
+        Just(RecordKind::VersionSnapshot),
     ]
 }
 

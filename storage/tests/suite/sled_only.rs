@@ -1,9 +1,10 @@
-//! What only an on-disk store has: persistence across reopen, exclusive
-//! ownership of the data directory, and the layout version marker.
+//! What only an on-disk store has: persistence across reopen (versions
+//! included), exclusive ownership of the data directory, and the layout
+//! version marker and key shapes.
 
 use std::time::{Duration, Instant};
 
-use storage::{DocStore, LAYOUT_VERSION, Seq, SledStore, StoreError};
+use storage::{DocStore, LAYOUT_VERSION, Seq, SledStore, StoreError, VersionId};
 
 use crate::fixtures::{append_numbered, numbered, update_payloads};
 
@@ -219,4 +220,70 @@ fn store_is_usable_as_a_shared_trait_object() {
         .join()
         .unwrap();
     assert_eq!(store.load("doc").unwrap().updates.len(), 1);
+}
+
+#[test]
+fn versions_survive_reopen_and_keep_counting() {
+    let directory = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(directory.path()).unwrap();
+        append_numbered(&store, "doc", "u", 2);
+        store.create_version("doc", "one", b"state-1").unwrap();
+        store.create_version("doc", "two", b"state-2").unwrap();
+        // create_version is durable on its own: no flush here.
+    }
+    let store = SledStore::open(directory.path()).unwrap();
+    let labels: Vec<String> = store
+        .list_versions("doc")
+        .unwrap()
+        .into_iter()
+        .map(|version| version.label)
+        .collect();
+    assert_eq!(labels, ["one", "two"]);
+    let (_, snapshot) = store.load_version("doc", VersionId(2)).unwrap().unwrap();
+    assert_eq!(snapshot, b"state-2");
+    assert_eq!(
+        store.create_version("doc", "three", b"s").unwrap().id,
+        VersionId(3)
+    );
+}
+
+/// Versions add keys under the document's own prefix and nothing else: the
+/// layout version stays 1, and a build without versions (which deletes
+/// everything under the prefix and compacts only `'u'` keys) handles them.
+#[test]
+fn versions_live_under_their_document_prefix() {
+    let directory = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(directory.path()).unwrap();
+        append_numbered(&store, "doc", "u", 2);
+        store.compact("doc", b"snapshot", Seq(1)).unwrap();
+        store.create_version("doc", "one", b"state-1").unwrap();
+    }
+    let database = open_raw_sled(&directory.path().join("sled"));
+    assert_eq!(
+        database.get("format").unwrap().as_deref(),
+        Some(&LAYOUT_VERSION.to_be_bytes()[..])
+    );
+    assert_eq!(LAYOUT_VERSION, 1);
+    let documents = database.open_tree("documents").unwrap();
+    let mut shapes: Vec<(u8, Option<u8>, usize)> = documents
+        .iter()
+        .keys()
+        .map(|key| {
+            let key = key.unwrap();
+            (key[0], key.get(9).copied(), key.len())
+        })
+        .collect();
+    shapes.sort();
+    assert_eq!(
+        shapes,
+        [
+            (b'd', Some(b's'), 10),
+            (b'd', Some(b'u'), 18),
+            (b'd', Some(b'v'), 18),
+            (b'd', Some(b'w'), 18),
+            (b'i', None, 4),
+        ]
+    );
 }
