@@ -210,14 +210,26 @@ impl Room {
                     self.reply(connection, &Message::Sync(SyncMessage::SyncStep1(state)));
                 }
             }
-            Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
-                if access == Access::ReadOnly {
-                    if !decode_update(&update)?.is_empty() {
-                        let refusal = Message::Auth(Some(READ_ONLY_REASON.to_owned()));
-                        self.reply(connection, &refusal);
-                    }
-                } else if self.apply_update(&update)? {
+            Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))
+                if access == Access::ReadOnly =>
+            {
+                if !decode_update(&update)?.is_empty() {
+                    let refusal = Message::Auth(Some(READ_ONLY_REASON.to_owned()));
+                    self.reply(connection, &refusal);
+                }
+            }
+            Message::Sync(SyncMessage::Update(update)) => {
+                // An Update is one client transaction: already minimal, forwarded as received.
+                if self.apply_update(&update)? {
                     self.queue_document_update(Some(connection), update);
+                }
+            }
+            Message::Sync(SyncMessage::SyncStep2(update)) => {
+                // A SyncStep2 carries its sender's whole delete set; a one-character offline
+                // edit would otherwise cost every reconnect the size of that set, stored and
+                // broadcast. What this room's transaction applied is all anyone else needs.
+                if let Some(applied) = self.apply_sync_step2(&update)? {
+                    self.queue_document_update(Some(connection), applied);
                 }
             }
             Message::Awareness(update) => {
@@ -260,16 +272,42 @@ impl Room {
     /// for nothing. An update that cannot be integrated yet (it waits for a missing dependency)
     /// still counts as new: other clients need it as much as the room does.
     fn apply_update(&mut self, update: &[u8]) -> Result<bool, ProtocolError> {
+        Ok(self.apply_and_encode(update, false)?.is_some())
+    }
+
+    /// Applies a SyncStep2's update; what to store and forward of it, if anything.
+    fn apply_sync_step2(&mut self, update: &[u8]) -> Result<Option<Vec<u8>>, ProtocolError> {
+        match self.apply_and_encode(update, true)? {
+            Some(Some(applied)) => Ok(Some(applied)),
+            Some(None) => Ok(Some(update.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies `update` in its own transaction. `None` when it told the document nothing new;
+    /// otherwise, when `encode_applied` is set and nothing went pending, the update of exactly
+    /// what the transaction applied (when something waits for a dependency, only the whole
+    /// update carries it to the others).
+    fn apply_and_encode(
+        &mut self,
+        update: &[u8],
+        encode_applied: bool,
+    ) -> Result<Option<Option<Vec<u8>>>, ProtocolError> {
         let update = decode_update(update)?;
         if update.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         let mut transaction = self.awareness.doc().transact_mut();
         let pending_before = PendingState::of(&transaction);
         transaction
             .apply_update(update)
             .map_err(ProtocolError::UpdateRejected)?;
-        Ok(transaction.has_changes() || PendingState::of(&transaction) != pending_before)
+        let pending_changed = PendingState::of(&transaction) != pending_before;
+        if !transaction.has_changes() && !pending_changed {
+            return Ok(None);
+        }
+        let applied = (encode_applied && !pending_changed).then(|| transaction.encode_update_v1());
+        Ok(Some(applied))
     }
 
     fn queue_document_update(&mut self, from: Option<ConnectionId>, update: Vec<u8>) {
