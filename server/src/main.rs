@@ -10,6 +10,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc returns freed memory to the OS; with glibc's malloc the memory of released rooms
+/// stayed in its arenas, so RSS never came back down after a burst of documents (measured by
+/// tests/js/memory.test.mjs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Threads for blocking storage work; see `main`.
+const BLOCKING_THREADS: usize = 16;
+
 /// Quire: a real-time collaborative document server for Yjs clients.
 #[derive(Parser)]
 #[command(version, args_conflicts_with_subcommands = true)]
@@ -49,7 +58,14 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Serve(config)) => config,
         None => cli.serve,
     };
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // Blocking work is storage: loads, compactions, listings. Hundreds of rooms closing at
+        // once would otherwise start hundreds of threads (tokio allows 512), each keeping its
+        // own allocator arena; a few threads keep the disk just as busy.
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(serve(config))
 }
 

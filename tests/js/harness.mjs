@@ -14,7 +14,7 @@ import { WebsocketProvider } from 'y-websocket'
 
 const here = dirname(fileURLToPath(import.meta.url))
 // Each y-websocket provider adds a process 'exit' listener in Node; tests open many.
-process.setMaxListeners(100)
+process.setMaxListeners(2000)
 export const quireBin = process.env.QUIRE_BIN ?? join(here, '..', '..', 'target', 'debug', 'quire')
 
 /** Runs `quire serve` on a fresh data dir; resolves once it listens. */
@@ -41,6 +41,7 @@ export async function startQuire (extraArgs = [], { dataDir } = {}) {
   return {
     url,
     wsUrl: url.replace('http://', 'ws://') + '/ws',
+    pid: child.pid,
     dataDir,
     log: () => log,
     exited,
