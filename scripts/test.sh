@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # Runs every Quire test on a fresh machine: installs what the tests need (npm packages for the
-# interop tests), builds the `quire` binary, then runs the Rust tests (unit, property,
-# end-to-end over real sockets) and the interop tests against the real npm Yjs clients.
-# Safe to run again: every install step is idempotent.
+# interop, web and browser tests; Debian's Chromium for the browser tests), builds the web editor
+# and the `quire` binary, then runs the Rust tests (unit, property, end-to-end over real sockets),
+# the interop tests against the real npm Yjs clients, the web editor's unit tests and the browser
+# tests. Safe to run again: every install step is idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== installing test dependencies"
+if ! command -v chromium >/dev/null; then
+  sudo_if_needed=""
+  [ "$(id -u)" -eq 0 ] || sudo_if_needed="sudo"
+  $sudo_if_needed apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y chromium
+fi
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== building the web editor"
+client-web/build.sh
 
 echo "== building quire"
 cargo build --locked --bin quire
@@ -17,3 +28,9 @@ cargo test --locked --workspace --all-targets
 
 echo "== interop tests (npm yjs + y-websocket against the quire binary)"
 (cd tests/js && npm test)
+
+echo "== web editor unit tests"
+(cd client-web && npm test)
+
+echo "== browser tests (Debian's Chromium against the quire binary)"
+(cd tests/browser && npm test)

@@ -11,8 +11,9 @@
 use std::path::PathBuf;
 
 fn main() {
-    let manifest_dir =
-        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
     let dist = manifest_dir.join("..").join("client-web").join("dist");
     if let Err(error) = std::fs::create_dir_all(&dist) {
         // Not fatal: rust-embed allows the folder to be missing.

@@ -185,6 +185,7 @@ fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
         .merge(crate::http::api_routes(state.config.max_body_bytes))
+        .merge(crate::web_assets::web_routes())
         .fallback(not_found)
         .with_state(state)
 }

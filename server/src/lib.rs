@@ -13,6 +13,7 @@
 //! - [`close_code`]: the WebSocket close codes Quire sends.
 //! - [`api_error`]: JSON error bodies.
 //! - [`telemetry`]: metric names and the Prometheus rendering at `/metrics`.
+//! - [`web_assets`]: the browser editor (`client-web/dist`), embedded in the binary.
 //! - [`config`]: settings from flags and `QUIRE_*` variables.
 
 pub mod api_error;
@@ -28,6 +29,7 @@ pub mod room_storage;
 pub mod room_task;
 pub mod rooms;
 pub mod telemetry;
+pub mod web_assets;
 
 pub use app::{Server, ServerError};
 pub use config::ServeConfig;

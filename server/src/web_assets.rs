@@ -61,12 +61,16 @@ async fn index(request_headers: HeaderMap) -> Response {
 }
 
 async fn asset(Path(path): Path<String>, request_headers: HeaderMap) -> Response {
+    // Release builds only know the embedded names, but debug builds read the disk: refuse
+    // anything but plain relative segments so both behave alike and nothing outside is reached.
+    let plain = path
+        .split('/')
+        .all(|segment| !segment.is_empty() && segment != "." && segment != "..")
+        && !path.contains('\\');
     let embedded_path = format!("assets/{path}");
-    match WebAssets::get(&embedded_path) {
+    match WebAssets::get(&embedded_path).filter(|_| plain) {
         Some(file) => file_response(&embedded_path, file, IMMUTABLE, &request_headers),
-        None => {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such asset").into_response()
-        }
+        None => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such asset").into_response(),
     }
 }
 
@@ -80,15 +84,24 @@ fn file_response(
 ) -> Response {
     let etag = etag_for(&file.metadata.sha256_hash());
     let mut headers = HeaderMap::new();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
     }
     let matches = request_headers
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
+        .is_some_and(|tags| {
+            tags.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
     if matches {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
@@ -126,10 +139,7 @@ mod tests {
 
     #[test]
     fn content_types_by_extension() {
-        assert_eq!(
-            content_type_for("index.html"),
-            "text/html; charset=utf-8"
-        );
+        assert_eq!(content_type_for("index.html"), "text/html; charset=utf-8");
         assert_eq!(
             content_type_for("assets/index-BMckp3XA.css"),
             "text/css; charset=utf-8"
@@ -141,12 +151,9 @@ mod tests {
             "{javascript}"
         );
         assert_eq!(content_type_for("assets/logo-abc.png"), "image/png");
+        assert_eq!(content_type_for("assets/font-abc.woff2"), "font/woff2");
         assert_eq!(
-            content_type_for("assets/font-abc.woff2"),
-            "font/woff2"
-        );
-        assert_eq!(
-            content_type_for("assets/unknown-abc.xyz"),
+            content_type_for("assets/unknown-abc.qqqunknown"),
             "application/octet-stream"
         );
     }
@@ -167,11 +174,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_asset_is_a_json_404() {
-        let response = asset(
-            Path("no-such-file-0000.js".to_owned()),
-            HeaderMap::new(),
-        )
-        .await;
+        let response = asset(Path("no-such-file-0000.js".to_owned()), HeaderMap::new()).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -183,6 +186,8 @@ mod tests {
         let response = asset(Path("../index.html".to_owned()), HeaderMap::new()).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         let response = asset(Path("../../Cargo.toml".to_owned()), HeaderMap::new()).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let response = asset(Path("..\\..\\Cargo.toml".to_owned()), HeaderMap::new()).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
 
