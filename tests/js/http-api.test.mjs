@@ -220,3 +220,24 @@ test('versions are kept, listed, exported and restored', async () => {
   watcher.close()
   writer.close()
 })
+
+/** Bodies over --max-body-bytes get 413 with a JSON error, and change nothing. */
+test('body limit', async () => {
+  const small = await startQuire(['--max-body-bytes', '1024'])
+  const source = new Y.Doc()
+  source.getText('text').insert(0, 'x'.repeat(4096))
+  const response = await fetch(`${small.url}/api/docs/limited/update`, { method: 'POST', body: Y.encodeStateAsUpdate(source) })
+  assert.equal(response.status, 413)
+  assert.equal((await response.json()).code, 'body_too_large')
+  assert.equal((await fetch(`${small.url}/api/docs/limited`)).status, 404, 'nothing was stored')
+  await small.stop()
+})
+
+/** Health and readiness answer while the server runs. */
+test('healthz and readyz', async () => {
+  const health = await api('/healthz')
+  assert.equal(health.status, 200)
+  const ready = await api('/readyz')
+  assert.equal(ready.status, 200)
+  assert.equal(await ready.text(), 'ready')
+})

@@ -1,6 +1,7 @@
 //! A Quire server running in-process for one test.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -44,7 +45,9 @@ pub struct TestServer {
     address: SocketAddr,
     shutdown: CancellationToken,
     running: Option<JoinHandle<Result<(), ServerError>>>,
-    _data_dir: TempDir,
+    data_dir: PathBuf,
+    /// Removes the directory when the server owns it.
+    _owned_data_dir: Option<TempDir>,
 }
 
 impl TestServer {
@@ -56,9 +59,19 @@ impl TestServer {
     /// Starts a server whose settings `configure` adjusts.
     pub async fn start_with(configure: impl FnOnce(&mut ServeConfig)) -> Result<Self> {
         let data_dir = tempfile::tempdir().context("creating the data directory")?;
+        let mut server = Self::start_in(data_dir.path(), configure).await?;
+        server._owned_data_dir = Some(data_dir);
+        Ok(server)
+    }
+
+    /// Starts a server on an existing data directory (which outlives it), for restarts.
+    pub async fn start_in(
+        data_dir: &Path,
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> Result<Self> {
         let mut config = ServeConfig::new(
             SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir.path().to_path_buf(),
+            data_dir.to_path_buf(),
         );
         configure(&mut config);
         let shutdown = CancellationToken::new();
@@ -71,8 +84,39 @@ impl TestServer {
             address,
             shutdown,
             running: Some(running),
-            _data_dir: data_dir,
+            data_dir: data_dir.to_path_buf(),
+            _owned_data_dir: None,
         })
+    }
+
+    /// The directory the server stores in.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Stops the server gracefully and waits until it has.
+    pub async fn stop(mut self) -> Result<()> {
+        self.begin_shutdown();
+        self.stopped()
+            .await?
+            .context("the server stopped with an error")
+    }
+
+    /// The body of `GET path`, over a plain HTTP/1.1 connection.
+    pub async fn get(&self, path: &str) -> Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(self.address).await?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.address
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        let (_, body) = response
+            .split_once("\r\n\r\n")
+            .context("an HTTP response has a blank line before its body")?;
+        Ok(body.to_owned())
     }
 
     /// The address the server listens on.
