@@ -154,8 +154,15 @@ impl Server {
             }
         });
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        // Once shutdown begins, WebSockets close with 1001 and /readyz answers 503 at once, but
+        // the listener stays open a moment longer so load balancers polling readiness see the
+        // flip and stop sending traffic before connections are refused.
+        let drain = grace / 5;
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .with_graceful_shutdown(async move {
+                shutdown.cancelled().await;
+                tokio::time::sleep(drain).await;
+            })
             .await
             .map_err(ServerError::Serve)?;
         tracker.close();
