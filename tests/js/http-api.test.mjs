@@ -241,3 +241,42 @@ test('healthz and readyz', async () => {
   assert.equal(ready.status, 200)
   assert.equal(await ready.text(), 'ready')
 })
+
+/** Every route refuses unknown ids, bad ids and bad parameters with JSON, and stores nothing. */
+test('bad input on every route changes nothing stored', async () => {
+  const writer = await documentWith('bystander', 'untouched')
+  const listing = async () => JSON.stringify((await (await api('/api/docs?limit=1000')).json()).map(({ id, bytes }) => [id, bytes]))
+  const before = await listing()
+  const snapshotBefore = new Uint8Array(await (await api('/api/docs/bystander/snapshot')).arrayBuffer())
+  const json = { 'content-type': 'application/json' }
+  const requests = [
+    ['GET', '/api/docs/ghost', 404], ['DELETE', '/api/docs/ghost', 404],
+    ['GET', '/api/docs/ghost/snapshot', 404], ['GET', '/api/docs/ghost/state-vector', 404],
+    ['GET', '/api/docs/ghost/versions', 404], ['POST', '/api/docs/ghost/versions', 404, '{"label":"x"}', json],
+    ['GET', '/api/docs/ghost/versions/1/snapshot', 404], ['POST', '/api/docs/ghost/versions/1/restore', 404],
+    ['GET', '/api/docs/bad%7Fid', 400], ['DELETE', '/api/docs/bad%7Fid', 400],
+    ['GET', '/api/docs/bad%7Fid/snapshot', 400], ['POST', '/api/docs/bad%7Fid/update', 400, new Uint8Array([0, 0])],
+    ['POST', '/api/docs/bad%7Fid/versions', 400, '{"label":"x"}', json],
+    ['GET', `/api/docs/${'x'.repeat(513)}`, 400],
+    ['GET', '/api/docs/bystander/snapshot?format=docx', 400],
+    ['GET', '/api/docs/bystander/snapshot?since=%%%', 400],
+    ['GET', '/api/docs/bystander/snapshot?since=_w', 400],
+    ['GET', '/api/docs/bystander/versions/zero/snapshot', 404],
+    ['GET', '/api/docs/bystander/versions/1/snapshot?format=docx', 400],
+    ['POST', '/api/docs/bystander/update', 400, new Uint8Array([0xff, 0xff, 0xff])],
+    ['POST', '/api/docs/bystander/update?format=update-v2', 400, new Uint8Array([1, 2, 3])],
+    ['POST', '/api/docs/bystander/update?format=zip', 400, new Uint8Array([0, 0])],
+    ['POST', '/api/docs/bystander/versions', 400, '{"label": 7}', json],
+    ['GET', '/api/docs?limit=many', 400]
+  ]
+  for (const [method, path, status, body, headers] of requests) {
+    const response = await api(path, { method, body, headers })
+    assert.equal(response.status, status, `${method} ${path}`)
+    const error = await response.json()
+    assert.ok(typeof error.error === 'string' && typeof error.code === 'string', `${method} ${path} answers JSON`)
+  }
+  assert.equal(await listing(), before, 'no document was created, changed or removed')
+  const snapshotAfter = new Uint8Array(await (await api('/api/docs/bystander/snapshot')).arrayBuffer())
+  assert.deepEqual(snapshotAfter, snapshotBefore)
+  writer.close()
+})

@@ -31,11 +31,14 @@ pub(crate) fn query<T>(query: Result<T, QueryRejection>) -> Result<T, ApiError> 
 /// A JSON body, or the fitting status (400, 413, 415) naming what is wrong with it.
 pub(crate) fn json_body<T>(body: Result<T, JsonRejection>) -> Result<T, ApiError> {
     body.map_err(|rejection| {
-        let status = rejection.status();
-        let code = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            _ => "invalid_body",
+        let (status, code) = match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            // axum says 422 for well-formed JSON of the wrong shape; to a client it is as bad a
+            // body as broken JSON, and the API's statuses stay few.
+            _ => (StatusCode::BAD_REQUEST, "invalid_body"),
         };
         ApiError::new(status, code, rejection.body_text())
     })
