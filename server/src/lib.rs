@@ -15,6 +15,7 @@
 //! - [`telemetry`]: metric names and the Prometheus rendering at `/metrics`.
 //! - [`web_assets`]: the browser editor (`client-web/dist`), embedded in the binary.
 //! - [`config`]: settings from flags and `QUIRE_*` variables.
+//! - [`logging`]: log output to stderr, pretty or JSON lines.
 
 pub mod api_error;
 pub mod app;
@@ -22,6 +23,7 @@ pub mod close_code;
 pub mod config;
 pub mod connection;
 pub mod http;
+pub mod logging;
 pub mod persistence;
 pub mod room_command;
 pub mod room_name;

@@ -1,14 +1,16 @@
-//! The `quire` binary: `quire serve` (the default) runs the server; `quire docs ...` works on a
-//! stopped server's data directory (see [`cli`]).
+//! The `quire` binary: `quire serve` (the default) runs the server; `quire config print` shows
+//! the settings it would run with; `quire docs ...` works on a stopped server's data directory
+//! (see [`cli`]).
 
 mod cli;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use server::config::{self, ServeArgs};
+use server::logging::{self, LogFormat};
 use server::{ServeConfig, Server};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc returns freed memory to the OS; with glibc's malloc the memory of released rooms
 /// stayed in its arenas, so RSS never came back down after a burst of documents (measured by
@@ -27,27 +29,38 @@ struct Cli {
     command: Option<Command>,
     /// Settings for the default `serve` command.
     #[command(flatten)]
-    serve: ServeConfig,
+    serve: ServeArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve(ServeConfig),
+    Serve(ServeArgs),
+    /// Show the configuration `serve` would run with.
+    Config(ConfigArgs),
     /// List, export or compact stored documents; the server must be stopped.
     Docs(cli::documents::DocsArgs),
 }
 
+#[derive(Args)]
+struct ConfigArgs {
+    #[command(subcommand)]
+    command: ConfigCommand,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective settings as TOML, each with where its value came from (flag, env,
+    /// file or default); secrets are masked.
+    Print(ServeArgs),
+}
+
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let config = match cli.command {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let (serve_matches, print): (&ArgMatches, bool) = match cli.command {
         Some(Command::Docs(args)) => {
+            logging::init(LogFormat::Pretty);
             // One line with the whole cause chain: an operator's command needs no backtrace.
             if let Err(error) = cli::documents::run(args) {
                 eprintln!("error: {:#}", anyhow::Error::new(error));
@@ -55,9 +68,26 @@ fn main() -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        Some(Command::Serve(config)) => config,
-        None => cli.serve,
+        Some(Command::Serve(_)) => (subcommand_matches(&matches), false),
+        Some(Command::Config(_)) => {
+            let config = subcommand_matches(&matches);
+            (subcommand_matches(config), true)
+        }
+        None => (&matches, false),
     };
+    let effective = match config::resolve(serve_matches) {
+        Ok(effective) => effective,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        }
+    };
+    if print {
+        print!("{}", effective.to_toml());
+        return Ok(());
+    }
+    let config = effective.config;
+    logging::init(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Blocking work is storage: loads, compactions, listings. Hundreds of rooms closing at
@@ -67,6 +97,14 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve(config))
+}
+
+/// The matches of the subcommand `matches` was parsed with.
+fn subcommand_matches(matches: &ArgMatches) -> &ArgMatches {
+    matches
+        .subcommand()
+        .map(|(_, matches)| matches)
+        .expect("clap parsed a subcommand")
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
