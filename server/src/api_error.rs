@@ -73,6 +73,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Every refusal of a request is counted by its code; server failures are not refusals.
+        if self.status.is_client_error() {
+            crate::telemetry::record_refusal(self.code);
+        }
         let body = ErrorBody {
             error: &self.message,
             code: self.code,

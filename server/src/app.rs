@@ -211,7 +211,6 @@ async fn upgrade_websocket(
         }
     };
     if let Err(error) = validate_room_name(&room) {
-        telemetry::record_refusal("invalid_room_name");
         return ApiError::bad_request("invalid_room_name", error.to_string()).into_response();
     }
     let upgrade = match upgrade {

@@ -134,6 +134,7 @@ async fn serve(socket: WebSocket, context: ConnectionContext) {
                         }
                     }
                     Some(Ok(Message::Text(_))) => {
+                        telemetry::record_refusal("malformed_frame");
                         break Ending::Close(CloseReason::new(
                             close_code::MALFORMED,
                             "text frames are not part of the Yjs sync protocol",

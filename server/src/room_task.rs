@@ -168,6 +168,7 @@ impl RoomOwner {
                 }
                 if let Err(error) = self.room.handle_frame(connection, &frame) {
                     warn!(%connection, %error, "closing connection after a malformed frame");
+                    telemetry::record_refusal("malformed_frame");
                     let reason = CloseReason::new(close_code::MALFORMED, &error.to_string());
                     self.closing.push((connection, reason));
                 }

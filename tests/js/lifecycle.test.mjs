@@ -83,6 +83,16 @@ test('metrics follow connections, edits and refusals', async () => {
   assert.equal((await fetch(`${server.url}/ws/bad%0Aname`)).status, 400)
   await metricSatisfies(server, refusedNames, (value) => value === refusedBefore + 1)
 
+  const malformed = 'quire_refused_total{reason="malformed_frame"}'
+  const malformedBefore = await metric(server, malformed)
+  const { default: WebSocket } = await import('ws')
+  const raw = new WebSocket(`${server.wsUrl}/measured`)
+  await new Promise((resolve) => raw.once('open', resolve))
+  const closed = new Promise((resolve) => raw.once('close', resolve))
+  raw.send(Buffer.from([0, 2, 10, 1]))
+  assert.equal(await closed, 1007)
+  await metricSatisfies(server, malformed, (value) => value === malformedBefore + 1)
+
   client.close()
   await metricSatisfies(server, open, (value) => value === 0)
   await metricSatisfies(server, rooms, (value) => value === 0)
