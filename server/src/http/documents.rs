@@ -83,9 +83,38 @@ pub(crate) async fn get_document(
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct SnapshotQuery {
-    pub(crate) format: Option<String>,
-    pub(crate) since: Option<String>,
-    pub(crate) name: Option<String>,
+    format: Option<String>,
+    since: Option<String>,
+    name: Option<String>,
+}
+
+/// How to export a document, checked.
+pub(crate) struct Export {
+    format: ExportFormat,
+    since: Option<yrs::StateVector>,
+    name: Option<String>,
+}
+
+impl SnapshotQuery {
+    /// The export asked for, or a 400 naming what is wrong.
+    pub(crate) fn into_export(self) -> Result<Export, ApiError> {
+        Ok(Export {
+            format: parse_format(self.format.as_deref())?,
+            since: self
+                .since
+                .as_deref()
+                .map(state_vector_parameter)
+                .transpose()?,
+            name: self.name,
+        })
+    }
+}
+
+impl Export {
+    /// Renders `doc` as asked.
+    pub(crate) fn render(&self, doc: &yrs::Doc) -> Result<Response, ApiError> {
+        export_document(doc, self.format, self.since.as_ref(), self.name.as_deref())
+    }
 }
 
 /// `GET /api/docs/{id}/snapshot?format=&since=&name=`: the document, whole or as a diff.
@@ -95,20 +124,11 @@ pub(crate) async fn get_snapshot(
     snapshot: Result<Query<SnapshotQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
-    let Query(snapshot) = query(snapshot)?;
-    let format = parse_format(snapshot.format.as_deref())?;
-    let since = snapshot
-        .since
-        .as_deref()
-        .map(state_vector_parameter)
-        .transpose()?;
+    let export = query(snapshot)?.0.into_export()?;
     existing_document(&state, &id).await?;
-    let name = snapshot.name;
     let exported = state
         .registry
-        .read(&id, move |room| {
-            export_document(room.doc(), format, since.as_ref(), name.as_deref())
-        })
+        .read(&id, move |room| export.render(room.doc()))
         .await
         .map_err(ApiError::unavailable)??;
     Ok(exported)
@@ -209,7 +229,7 @@ pub(crate) async fn existing_document(state: &AppState, id: &str) -> Result<DocM
 }
 
 /// The export format asked for (`update` when none is).
-pub(crate) fn parse_format(format: Option<&str>) -> Result<ExportFormat, ApiError> {
+fn parse_format(format: Option<&str>) -> Result<ExportFormat, ApiError> {
     format
         .unwrap_or("update")
         .parse()
@@ -219,7 +239,7 @@ pub(crate) fn parse_format(format: Option<&str>) -> Result<ExportFormat, ApiErro
 }
 
 /// Renders `doc` in `format` as an HTTP response.
-pub(crate) fn export_document(
+fn export_document(
     doc: &yrs::Doc,
     format: ExportFormat,
     since: Option<&yrs::StateVector>,

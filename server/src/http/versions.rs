@@ -12,8 +12,8 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use storage::{VersionId, VersionMeta};
 
-use super::documents::{SnapshotQuery, existing_document, export_document, parse_format};
-use super::extract::{document_id, json_body, query, state_vector_parameter, timestamp};
+use super::documents::{SnapshotQuery, existing_document};
+use super::extract::{document_id, json_body, query, timestamp};
 use crate::api_error::ApiError;
 use crate::app::AppState;
 use crate::room_command::EditError;
@@ -95,18 +95,12 @@ pub(crate) async fn get_version_snapshot(
     snapshot: Result<Query<SnapshotQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let (id, version) = version_path(path)?;
-    let Query(snapshot) = query(snapshot)?;
-    let format = parse_format(snapshot.format.as_deref())?;
-    let since = snapshot
-        .since
-        .as_deref()
-        .map(state_vector_parameter)
-        .transpose()?;
+    let export = query(snapshot)?.0.into_export()?;
     let content = load_version(&state, &id, version).await?;
     let mut room = crdt_core::Room::new();
     room.handle_stored_update(&content)
         .map_err(ApiError::internal)?;
-    export_document(room.doc(), format, since.as_ref(), snapshot.name.as_deref())
+    export.render(room.doc())
 }
 
 #[derive(Debug, Serialize)]
