@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::api_error::ApiError;
+use crate::auth::{AccessLevel, AuthError, Authenticator};
 use crate::config::ServeConfig;
 use crate::connection::{ConnectionContext, serve_connection};
 use crate::persistence::Persistence;
@@ -69,6 +70,8 @@ pub(crate) struct AppState {
     pub(crate) persistence: Persistence,
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
+    /// Checks tokens; `None` when Quire runs open (no `--auth-secret`).
+    pub(crate) authenticator: Option<Authenticator>,
 }
 
 /// A server with its listener open.
@@ -112,6 +115,12 @@ impl Server {
         let tracker = TaskTracker::new();
         let persistence = Persistence::start(store, config.durability);
         let registry = RoomRegistry::new(&config, persistence.clone(), tracker.clone());
+        let authenticator = config.auth_secret.as_deref().map(Authenticator::new);
+        if authenticator.is_none() {
+            warn!(
+                "no --auth-secret: anyone who can reach this server can read and edit every document"
+            );
+        }
         Ok(Server {
             listener,
             state: AppState {
@@ -120,6 +129,7 @@ impl Server {
                 persistence,
                 tracker,
                 shutdown,
+                authenticator,
             },
         })
     }
@@ -197,10 +207,18 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The query string of a WebSocket request: y-websocket sends its `params` here.
+#[derive(serde::Deserialize)]
+struct UpgradeQuery {
+    token: Option<String>,
+}
+
 async fn upgrade_websocket(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     room: Result<Path<String>, PathRejection>,
+    query: Result<Query<UpgradeQuery>, QueryRejection>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let room = match room {
@@ -213,6 +231,16 @@ async fn upgrade_websocket(
     if let Err(error) = validate_room_name(&room) {
         return ApiError::bad_request("invalid_room_name", error.to_string()).into_response();
     }
+    if let Err(refusal) = check_origin(&state.config.allowed_origins, &headers) {
+        return refusal.into_response();
+    }
+    let token = query.ok().and_then(|Query(query)| query.token);
+    // Checked before the upgrade: a refused client never receives a byte of the document.
+    let access = match authorize(&state, token.as_deref(), &room, AccessLevel::Read) {
+        Ok(AccessLevel::Read) => Access::ReadOnly,
+        Ok(_) => Access::ReadWrite,
+        Err(refusal) => return refusal.into_response(),
+    };
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => {
@@ -237,7 +265,7 @@ async fn upgrade_websocket(
     let context = ConnectionContext {
         room,
         peer,
-        access: Access::ReadWrite,
+        access,
         registry: state.registry.clone(),
         config: state.config.clone(),
         shutdown: state.shutdown.clone(),
@@ -252,6 +280,53 @@ async fn upgrade_websocket(
             serve_connection(socket, context).await;
             drop(task);
         })
+}
+
+/// Refuses a browser upgrade from an origin not in `allowed` (cross-site WebSocket hijacking);
+/// requests without an `Origin` header come from non-browser clients and pass.
+fn check_origin(allowed: &[String], headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return Ok(());
+    };
+    if allowed.is_empty()
+        || allowed
+            .iter()
+            .any(|allowed| allowed.as_bytes() == origin.as_bytes())
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "origin_not_allowed",
+        format!(
+            "origin {} may not open WebSockets here",
+            String::from_utf8_lossy(origin.as_bytes())
+        ),
+    ))
+}
+
+/// What `token` grants on document `id`, at least `needed`; everything when Quire runs open.
+pub(crate) fn authorize(
+    state: &AppState,
+    token: Option<&str>,
+    id: &str,
+    needed: AccessLevel,
+) -> Result<AccessLevel, ApiError> {
+    let Some(authenticator) = &state.authenticator else {
+        return Ok(AccessLevel::Admin);
+    };
+    authenticator
+        .authorize(token, id, needed)
+        .map_err(refusal_for)
+}
+
+/// 401 for who-are-you failures, 403 for not-allowed ones.
+pub(crate) fn refusal_for(error: AuthError) -> ApiError {
+    if error.is_unauthenticated() {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string())
+    } else {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", error.to_string())
+    }
 }
 
 /// Alive: the process answers.

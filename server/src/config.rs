@@ -51,6 +51,16 @@ pub struct ServeConfig {
         value_parser = size_limit)]
     pub max_body_bytes: usize,
 
+    /// Secret that signs access tokens. When set, every WebSocket and `/api` request needs a
+    /// token (`quire token` makes one); when unset, Quire runs open and says so at start.
+    #[arg(long, env = "QUIRE_AUTH_SECRET")]
+    pub auth_secret: Option<String>,
+
+    /// Origins allowed to open WebSockets, comma-separated (e.g. `https://docs.example.com`);
+    /// an upgrade with another `Origin` header gets 403. Unset: any origin.
+    #[arg(long, env = "QUIRE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
     /// Frames a client may fall behind by before it is disconnected (close 4000) to resync
     /// (at least 1).
     #[arg(long, env = "QUIRE_CLIENT_QUEUE_FRAMES", default_value_t = 1024,
@@ -80,6 +90,8 @@ impl ServeConfig {
             durability: Durability::Strict,
             max_message_bytes: 32 * 1024 * 1024,
             max_body_bytes: 64 * 1024 * 1024,
+            auth_secret: None,
+            allowed_origins: Vec::new(),
             client_queue_frames: 1024,
             ping_interval_millis: 20_000,
             shutdown_grace_millis: 5_000,

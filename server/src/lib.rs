@@ -11,6 +11,7 @@
 //! - [`persistence`]: the group-commit writer thread all rooms persist through.
 //! - [`room_name`]: which room names are accepted.
 //! - [`close_code`]: the WebSocket close codes Quire sends.
+//! - [`auth`]: access tokens (HS256 JWTs) and what they grant.
 //! - [`api_error`]: JSON error bodies.
 //! - [`telemetry`]: metric names and the Prometheus rendering at `/metrics`.
 //! - [`web_assets`]: the browser editor (`client-web/dist`), embedded in the binary.
@@ -19,6 +20,7 @@
 
 pub mod api_error;
 pub mod app;
+pub mod auth;
 pub mod close_code;
 pub mod config;
 pub mod connection;

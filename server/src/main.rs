@@ -40,6 +40,8 @@ enum Command {
     Config(ConfigArgs),
     /// List, export or compact stored documents; the server must be stopped.
     Docs(cli::documents::DocsArgs),
+    /// Print an access token for a document (signed with the server's --auth-secret).
+    Token(cli::token::TokenArgs),
 }
 
 #[derive(Args)]
@@ -64,6 +66,13 @@ fn main() -> anyhow::Result<()> {
             // One line with the whole cause chain: an operator's command needs no backtrace.
             if let Err(error) = cli::documents::run(args) {
                 eprintln!("error: {:#}", anyhow::Error::new(error));
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
+        Some(Command::Token(args)) => {
+            if let Err(error) = cli::token::run(args) {
+                eprintln!("error: {error}");
                 std::process::exit(1);
             }
             return Ok(());

@@ -9,7 +9,9 @@
 //! - [`documents`]: `quire docs list | export | compact`, their flags and what they print.
 //! - [`offline_store`]: opening the store and loading one document, with operator-facing errors.
 //! - [`error`]: everything an offline command can fail with.
+//! - [`token`]: `quire token`, minting access tokens with the server's secret.
 
 pub mod documents;
 pub mod error;
 pub mod offline_store;
+pub mod token;

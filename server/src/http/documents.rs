@@ -12,9 +12,11 @@ use storage::DocMeta;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 
-use super::extract::{binary_body, document_id, query, state_vector_parameter, timestamp};
+use super::extract::{bearer, binary_body, document_id, query, state_vector_parameter, timestamp};
 use crate::api_error::ApiError;
 use crate::app::AppState;
+use crate::app::authorize;
+use crate::auth::AccessLevel;
 use crate::room_command::EditError;
 
 /// Listing pages hold this many documents unless asked otherwise...
@@ -51,8 +53,18 @@ pub(crate) struct ListQuery {
 /// `GET /api/docs?limit=&after=`: documents in id order, a page at a time.
 pub(crate) async fn list_documents(
     State(state): State<AppState>,
+    headers: HeaderMap,
     list: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<DocumentSummary>>, ApiError> {
+    // With tokens, a listing shows only the documents the token names.
+    let scope = match &state.authenticator {
+        Some(authenticator) => Some(
+            authenticator
+                .verify(bearer(&headers))
+                .map_err(crate::app::refusal_for)?,
+        ),
+        None => None,
+    };
     let Query(list) = query(list)?;
     let limit = list.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let store = state.persistence.store().clone();
@@ -62,6 +74,7 @@ pub(crate) async fn list_documents(
         .map_err(ApiError::internal)?;
     Ok(Json(
         page.into_iter()
+            .filter(|meta| scope.as_ref().is_none_or(|claims| claims.covers(&meta.id)))
             .map(|meta| {
                 let clients = state.registry.clients(&meta.id);
                 DocumentSummary::new(meta, clients)
@@ -73,9 +86,11 @@ pub(crate) async fn list_documents(
 /// `GET /api/docs/{id}`: one document's metadata.
 pub(crate) async fn get_document(
     State(state): State<AppState>,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<DocumentSummary>, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
+    authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
     let meta = existing_document(&state, &id).await?;
     let clients = state.registry.clients(&id);
     Ok(Json(DocumentSummary::new(meta, clients)))
@@ -120,10 +135,12 @@ impl Export {
 /// `GET /api/docs/{id}/snapshot?format=&since=&name=`: the document, whole or as a diff.
 pub(crate) async fn get_snapshot(
     State(state): State<AppState>,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     snapshot: Result<Query<SnapshotQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
+    authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
     let export = query(snapshot)?.0.into_export()?;
     existing_document(&state, &id).await?;
     let exported = state
@@ -137,9 +154,11 @@ pub(crate) async fn get_snapshot(
 /// `GET /api/docs/{id}/state-vector`: the binary Yjs state vector.
 pub(crate) async fn get_state_vector(
     State(state): State<AppState>,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
+    authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
     existing_document(&state, &id).await?;
     let vector = state
         .registry
@@ -170,6 +189,7 @@ pub(crate) async fn post_update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<UpdateApplied>, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
+    authorize(&state, bearer(&headers), &id, AccessLevel::Write)?;
     let Query(update_query) = query(update_query)?;
     require_binary_content(&headers)?;
     let body = binary_body(body)?;
@@ -206,9 +226,11 @@ pub(crate) async fn post_update(
 /// `DELETE /api/docs/{id}`: closes live clients with 4410 and removes the document.
 pub(crate) async fn delete_document(
     State(state): State<AppState>,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
+    authorize(&state, bearer(&headers), &id, AccessLevel::Admin)?;
     existing_document(&state, &id).await?;
     match state.registry.delete(&id).await {
         Ok(true) => Ok(StatusCode::NO_CONTENT),

@@ -72,6 +72,16 @@ pub(crate) fn state_vector_parameter(encoded: &str) -> Result<StateVector, ApiEr
     StateVector::decode_v1(&bytes).map_err(|error| invalid(error.to_string()))
 }
 
+/// The token of an `Authorization: Bearer` header.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
 /// RFC 3339 with milliseconds, UTC.
 pub(crate) fn timestamp(time: std::time::SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()

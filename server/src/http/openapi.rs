@@ -122,7 +122,11 @@ pub fn openapi_document() -> Value {
             "/readyz": {"get": {"summary": "Ready: storage open, accepting connections", "responses": {"200": {"description": "ready"}, "503": error_response("Shutting down")}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format"}}}}
         },
-        "components": {"schemas": {
+        "security": [{"bearer": []}],
+        "components": {
+          "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "Required when the server runs with --auth-secret; see quire token."}},
+          "schemas": {
             "Error": {"type": "object", "required": ["error", "code"], "properties": {"error": {"type": "string"}, "code": {"type": "string"}}},
             "Document": {"type": "object", "properties": {
                 "id": {"type": "string"}, "bytes": {"type": "integer"},

@@ -13,10 +13,13 @@ use serde::{Deserialize, Serialize};
 use storage::{VersionId, VersionMeta};
 
 use super::documents::{SnapshotQuery, existing_document};
-use super::extract::{document_id, json_body, query, timestamp};
+use super::extract::{bearer, document_id, json_body, query, timestamp};
 use crate::api_error::ApiError;
 use crate::app::AppState;
+use crate::app::authorize;
+use crate::auth::AccessLevel;
 use crate::room_command::EditError;
+use axum::http::HeaderMap;
 
 /// A version as listed.
 #[derive(Debug, Serialize)]
@@ -47,10 +50,12 @@ pub(crate) struct NewVersion {
 /// `POST /api/docs/{id}/versions` `{"label"}`: keeps the document's current state.
 pub(crate) async fn create_version(
     State(state): State<AppState>,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     body: Result<Json<NewVersion>, JsonRejection>,
 ) -> Result<(StatusCode, Json<VersionSummary>), ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
+    authorize(&state, bearer(&headers), &id, AccessLevel::Write)?;
     let Json(new_version) = json_body(body)?;
     existing_document(&state, &id).await?;
     let snapshot = state
@@ -76,9 +81,11 @@ pub(crate) async fn create_version(
 /// `GET /api/docs/{id}/versions`: every version, oldest first.
 pub(crate) async fn list_versions(
     State(state): State<AppState>,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Vec<VersionSummary>>, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
+    authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
     existing_document(&state, &id).await?;
     let store = state.persistence.store().clone();
     let versions = tokio::task::spawn_blocking(move || store.list_versions(&id))
@@ -91,10 +98,12 @@ pub(crate) async fn list_versions(
 /// `GET /api/docs/{id}/versions/{version}/snapshot?format=`: the version's content.
 pub(crate) async fn get_version_snapshot(
     State(state): State<AppState>,
+    headers: HeaderMap,
     path: Result<Path<(String, String)>, PathRejection>,
     snapshot: Result<Query<SnapshotQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let (id, version) = version_path(path)?;
+    authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
     let export = query(snapshot)?.0.into_export()?;
     let content = load_version(&state, &id, version).await?;
     let mut room = crdt_core::Room::new();
@@ -114,9 +123,11 @@ pub(crate) struct Restored {
 /// new edits, durable and broadcast before the answer.
 pub(crate) async fn restore_version(
     State(state): State<AppState>,
+    headers: HeaderMap,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<Restored>, ApiError> {
     let (id, version) = version_path(path)?;
+    authorize(&state, bearer(&headers), &id, AccessLevel::Write)?;
     let content = load_version(&state, &id, version).await?;
     let changed = state
         .registry
