@@ -27,6 +27,7 @@ use crate::api_error::ApiError;
 use crate::auth::{AccessLevel, AuthError, Authenticator};
 use crate::config::ServeConfig;
 use crate::connection::{ConnectionContext, serve_connection};
+use crate::limits::ConnectionLimits;
 use crate::persistence::Persistence;
 use crate::room_name::validate_room_name;
 use crate::rooms::RoomRegistry;
@@ -70,6 +71,8 @@ pub(crate) struct AppState {
     pub(crate) persistence: Persistence,
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
+    /// Open connections, in total and per address.
+    pub(crate) connection_limits: Arc<ConnectionLimits>,
     /// Checks tokens; `None` when Quire runs open (no `--auth-secret`).
     pub(crate) authenticator: Option<Authenticator>,
 }
@@ -116,6 +119,8 @@ impl Server {
         let persistence = Persistence::start(store, config.durability);
         let registry = RoomRegistry::new(&config, persistence.clone(), tracker.clone());
         let authenticator = config.auth_secret.as_deref().map(Authenticator::new);
+        let connection_limits =
+            ConnectionLimits::new(config.max_connections, config.max_connections_per_ip);
         if authenticator.is_none() {
             warn!(
                 "no --auth-secret: anyone who can reach this server can read and edit every document"
@@ -130,6 +135,7 @@ impl Server {
                 tracker,
                 shutdown,
                 authenticator,
+                connection_limits,
             },
         })
     }
@@ -241,6 +247,10 @@ async fn upgrade_websocket(
         Ok(_) => Access::ReadWrite,
         Err(refusal) => return refusal.into_response(),
     };
+    let permit = match state.connection_limits.admit(peer.ip()) {
+        Ok(permit) => permit,
+        Err(refusal) => return refusal.into_response(),
+    };
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => {
@@ -278,6 +288,7 @@ async fn upgrade_websocket(
         .max_frame_size(state.config.max_message_bytes)
         .on_upgrade(move |socket| async move {
             serve_connection(socket, context).await;
+            drop(permit);
             drop(task);
         })
 }

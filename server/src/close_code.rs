@@ -17,6 +17,13 @@ pub const INTERNAL_ERROR: u16 = 1011;
 pub const SLOW_CONSUMER: u16 = 4000;
 /// The client did not answer keepalive pings.
 pub const KEEPALIVE_TIMEOUT: u16 = 4008;
+/// The client sent messages faster than `--max-messages-per-second` allows.
+pub const RATE_LIMITED: u16 = 4429;
+/// An update would have grown the document past `--max-document-bytes`; it was not applied.
+/// Final for y-websocket (4400-4499): resending the same update would be refused again.
+pub const DOCUMENT_TOO_LARGE: u16 = 4413;
+/// The server holds as many documents in memory as `--max-rooms` allows; try again later.
+pub const TRY_AGAIN_LATER: u16 = 1013;
 /// The document was deleted. In y-websocket's final range (4400-4499): reconnecting would only
 /// create an empty document of the same name.
 pub const DOCUMENT_DELETED: u16 = 4410;

@@ -51,6 +51,30 @@ pub struct ServeConfig {
         value_parser = size_limit)]
     pub max_body_bytes: usize,
 
+    /// Largest a document may grow in storage, in bytes; an update past it is refused and its
+    /// sender closed with 4413.
+    #[arg(long, env = "QUIRE_MAX_DOCUMENT_BYTES", default_value_t = 256 * 1024 * 1024,
+        value_parser = size_limit)]
+    pub max_document_bytes: usize,
+
+    /// Open WebSocket connections allowed in total; more are refused with 503.
+    #[arg(long, env = "QUIRE_MAX_CONNECTIONS", default_value_t = 20_000, value_parser = queue_frames)]
+    pub max_connections: usize,
+
+    /// Open WebSocket connections allowed from one IP address; more are refused with 429.
+    #[arg(long, env = "QUIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 500, value_parser = queue_frames)]
+    pub max_connections_per_ip: usize,
+
+    /// Messages a connection may send per second (bursts of twice that are absorbed); faster
+    /// senders are closed with 4429.
+    #[arg(long, env = "QUIRE_MAX_MESSAGES_PER_SECOND", default_value_t = 1_000,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_messages_per_second: u32,
+
+    /// Documents held in memory at once; joins past it are closed with 1013 (try again later).
+    #[arg(long, env = "QUIRE_MAX_ROOMS", default_value_t = 100_000, value_parser = queue_frames)]
+    pub max_rooms: usize,
+
     /// Secret that signs access tokens. When set, every WebSocket and `/api` request needs a
     /// token (`quire token` makes one); when unset, Quire runs open and says so at start.
     #[arg(long, env = "QUIRE_AUTH_SECRET")]
@@ -90,6 +114,11 @@ impl ServeConfig {
             durability: Durability::Strict,
             max_message_bytes: 32 * 1024 * 1024,
             max_body_bytes: 64 * 1024 * 1024,
+            max_document_bytes: 256 * 1024 * 1024,
+            max_connections: 20_000,
+            max_connections_per_ip: 500,
+            max_messages_per_second: 1_000,
+            max_rooms: 100_000,
             auth_secret: None,
             allowed_origins: Vec::new(),
             client_queue_frames: 1024,

@@ -19,8 +19,9 @@ use crdt_core::Access;
 
 use crate::close_code;
 use crate::config::ServeConfig;
+use crate::limits::MessageRate;
 use crate::room_command::CloseReason;
-use crate::rooms::{Membership, RoomRegistry};
+use crate::rooms::{JoinError, Membership, RoomRegistry};
 use crate::telemetry;
 
 /// How long a closing connection waits for the client's close reply.
@@ -72,7 +73,12 @@ async fn serve(socket: WebSocket, context: ConnectionContext) {
     let membership = match context.registry.join(&context.room, context.access).await {
         Ok(membership) => membership,
         Err(error) => {
-            let reason = CloseReason::new(close_code::INTERNAL_ERROR, &error.to_string());
+            let code = match &error {
+                JoinError::TooManyRooms(_) => close_code::TRY_AGAIN_LATER,
+                JoinError::Refused(reason) => reason.code,
+                JoinError::RoomUnavailable(_) => close_code::INTERNAL_ERROR,
+            };
+            let reason = CloseReason::new(code, &error.to_string());
             let _ = sink.send(close_message(reason)).await;
             return;
         }
@@ -89,6 +95,7 @@ async fn serve(socket: WebSocket, context: ConnectionContext) {
     keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
     keepalive.tick().await;
     let mut last_heard = Instant::now();
+    let mut rate = MessageRate::new(context.config.max_messages_per_second);
 
     let ending = loop {
         tokio::select! {
@@ -129,6 +136,13 @@ async fn serve(socket: WebSocket, context: ConnectionContext) {
                 match message {
                     Some(Ok(Message::Binary(frame))) => {
                         count_frame(telemetry::MESSAGES_RECEIVED, telemetry::BYTES_RECEIVED, &frame);
+                        if !rate.allow(last_heard.into_std()) {
+                            telemetry::record_refusal("rate_limited");
+                            break Ending::Close(CloseReason::new(
+                                close_code::RATE_LIMITED,
+                                "sending faster than the server allows",
+                            ));
+                        }
                         if !room.send_frame(connection, frame).await {
                             break Ending::Close(CloseReason::new(close_code::INTERNAL_ERROR, "room stopped"));
                         }

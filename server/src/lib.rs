@@ -2,6 +2,7 @@
 //!
 //! Layout:
 //! - [`app`]: routes, WebSocket upgrade, bind/run/shutdown of the whole server.
+//! - [`limits`]: connection counts per server and per address, message rates.
 //! - [`http`]: the `/api` routes (export, update, list, delete, versions) and OpenAPI.
 //! - [`connection`]: one task per WebSocket connection (keepalive, close codes, batching writes).
 //! - [`rooms`]: the registry of rooms in memory, one owner task per room.
@@ -25,6 +26,7 @@ pub mod close_code;
 pub mod config;
 pub mod connection;
 pub mod http;
+pub mod limits;
 pub mod logging;
 pub mod persistence;
 pub mod room_command;

@@ -35,6 +35,8 @@ pub(crate) struct DocumentLog {
     last_seq: Seq,
     tail_records: u64,
     tail_bytes: u64,
+    /// Size of the stored snapshot.
+    snapshot_bytes: u64,
     /// The stored log could not be read whole: rewrite it from what was loaded.
     damaged: bool,
 }
@@ -47,6 +49,11 @@ impl DocumentLog {
             self.tail_records = receipt.log_records;
             self.tail_bytes = receipt.log_bytes;
         }
+    }
+
+    /// What the document takes in storage: snapshot plus log.
+    pub(crate) fn stored_bytes(&self) -> u64 {
+        self.snapshot_bytes + self.tail_bytes
     }
 
     /// True when updates follow the snapshot.
@@ -65,6 +72,7 @@ impl DocumentLog {
     /// `last_seq` is in the room, so nothing is lost; a failure leaves the log as it was.
     pub(crate) async fn compact(&mut self, context: &RoomContext, room: &Room) {
         let snapshot = room.encode_state_as_update();
+        let snapshot_bytes = snapshot.len() as u64;
         let store: Arc<dyn DocStore> = context.persistence.store().clone();
         let name = context.name.clone();
         let through = self.last_seq;
@@ -79,6 +87,7 @@ impl DocumentLog {
             Ok(Ok(())) => {
                 self.tail_records = 0;
                 self.tail_bytes = 0;
+                self.snapshot_bytes = snapshot_bytes;
                 self.damaged = false;
             }
             Ok(Err(error)) => warn!(room = %context.name, %error, "compaction failed"),
@@ -128,6 +137,10 @@ pub(crate) async fn load_room(context: &RoomContext) -> Result<(Room, DocumentLo
         last_seq: loaded.last_seq,
         tail_records: loaded.updates.len() as u64,
         tail_bytes,
+        snapshot_bytes: loaded
+            .snapshot
+            .as_ref()
+            .map_or(0, |snapshot| snapshot.len() as u64),
         damaged,
     };
     Ok((room, log))

@@ -38,6 +38,8 @@ pub(crate) struct RoomContext {
     pub(crate) generation: u64,
     pub(crate) registry: RoomRegistry,
     pub(crate) persistence: Persistence,
+    /// Largest the document may grow in storage.
+    pub(crate) max_document_bytes: u64,
     /// Connected clients, published for listings.
     pub(crate) clients: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -73,6 +75,7 @@ async fn run_loaded_room(
         closing: Vec::new(),
         edits_done: Vec::new(),
         deleting: None,
+        max_document_bytes: context.max_document_bytes,
     };
     let mut awareness_check = tokio::time::interval(AWARENESS_CHECK_INTERVAL);
     awareness_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -145,6 +148,13 @@ struct RoomOwner {
     edits_done: Vec<(oneshot::Sender<Result<bool, EditError>>, bool)>,
     /// A delete asked for in this batch.
     deleting: Option<oneshot::Sender<Result<bool, String>>>,
+    /// Largest the document may grow in storage.
+    max_document_bytes: u64,
+}
+
+/// True when a frame starts with a SyncStep2 or Update, the messages that grow a document.
+fn carries_document_update(frame: &[u8]) -> bool {
+    matches!(frame, [0, 1 | 2, ..])
 }
 
 impl RoomOwner {
@@ -164,6 +174,18 @@ impl RoomOwner {
             }
             RoomCommand::Frame { connection, frame } => {
                 if !self.outboxes.contains_key(&connection) {
+                    return;
+                }
+                if carries_document_update(&frame)
+                    && self.log.stored_bytes() + frame.len() as u64 > self.max_document_bytes
+                {
+                    warn!(%connection, "refusing an update that would pass the document size limit");
+                    telemetry::record_refusal("document_too_large");
+                    let reason = CloseReason::new(
+                        close_code::DOCUMENT_TOO_LARGE,
+                        "the document would pass its size limit; the update was not applied",
+                    );
+                    self.closing.push((connection, reason));
                     return;
                 }
                 if let Err(error) = self.room.handle_frame(connection, &frame) {

@@ -45,6 +45,9 @@ pub enum JoinError {
     /// Every attempt met a room that was retiring or had stopped.
     #[error("room {0:?} did not accept the connection")]
     RoomUnavailable(String),
+    /// As many rooms as `--max-rooms` allows are in memory.
+    #[error("the server holds its limit of {0} documents in memory")]
+    TooManyRooms(usize),
     /// The room refused the connection (for example, its document could not be loaded).
     #[error("refused: {}", .0.reason)]
     Refused(CloseReason),
@@ -85,6 +88,8 @@ struct RegistryInner {
     tracker: TaskTracker,
     persistence: Persistence,
     client_queue_frames: usize,
+    max_rooms: usize,
+    max_document_bytes: u64,
 }
 
 struct RoomEntry {
@@ -105,6 +110,8 @@ impl RoomRegistry {
                 tracker,
                 persistence,
                 client_queue_frames: config.client_queue_frames.max(1),
+                max_rooms: config.max_rooms.max(1),
+                max_document_bytes: config.max_document_bytes as u64,
             }),
         }
     }
@@ -162,7 +169,7 @@ impl RoomRegistry {
 
     async fn send_command(&self, name: &str, mut command: RoomCommand) -> Result<(), JoinError> {
         for _ in 0..JOIN_ATTEMPTS {
-            let commands = self.room_commands(name).0;
+            let commands = self.room_commands(name)?.0;
             match commands.send(command).await {
                 Ok(()) => return Ok(()),
                 Err(SendError(returned)) => command = returned,
@@ -179,7 +186,7 @@ impl RoomRegistry {
     /// Joins room `name` with `access`, starting its task if it is not in memory.
     pub async fn join(&self, name: &str, access: Access) -> Result<Membership, JoinError> {
         for _ in 0..JOIN_ATTEMPTS {
-            let commands = self.room_commands(name).0;
+            let commands = self.room_commands(name)?.0;
             let (frames_sender, frames) = mpsc::channel(self.inner.client_queue_frames);
             let (close_sender, close) = oneshot::channel();
             let (joined_sender, joined) = oneshot::channel();
@@ -244,12 +251,18 @@ impl RoomRegistry {
     }
 
     /// The command queue of room `name`, starting its task if needed, and its client count.
-    fn room_commands(&self, name: &str) -> (mpsc::Sender<RoomCommand>, Arc<AtomicUsize>) {
+    fn room_commands(
+        &self,
+        name: &str,
+    ) -> Result<(mpsc::Sender<RoomCommand>, Arc<AtomicUsize>), JoinError> {
         let mut rooms = self.lock_rooms();
         if let Some(entry) = rooms.get(name)
             && !entry.commands.is_closed()
         {
-            return (entry.commands.clone(), entry.clients.clone());
+            return Ok((entry.commands.clone(), entry.clients.clone()));
+        }
+        if rooms.len() >= self.inner.max_rooms && !rooms.contains_key(name) {
+            return Err(JoinError::TooManyRooms(self.inner.max_rooms));
         }
         let clients = Arc::new(AtomicUsize::new(0));
         let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
@@ -269,9 +282,10 @@ impl RoomRegistry {
             registry: self.clone(),
             persistence: self.inner.persistence.clone(),
             clients: clients.clone(),
+            max_document_bytes: self.inner.max_document_bytes,
         };
         self.inner.tracker.spawn(run_room(context, receiver));
-        (sender, clients)
+        Ok((sender, clients))
     }
 
     fn lock_rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {

@@ -1,0 +1,97 @@
+// Abuse limits: each one refuses clearly, and only the offender.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import * as syncProtocol from 'y-protocols/sync'
+import { startQuire, connectProvider, synced, docSatisfies } from './harness.mjs'
+
+/** Opens a raw socket; resolves with it once open, or with the HTTP status of a refused upgrade. */
+function open (url) {
+  const socket = new WebSocket(url)
+  socket.on('error', () => {})
+  return new Promise((resolve) => {
+    socket.once('open', () => resolve({ socket, status: 101 }))
+    socket.once('unexpected-response', (_request, response) => { resolve({ status: response.statusCode }); socket.terminate() })
+  })
+}
+
+const closeCode = (socket) => new Promise((resolve) => socket.once('close', (code) => resolve(code)))
+
+/** An update that would pass --max-document-bytes is refused with 4413 and not stored; others go on. */
+test('document size limit', async () => {
+  const server = await startQuire(['--max-document-bytes', '4096'])
+  const writer = connectProvider(server, 'bounded')
+  await synced(writer.provider)
+  writer.text.insert(0, 'small start')
+  const observer = connectProvider(server, 'bounded')
+  await docSatisfies(observer.doc, () => observer.text.toString() === 'small start')
+  const closed = new Promise((resolve) => writer.provider.ws.addEventListener('close', (event) => resolve(event.code)))
+  writer.provider.shouldConnect = false
+  writer.text.insert(0, 'x'.repeat(10000))
+  assert.equal(await closed, 4413)
+  const stored = await (await fetch(`${server.url}/api/docs/bounded/snapshot?format=text`)).text()
+  assert.equal(stored, 'small start', 'the oversized update was not applied')
+  observer.text.insert(observer.text.length, ', still editable')
+  const again = connectProvider(server, 'bounded')
+  await docSatisfies(again.doc, () => again.text.toString() === 'small start, still editable')
+  ;[writer, observer, again].forEach((client) => client.close())
+  await server.stop()
+})
+
+/** Connections past the per-address limit get 429, past the total 503; a closed one frees its place. */
+test('connection limits', async () => {
+  const perAddress = await startQuire(['--max-connections-per-ip', '2'])
+  const first = await open(`${perAddress.wsUrl}/room`)
+  const second = await open(`${perAddress.wsUrl}/room`)
+  assert.equal((await open(`${perAddress.wsUrl}/room`)).status, 429)
+  const gone = closeCode(first.socket)
+  first.socket.close()
+  await gone
+  let retry = await open(`${perAddress.wsUrl}/room`)
+  // The server frees the place when it has finished closing; until then it answers 429.
+  while (retry.status === 429) retry = await open(`${perAddress.wsUrl}/room`)
+  assert.equal(retry.status, 101)
+  retry.socket.close()
+  second.socket.close()
+  await perAddress.stop()
+
+  const total = await startQuire(['--max-connections', '2'])
+  const held = [await open(`${total.wsUrl}/a`), await open(`${total.wsUrl}/b`)]
+  assert.equal((await open(`${total.wsUrl}/c`)).status, 503)
+  held.forEach(({ socket }) => socket.close())
+  await total.stop()
+})
+
+/** A client sending faster than --max-messages-per-second is closed with 4429. */
+test('message rate limit', async () => {
+  const server = await startQuire(['--max-messages-per-second', '5'])
+  const { socket } = await open(`${server.wsUrl}/flooded`)
+  const closed = closeCode(socket)
+  const doc = new Y.Doc()
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, 0)
+  syncProtocol.writeSyncStep1(encoder, doc)
+  const frame = encoding.toUint8Array(encoder)
+  for (let message = 0; message < 50 && socket.readyState === WebSocket.OPEN; message++) socket.send(frame)
+  assert.equal(await closed, 4429)
+  const polite = connectProvider(server, 'flooded')
+  await synced(polite.provider)
+  polite.close()
+  await server.stop()
+})
+
+/** Past --max-rooms documents in memory, a join to another document is closed with 1013. */
+test('rooms in memory limit', async () => {
+  const server = await startQuire(['--max-rooms', '2'])
+  const a = connectProvider(server, 'room-a')
+  const b = connectProvider(server, 'room-b')
+  await Promise.all([synced(a.provider), synced(b.provider)])
+  const { socket } = await open(`${server.wsUrl}/room-c`)
+  assert.equal(await closeCode(socket), 1013)
+  const sameRoom = connectProvider(server, 'room-a')
+  await synced(sameRoom.provider)
+  ;[a, b, sameRoom].forEach((client) => client.close())
+  await server.stop()
+})
