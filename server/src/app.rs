@@ -32,7 +32,9 @@ use crate::persistence::Persistence;
 use crate::room_name::validate_room_name;
 use crate::rooms::RoomRegistry;
 use crate::telemetry;
+use crate::tls::{TlsError, TlsListener, load_acceptor};
 use storage::{DocStore, SledStore};
+use tokio_rustls::TlsAcceptor;
 
 /// WebSocket read buffer per connection. Yjs frames are mostly tens of bytes; a small buffer
 /// keeps idle connections cheap (tungstenite's default is 128 KiB each).
@@ -51,6 +53,9 @@ pub enum ServerError {
         #[source]
         source: storage::StoreError,
     },
+    /// The TLS certificate or key could not be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -81,6 +86,8 @@ pub(crate) struct AppState {
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    /// Set when serving https/wss directly.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Server {
@@ -126,8 +133,14 @@ impl Server {
                 "no --auth-secret: anyone who can reach this server can read and edit every document"
             );
         }
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(certificate), Some(key)) => Some(load_acceptor(certificate, key)?),
+            (None, None) => None,
+            _ => return Err(TlsError::Incomplete.into()),
+        };
         Ok(Server {
             listener,
+            tls,
             state: AppState {
                 config: Arc::new(config),
                 registry,
@@ -154,33 +167,54 @@ impl Server {
 
     /// Serves until shutdown, then waits for connections and rooms to finish.
     pub async fn run(self) -> Result<(), ServerError> {
-        let Server { listener, state } = self;
+        let Server {
+            listener,
+            state,
+            tls,
+        } = self;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         info!(
-            "listening on http://{}",
+            "listening on {scheme}://{}",
             listener.local_addr().map_err(ServerError::Serve)?
         );
         let shutdown = state.shutdown.clone();
         let tracker = state.tracker.clone();
         let persistence = state.persistence.clone();
         let grace = state.config.shutdown_grace();
-        let listener = listener.tap_io(|stream| {
-            // Yjs frames are small and latency-bound: Nagle would hold them back ~40 ms.
-            if let Err(error) = stream.set_nodelay(true) {
-                warn!(%error, "cannot set TCP_NODELAY");
-            }
-        });
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         // Once shutdown begins, WebSockets close with 1001 and /readyz answers 503 at once, but
         // the listener stays open a moment longer so load balancers polling readiness see the
         // flip and stop sending traffic before connections are refused.
         let drain = grace / 5;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.cancelled().await;
-                tokio::time::sleep(drain).await;
-            })
-            .await
-            .map_err(ServerError::Serve)?;
+        let stop_listening = async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(drain).await;
+        };
+        match tls {
+            Some(acceptor) => {
+                let stop_accepting = CancellationToken::new();
+                let listener = TlsListener::new(listener, acceptor, stop_accepting.clone())
+                    // TapIo is what axum gives connection info for; TCP_NODELAY is set inside.
+                    .tap_io(|_| {});
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop_listening)
+                    .await;
+                stop_accepting.cancel();
+                served.map_err(ServerError::Serve)?;
+            }
+            None => {
+                let listener = listener.tap_io(|stream| {
+                    // Yjs frames are small and latency-bound: Nagle would hold them back ~40 ms.
+                    if let Err(error) = stream.set_nodelay(true) {
+                        warn!(%error, "cannot set TCP_NODELAY");
+                    }
+                });
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop_listening)
+                    .await
+                    .map_err(ServerError::Serve)?;
+            }
+        }
         tracker.close();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             warn!(

@@ -75,6 +75,14 @@ pub struct ServeConfig {
     #[arg(long, env = "QUIRE_MAX_ROOMS", default_value_t = 100_000, value_parser = queue_frames)]
     pub max_rooms: usize,
 
+    /// PEM certificate chain: serve https/wss directly (with --tls-key).
+    #[arg(long, env = "QUIRE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "QUIRE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
     /// Secret that signs access tokens. When set, every WebSocket and `/api` request needs a
     /// token (`quire token` makes one); when unset, Quire runs open and says so at start.
     #[arg(long, env = "QUIRE_AUTH_SECRET")]
@@ -119,6 +127,8 @@ impl ServeConfig {
             max_connections_per_ip: 500,
             max_messages_per_second: 1_000,
             max_rooms: 100_000,
+            tls_cert: None,
+            tls_key: None,
             auth_secret: None,
             allowed_origins: Vec::new(),
             client_queue_frames: 1024,

@@ -14,6 +14,7 @@
 //! - [`close_code`]: the WebSocket close codes Quire sends.
 //! - [`auth`]: access tokens (HS256 JWTs) and what they grant.
 //! - [`api_error`]: JSON error bodies.
+//! - [`tls`]: serving https/wss directly with rustls.
 //! - [`telemetry`]: metric names and the Prometheus rendering at `/metrics`.
 //! - [`web_assets`]: the browser editor (`client-web/dist`), embedded in the binary.
 //! - [`config`]: settings from flags and `QUIRE_*` variables.
@@ -35,6 +36,7 @@ pub mod room_storage;
 pub mod room_task;
 pub mod rooms;
 pub mod telemetry;
+pub mod tls;
 pub mod web_assets;
 
 pub use app::{Server, ServerError};

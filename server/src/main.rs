@@ -105,7 +105,13 @@ fn main() -> anyhow::Result<()> {
         .max_blocking_threads(BLOCKING_THREADS)
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))
+    // One line with the cause chain, as for every other command: a start-up failure (a held
+    // data dir, a bad certificate) is an operator's problem, not a backtrace's.
+    if let Err(error) = runtime.block_on(serve(config)) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// The matches of the subcommand `matches` was parsed with.

@@ -29,7 +29,7 @@ export async function startQuire (extraArgs = [], { dataDir } = {}) {
   const url = await new Promise((resolve, reject) => {
     const onData = (chunk) => {
       log += chunk.toString()
-      const match = log.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/)
+      const match = log.match(/listening on (https?:\/\/127\.0\.0\.1:\d+)/)
       if (match) resolve(match[1])
     }
     child.stdout.on('data', onData)
@@ -40,7 +40,7 @@ export async function startQuire (extraArgs = [], { dataDir } = {}) {
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
   return {
     url,
-    wsUrl: url.replace('http://', 'ws://') + '/ws',
+    wsUrl: url.replace(/^http/, 'ws') + '/ws',
     pid: child.pid,
     dataDir,
     log: () => log,
