@@ -64,9 +64,12 @@ test('connection limits', async () => {
   await total.stop()
 })
 
-/** A client sending faster than --max-messages-per-second is closed with 4429. */
-test('message rate limit', async () => {
-  const server = await startQuire(['--max-messages-per-second', '5'])
+/** A client flooding faster than --max-messages-per-second is closed with 4429 while the others in its room keep working. */
+test('message rate limit holds under a flood, others unaffected', async () => {
+  const server = await startQuire(['--max-messages-per-second', '20'])
+  const alice = connectProvider(server, 'flooded')
+  const bob = connectProvider(server, 'flooded')
+  await Promise.all([synced(alice.provider), synced(bob.provider)])
   const { socket } = await open(`${server.wsUrl}/flooded`)
   const closed = closeCode(socket)
   const doc = new Y.Doc()
@@ -74,11 +77,23 @@ test('message rate limit', async () => {
   encoding.writeVarUint(encoder, 0)
   syncProtocol.writeSyncStep1(encoder, doc)
   const frame = encoding.toUint8Array(encoder)
-  for (let message = 0; message < 50 && socket.readyState === WebSocket.OPEN; message++) socket.send(frame)
+  const flood = (async () => {
+    while (socket.readyState === WebSocket.OPEN) {
+      socket.send(frame)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  })()
+  // While the flood goes on, Alice and Bob keep editing and see each other's edits.
+  alice.text.insert(0, 'alice during the flood. ')
+  bob.text.insert(0, 'bob during the flood. ')
+  await docSatisfies(alice.doc, () => alice.text.toString().includes('bob during'))
+  await docSatisfies(bob.doc, () => bob.text.toString().includes('alice during'))
   assert.equal(await closed, 4429)
-  const polite = connectProvider(server, 'flooded')
-  await synced(polite.provider)
-  polite.close()
+  await flood
+  alice.text.insert(alice.text.length, 'after.')
+  await docSatisfies(bob.doc, () => bob.text.toString().endsWith('after.'))
+  alice.close()
+  bob.close()
   await server.stop()
 })
 
