@@ -16,6 +16,10 @@ pub enum ProtocolError {
     /// step...).
     #[error("malformed message: {0}")]
     MalformedMessage(#[source] yrs::encoding::read::Error),
+    /// Decoding a message panicked inside `yrs` (a client id over 53 bits, for one); caught so
+    /// one bad client cannot take the room down.
+    #[error("message could not be decoded")]
+    UndecodableMessage,
     /// A sync message carried bytes that are not a Yjs v1 update.
     #[error("malformed document update: {0}")]
     MalformedUpdate(#[source] yrs::encoding::read::Error),

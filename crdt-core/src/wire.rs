@@ -5,6 +5,8 @@
 //! message of each frame, so every outgoing message becomes its own frame. Frames are [`Bytes`]
 //! so one encoding can be shared by every recipient of a broadcast.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use bytes::Bytes;
 use yrs::encoding::read::Cursor;
 use yrs::encoding::read::{Error as ReadError, Read};
@@ -30,7 +32,11 @@ pub fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, ProtocolError> {
     while cursor.has_content() {
         let start = cursor.next;
         skip_message(&mut cursor).map_err(ProtocolError::MalformedMessage)?;
-        let message = Message::decode_v1(&frame[start..cursor.next])
+        let bytes = &frame[start..cursor.next];
+        // yrs asserts (in debug builds) that client ids fit in 53 bits; a client can send any
+        // id, so a panic in its decoder is this frame's fault, not the room's.
+        let message = catch_unwind(AssertUnwindSafe(|| Message::decode_v1(bytes)))
+            .map_err(|_| ProtocolError::UndecodableMessage)?
             .map_err(ProtocolError::MalformedMessage)?;
         messages.push(message);
     }
