@@ -39,16 +39,20 @@ pub fn validate_document_id(id: &str) -> Result<(), InvalidDocumentId> {
     if id.len() > MAX_DOCUMENT_ID_BYTES {
         return Err(InvalidDocumentId::TooLong { length: id.len() });
     }
-    match id
-        .char_indices()
-        .find(|(_, character)| character.is_control())
-    {
+    match first_control_character(id) {
         Some((byte_offset, character)) => Err(InvalidDocumentId::ControlCharacter {
             character,
             byte_offset,
         }),
         None => Ok(()),
     }
+}
+
+/// The first control character of `text` and its byte offset: names and labels refuse them,
+/// since they make one value look like another in logs, listings and files.
+pub(crate) fn first_control_character(text: &str) -> Option<(usize, char)> {
+    text.char_indices()
+        .find(|(_, character)| character.is_control())
 }
 
 #[cfg(test)]

@@ -109,10 +109,7 @@ pub fn validate_version_label(label: &str) -> Result<(), InvalidVersionLabel> {
             length: label.len(),
         });
     }
-    match label
-        .char_indices()
-        .find(|(_, character)| character.is_control())
-    {
+    match crate::document_id::first_control_character(label) {
         Some((byte_offset, character)) => Err(InvalidVersionLabel::ControlCharacter {
             character,
             byte_offset,
