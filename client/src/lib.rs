@@ -1,0 +1,1 @@
+//! A Rust client for Quire (and any y-websocket compatible server).
