@@ -9,6 +9,7 @@
 //! - [`room`]: the per-document state machine (sync, updates, read-only refusal).
 //! - [`presence`]: awareness bookkeeping: who controls which awareness client, expiry.
 //! - [`wire`]: decoding frames into y-protocols messages and encoding one message per frame.
+//! - [`merge`]: merging a batch of updates into one before it is stored.
 //! - [`export`]: reading a document out as updates, JSON or text, inferring undefined roots.
 //! - [`restore`]: making a document's content equal a stored version's with new edits.
 //! - [`client`]: the client side of the sync, sans-IO, for tests and Rust plugins.
@@ -19,6 +20,7 @@ pub mod client;
 pub mod clock;
 pub mod error;
 pub mod export;
+pub mod merge;
 mod presence;
 pub mod restore;
 pub mod room;

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use storage::{AppendReceipt, DocStore, StoreError};
 use tokio::sync::{mpsc, oneshot};
-use tracing::error;
+use tracing::{error, warn};
 
 use crate::telemetry;
 
@@ -99,11 +99,15 @@ impl Persistence {
 
     /// Appends `updates` to `document` and waits until they are durable (per the durability
     /// mode). Returns the receipt of the last append (none when `updates` is empty).
+    ///
+    /// Several updates are merged into one first, on the caller's task rather than the shared
+    /// writer thread: one append per batch instead of one per update (see `crdt_core::merge`).
     pub async fn persist(
         &self,
         document: Arc<str>,
         updates: Vec<Bytes>,
     ) -> Result<Option<AppendReceipt>, PersistError> {
+        let updates = merge_for_storage(&document, updates);
         let (done, answer) = oneshot::channel();
         let request = CommitRequest {
             document,
@@ -115,6 +119,21 @@ impl Persistence {
             .await
             .map_err(|_| PersistError::WriterStopped)?;
         answer.await.map_err(|_| PersistError::WriterStopped)?
+    }
+}
+
+/// The batch as one merged update, or as it came if it cannot be merged (it was applied by the
+/// room, so that would be a bug worth a log line, not a lost batch).
+fn merge_for_storage(document: &str, updates: Vec<Bytes>) -> Vec<Bytes> {
+    if updates.len() < 2 {
+        return updates;
+    }
+    match crdt_core::merge::merge_updates(&updates) {
+        Ok(merged) => vec![Bytes::from(merged)],
+        Err(error) => {
+            warn!(document, %error, "storing a batch unmerged: its updates could not be merged");
+            updates
+        }
     }
 }
 
