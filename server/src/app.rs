@@ -98,9 +98,11 @@ impl Server {
         shutdown: CancellationToken,
     ) -> Result<Self, ServerError> {
         let path = config.data_dir.clone();
-        let opened = tokio::task::spawn_blocking(move || SledStore::open(&path))
-            .await
-            .expect("opening the store does not panic");
+        let cache_bytes = config.cache_bytes;
+        let opened =
+            tokio::task::spawn_blocking(move || SledStore::open_with_cache(&path, cache_bytes))
+                .await
+                .expect("opening the store does not panic");
         let store = opened.map_err(|source| ServerError::Storage {
             path: config.data_dir.clone(),
             source,

@@ -57,6 +57,11 @@ pub struct ServeConfig {
         value_parser = size_limit)]
     pub max_document_bytes: usize,
 
+    /// Memory for sled's page cache, in bytes: it speeds up loading documents that are not in
+    /// memory. Open rooms hold their documents themselves, outside this budget.
+    #[arg(long, env = "QUIRE_CACHE_BYTES", default_value_t = storage::DEFAULT_CACHE_BYTES)]
+    pub cache_bytes: u64,
+
     /// Open WebSocket connections allowed in total; more are refused with 503.
     #[arg(long, env = "QUIRE_MAX_CONNECTIONS", default_value_t = 20_000, value_parser = queue_frames)]
     pub max_connections: usize,
@@ -123,6 +128,7 @@ impl ServeConfig {
             max_message_bytes: 32 * 1024 * 1024,
             max_body_bytes: 64 * 1024 * 1024,
             max_document_bytes: 256 * 1024 * 1024,
+            cache_bytes: storage::DEFAULT_CACHE_BYTES,
             max_connections: 20_000,
             max_connections_per_ip: 500,
             max_messages_per_second: 1_000,

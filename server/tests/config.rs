@@ -75,6 +75,10 @@ fn print_shows_every_default() {
         "max_body_bytes = 67108864 # default"
     );
     assert_eq!(
+        line(&printed, "cache_bytes"),
+        "cache_bytes = 134217728 # default"
+    );
+    assert_eq!(
         line(&printed, "client_queue_frames"),
         "client_queue_frames = 1024 # default"
     );

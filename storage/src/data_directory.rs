@@ -36,14 +36,17 @@ pub(crate) struct OpenedDirectory {
 
 /// Creates `directory` if needed, locks it, opens sled inside it and checks
 /// (or, when new, writes) the layout version marker.
-pub(crate) fn open_data_directory(directory: &Path) -> Result<OpenedDirectory, StoreError> {
+pub(crate) fn open_data_directory(
+    directory: &Path,
+    cache_bytes: u64,
+) -> Result<OpenedDirectory, StoreError> {
     std::fs::create_dir_all(directory).map_err(|source| StoreError::Io {
         path: directory.to_path_buf(),
         source,
     })?;
     let deadline = Instant::now() + LOCK_GRACE;
     let lock_file = lock_directory(directory, deadline)?;
-    let database = open_sled(directory, deadline)?;
+    let database = open_sled(directory, cache_bytes, deadline)?;
     let documents = database.open_tree(DOCUMENTS_TREE)?;
     check_format(&database, &documents)?;
     Ok(OpenedDirectory {
@@ -93,10 +96,15 @@ fn lock_directory(directory: &Path, deadline: Instant) -> Result<File, StoreErro
 /// conflict now is either a lingering handle (see [`LOCK_GRACE`]) or
 /// something opening `sled/` behind our back; retrying until `deadline`
 /// absorbs the first and still reports the second as `Locked`.
-fn open_sled(directory: &Path, deadline: Instant) -> Result<sled::Db, StoreError> {
+fn open_sled(
+    directory: &Path,
+    cache_bytes: u64,
+    deadline: Instant,
+) -> Result<sled::Db, StoreError> {
     loop {
         let error = match sled::Config::new()
             .path(directory.join(SLED_DIRECTORY_NAME))
+            .cache_capacity(cache_bytes)
             .open()
         {
             Ok(database) => return Ok(database),

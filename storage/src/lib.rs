@@ -54,7 +54,7 @@ pub use error::StoreError;
 pub use memory_store::MemoryStore;
 pub use record::{Record, RecordError, RecordKind, decode_record, encode_record};
 pub use sled_keys::LAYOUT_VERSION;
-pub use sled_store::SledStore;
+pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 pub use store::{
     AppendReceipt, Corruption, CorruptionReason, DocMeta, DocStore, LoadedDoc, LoadedUpdate,
     RecordLocation, Seq,

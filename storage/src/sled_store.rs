@@ -43,6 +43,10 @@ pub struct SledStore {
     _directory_lock: File,
 }
 
+/// sled's page cache when the caller does not choose: enough for the working set of a few hundred
+/// large documents being loaded at once.
+pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
+
 impl SledStore {
     /// Opens (creating if needed) the store in `directory`.
     ///
@@ -51,11 +55,19 @@ impl SledStore {
     /// indefinitely), and with [`StoreError::UnsupportedFormat`] if the data
     /// was written by an incompatible layout version.
     pub fn open(directory: &Path) -> Result<SledStore, StoreError> {
+        Self::open_with_cache(directory, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Like [`SledStore::open`], with sled's page cache bounded to `cache_bytes`.
+    ///
+    /// The cache only speeds up loading documents that are not in memory; sled's own default
+    /// (1 GB) would let it grow to a gigabyte of RSS that never comes back.
+    pub fn open_with_cache(directory: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
         let OpenedDirectory {
             lock_file,
             database,
             documents,
-        } = open_data_directory(directory)?;
+        } = open_data_directory(directory, cache_bytes)?;
         Ok(SledStore {
             documents,
             database,

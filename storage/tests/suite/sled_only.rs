@@ -43,6 +43,31 @@ fn reopen_keeps_flushed_data() {
     assert_eq!(ids, ["doc", "笔记"]);
 }
 
+/// A page cache far smaller than the data still reads every document back whole.
+#[test]
+fn small_cache_still_reads_everything_back() {
+    let directory = tempfile::tempdir().unwrap();
+    let payload = |doc: usize| vec![u8::try_from(doc % 251).unwrap(); 64 * 1024];
+    {
+        let store = SledStore::open_with_cache(directory.path(), 256 * 1024).unwrap();
+        for doc in 0..64 {
+            store
+                .compact(&format!("doc-{doc}"), &payload(doc), Seq::ZERO)
+                .unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let store = SledStore::open_with_cache(directory.path(), 256 * 1024).unwrap();
+    for doc in 0..64 {
+        let loaded = store.load(&format!("doc-{doc}")).unwrap();
+        assert_eq!(
+            loaded.snapshot.as_deref(),
+            Some(&payload(doc)[..]),
+            "doc-{doc}"
+        );
+    }
+}
+
 #[test]
 fn second_open_of_a_directory_is_locked_not_hung() {
     let directory = tempfile::tempdir().unwrap();
