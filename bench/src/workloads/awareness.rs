@@ -1,0 +1,17 @@
+//! Not yet written.
+
+use crate::error::BenchError;
+use crate::workloads::Bench;
+
+/// Options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AwarenessOptions {
+    /// Tiny run for smoke tests.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// Runs the workload.
+pub async fn run(_bench: &Bench, _options: &AwarenessOptions) -> Result<(), BenchError> {
+    Err(BenchError::Options("not implemented yet".to_owned()))
+}
