@@ -132,9 +132,9 @@ impl Connector {
         })
     }
 
-    /// The protocol clients speak.
-    pub fn protocol(&self) -> Protocol {
-        self.protocol
+    /// How many source addresses clients rotate through (0: the system picks).
+    pub fn source_address_count(&self) -> usize {
+        self.source_addresses.len()
     }
 
     /// The WebSocket URL a client of `room` opens: the room in the path for y-websocket, the

@@ -14,6 +14,7 @@
 //! - `connection`: connecting, authenticating and syncing one client;
 //! - `traffic`: one writer and its readers in a room (ledger, reader, writer);
 //! - `trace`: editing traces replayed into per-edit Yjs updates;
+//! - `document_check`: checking a received whole document, cheaply when repeated;
 //! - `report`: latency histograms and the JSON measurement;
 //! - `server_sampler`: the server's RSS and CPU time from /proc;
 //! - `metrics_probe`: one gauge from a Prometheus page;
@@ -21,6 +22,7 @@
 //! - `workloads`: W1–W7.
 
 mod connection;
+mod document_check;
 mod error;
 mod fd_limit;
 mod metrics_probe;

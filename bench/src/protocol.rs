@@ -96,11 +96,6 @@ impl Framing {
         }
     }
 
-    /// The protocol this framing speaks.
-    pub fn protocol(&self) -> Protocol {
-        self.protocol
-    }
-
     fn encoder(&self) -> EncoderV1 {
         let mut encoder = EncoderV1::new();
         if self.protocol == Protocol::Hocuspocus {

@@ -43,17 +43,6 @@ impl LatencyRecorder {
         self.histogram.saturating_record(micros.max(1));
     }
 
-    /// Adds another recorder's samples.
-    pub fn merge(&mut self, other: &LatencyRecorder) {
-        // Same bounds on both sides, so adding cannot fail.
-        let _ = self.histogram.add(&other.histogram);
-    }
-
-    /// Number of samples.
-    pub fn samples(&self) -> u64 {
-        self.histogram.len()
-    }
-
     /// The percentiles, or `None` without samples.
     pub fn summary(&self) -> Option<LatencySummary> {
         if self.histogram.is_empty() {

@@ -51,6 +51,8 @@ pub struct RoomResult {
     pub deliveries: u64,
     /// From the first send to the last delivery.
     pub active_time: Duration,
+    /// Furthest behind its schedule a fixed-rate writer fell.
+    pub writer_max_lag: Duration,
     /// Everything that makes the run not count.
     pub problems: Vec<String>,
 }
@@ -117,6 +119,7 @@ impl RoomTraffic {
         self.stop.cancel();
         let mut result = RoomResult {
             sent: writer.sent,
+            writer_max_lag: writer.max_lag,
             ..RoomResult::default()
         };
         if let Some(failure) = writer.failure {

@@ -71,6 +71,7 @@ struct RoomRun {
     sent: u64,
     deliveries: u64,
     active_time: Duration,
+    writer_max_lag: Duration,
     latency: Option<LatencySummary>,
     problems: Vec<String>,
     server: Option<ServerUsage>,
@@ -130,7 +131,11 @@ fn record(measurement: &mut Measurement, outcome: &RoomRun, readers: u32) {
         .metric("updates_sent", outcome.sent)
         .metric("deliveries", outcome.deliveries)
         .metric("expected_deliveries", outcome.sent * u64::from(readers))
-        .metric("seconds", outcome.active_time.as_secs_f64());
+        .metric("seconds", outcome.active_time.as_secs_f64())
+        .metric(
+            "writer_max_lag_ms",
+            outcome.writer_max_lag.as_secs_f64() * 1000.0,
+        );
     measurement.latency_ms = outcome.latency;
     measurement.server = outcome.server;
     for problem in &outcome.problems {
@@ -241,6 +246,7 @@ async fn run_room(
         sent: result.sent,
         deliveries: result.deliveries,
         active_time: result.active_time,
+        writer_max_lag: result.writer_max_lag,
         latency: summary,
         problems: result.problems,
         server,
