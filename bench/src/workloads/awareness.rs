@@ -27,7 +27,7 @@ use crate::error::BenchError;
 use crate::protocol::Incoming;
 use crate::report::{LatencyRecorder, Measurement, per_second};
 use crate::traffic::JOIN_CONCURRENCY;
-use crate::workloads::Bench;
+use crate::workloads::{Bench, size};
 
 /// Awareness client id of client 0; client i is `FIRST_CLIENT + i`.
 const FIRST_CLIENT: u64 = 0x0041_5741_0000;
@@ -38,16 +38,16 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 /// Options of `awareness`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AwarenessOptions {
-    /// Clients in the room.
-    #[arg(long, default_value_t = 50)]
-    pub clients: u32,
+    /// Clients in the room [default: 50; --quick: 5].
+    #[arg(long)]
+    pub clients: Option<u32>,
     /// Awareness updates per client per second.
     #[arg(long, default_value_t = 10.0)]
     pub hz: f64,
-    /// Length of the run in seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub seconds: f64,
-    /// Tiny run for smoke tests: 5 clients, one second.
+    /// Length of the run in seconds [default: 10; --quick: 1].
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Tiny run for smoke tests: smaller defaults.
     #[arg(long)]
     pub quick: bool,
 }
@@ -94,17 +94,14 @@ impl Board {
 
 /// Runs W5 and reports one measurement.
 pub async fn run(bench: &Bench, options: &AwarenessOptions) -> Result<(), BenchError> {
-    let mut options = options.clone();
-    if options.quick {
-        options.clients = options.clients.min(5);
-        options.seconds = options.seconds.min(1.0);
-    }
-    if options.clients < 2 || options.hz <= 0.0 || options.seconds <= 0.0 {
+    let client_count = size(options.clients, options.quick, 50, 5);
+    let seconds = size(options.seconds, options.quick, 10.0, 1.0);
+    if client_count < 2 || options.hz <= 0.0 || seconds <= 0.0 {
         return Err(BenchError::Options(
             "--clients must be at least 2, --hz and --seconds positive".to_owned(),
         ));
     }
-    let clients = options.clients as usize;
+    let clients = client_count as usize;
     let room = bench.room("awareness");
     let room = &room;
     let mut joining = stream::iter(0..clients)
@@ -126,7 +123,7 @@ pub async fn run(bench: &Bench, options: &AwarenessOptions) -> Result<(), BenchE
 
     let sampling = bench.start_sampling()?;
     let started = Instant::now();
-    let sends_end = started + Duration::from_secs_f64(options.seconds);
+    let sends_end = started + Duration::from_secs_f64(seconds);
     let period = Duration::from_secs_f64(1.0 / options.hz);
     let tasks: Vec<_> = joined
         .into_iter()
@@ -151,13 +148,13 @@ pub async fn run(bench: &Bench, options: &AwarenessOptions) -> Result<(), BenchE
     }
     let board = board.lock().expect("board lock");
     let sent: u64 = board.sent.iter().map(|sent| sent.len() as u64).sum();
-    let elapsed = options.seconds;
+    let elapsed = seconds;
 
     let mut measurement = Measurement::new(&bench.context, "W5", "awareness");
     measurement
-        .param("clients", options.clients)
+        .param("clients", client_count)
         .param("hz", options.hz)
-        .param("seconds", options.seconds);
+        .param("seconds", seconds);
     bench.finish_sampling(sampling, &mut measurement)?;
     measurement
         .metric(

@@ -22,7 +22,7 @@ use crate::metrics_probe::read_gauge;
 use crate::protocol::Incoming;
 use crate::report::{LatencyRecorder, Measurement};
 use crate::trace;
-use crate::workloads::{Bench, DEFAULT_TRACE};
+use crate::workloads::{Bench, DEFAULT_TRACE, size};
 
 /// Quire's gauge of documents in memory (server/src/telemetry.rs).
 const ROOMS_LOADED_GAUGE: &str = "quire_rooms_loaded";
@@ -39,9 +39,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// Options of `cold-load`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ColdLoadOptions {
-    /// Documents stored and loaded.
-    #[arg(long, default_value_t = 1000)]
-    pub documents: u32,
+    /// Documents stored and loaded [default: 1000; --quick: 10].
+    #[arg(long)]
+    pub documents: Option<u32>,
     /// The editing trace whose end document each document is.
     #[arg(long, default_value = DEFAULT_TRACE)]
     pub trace: PathBuf,
@@ -60,18 +60,14 @@ pub struct ColdLoadOptions {
     /// Documents loaded at once during the cold and warm syncs.
     #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
-    /// Tiny run for smoke tests: 10 documents of the first 2,000 patches.
+    /// Tiny run for smoke tests: smaller defaults, documents of the first 2,000 patches.
     #[arg(long)]
     pub quick: bool,
 }
 
 /// Runs W6 and reports one measurement.
 pub async fn run(bench: &Bench, options: &ColdLoadOptions) -> Result<(), BenchError> {
-    let documents = if options.quick {
-        options.documents.min(10)
-    } else {
-        options.documents
-    };
+    let documents = size(options.documents, options.quick, 1000, 10);
     let limit = options.edits.or(options.quick.then_some(QUICK_EDITS));
     let replayed = trace::replay(&options.trace, limit)?;
     let check = std::sync::Mutex::new(DocumentCheck::new(replayed.expected_text));

@@ -17,7 +17,7 @@ use crate::report::{LatencyRecorder, LatencySummary, Measurement, per_second};
 use crate::server_sampler::ServerUsage;
 use crate::traffic::RoomTraffic;
 use crate::traffic::writer::Pace;
-use crate::workloads::Bench;
+use crate::workloads::{Bench, size};
 
 /// How long the last updates of a run may take to arrive.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
@@ -42,18 +42,18 @@ pub enum Mode {
 /// Options of `hot-room`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HotRoomOptions {
-    /// Readers in the room.
-    #[arg(long, default_value_t = 100)]
-    pub readers: u32,
+    /// Readers in the room [default: 100; --quick: 10].
+    #[arg(long)]
+    pub readers: Option<u32>,
     /// How the writer paces itself.
     #[arg(long, value_enum, default_value_t = Mode::Saturate)]
     pub mode: Mode,
     /// Writer updates per second (fixed mode; the first step of a search).
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
-    /// Length of a run (of each step of a search), in seconds.
-    #[arg(long, default_value_t = 5.0)]
-    pub seconds: f64,
+    /// Length of a run (of each step of a search), in seconds [default: 5; --quick: 1].
+    #[arg(long)]
+    pub seconds: Option<f64>,
     /// p99 latency a search step must stay under, in milliseconds.
     #[arg(long, default_value_t = 50.0)]
     pub p99_limit_ms: f64,
@@ -61,9 +61,19 @@ pub struct HotRoomOptions {
     /// before sending update k + window.
     #[arg(long, default_value_t = 128)]
     pub window: u32,
-    /// Tiny run for smoke tests: 10 readers, one second (search: at most three steps).
+    /// Tiny run for smoke tests: smaller defaults; a search takes at most three steps.
     #[arg(long)]
     pub quick: bool,
+}
+
+/// The options once defaults are settled.
+struct Settled {
+    readers: u32,
+    seconds: f64,
+    rate: f64,
+    p99_limit_ms: f64,
+    window: u32,
+    quick: bool,
 }
 
 /// One run in one room.
@@ -79,11 +89,15 @@ struct RoomRun {
 
 /// Runs W2 and reports one measurement.
 pub async fn run(bench: &Bench, options: &HotRoomOptions) -> Result<(), BenchError> {
-    let mut options = options.clone();
-    if options.quick {
-        options.readers = options.readers.min(10);
-        options.seconds = options.seconds.min(1.0);
-    }
+    let mode = options.mode;
+    let options = &Settled {
+        readers: size(options.readers, options.quick, 100, 10),
+        seconds: size(options.seconds, options.quick, 5.0, 1.0),
+        rate: options.rate,
+        p99_limit_ms: options.p99_limit_ms,
+        window: options.window,
+        quick: options.quick,
+    };
     if options.readers == 0 || options.seconds <= 0.0 || options.rate <= 0.0 {
         return Err(BenchError::Options(
             "--readers, --seconds and --rate must be positive".to_owned(),
@@ -94,7 +108,7 @@ pub async fn run(bench: &Bench, options: &HotRoomOptions) -> Result<(), BenchErr
         .param("readers", options.readers)
         .param(
             "mode",
-            match options.mode {
+            match mode {
                 Mode::Saturate => "saturate",
                 Mode::Fixed => "fixed",
                 Mode::Search => "search",
@@ -102,10 +116,10 @@ pub async fn run(bench: &Bench, options: &HotRoomOptions) -> Result<(), BenchErr
         )
         .param("seconds", options.seconds);
     let duration = Duration::from_secs_f64(options.seconds);
-    match options.mode {
+    match mode {
         Mode::Saturate => {
             measurement.param("window", options.window);
-            let outcome = run_room(bench, &options, Pace::Saturate { duration }, 0).await?;
+            let outcome = run_room(bench, options, Pace::Saturate { duration }, 0).await?;
             record(&mut measurement, &outcome, options.readers);
         }
         Mode::Fixed => {
@@ -114,10 +128,10 @@ pub async fn run(bench: &Bench, options: &HotRoomOptions) -> Result<(), BenchErr
                 per_second: options.rate,
                 duration,
             };
-            let outcome = run_room(bench, &options, pace, 0).await?;
+            let outcome = run_room(bench, options, pace, 0).await?;
             record(&mut measurement, &outcome, options.readers);
         }
-        Mode::Search => search(bench, &options, &mut measurement).await?,
+        Mode::Search => search(bench, options, &mut measurement).await?,
     }
     bench.emit(&measurement)
 }
@@ -146,7 +160,7 @@ fn record(measurement: &mut Measurement, outcome: &RoomRun, readers: u32) {
 /// Doubles the rate while steps pass, then bisects between the last pass and the first failure.
 async fn search(
     bench: &Bench,
-    options: &HotRoomOptions,
+    options: &Settled,
     measurement: &mut Measurement,
 ) -> Result<(), BenchError> {
     measurement
@@ -225,7 +239,7 @@ async fn search(
 /// Joins a fresh room, runs the writer at `pace` and collects the result.
 async fn run_room(
     bench: &Bench,
-    options: &HotRoomOptions,
+    options: &Settled,
     pace: Pace,
     step: u32,
 ) -> Result<RoomRun, BenchError> {

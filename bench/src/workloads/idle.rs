@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::BenchError;
 use crate::report::{LatencyRecorder, Measurement};
 use crate::traffic::writer::discard_incoming;
-use crate::workloads::Bench;
+use crate::workloads::{Bench, size};
 
 /// Problems listed; the rest are counted.
 const MAX_PROBLEMS: usize = 20;
@@ -32,30 +32,28 @@ pub enum RoomChoice {
 /// Options of `idle`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct IdleOptions {
-    /// Idle clients.
-    #[arg(long, default_value_t = 1000)]
-    pub clients: u32,
+    /// Idle clients [default: 1000; --quick: 50].
+    #[arg(long)]
+    pub clients: Option<u32>,
     /// Each client in its own room, or all in one.
     #[arg(long, value_enum, default_value_t = RoomChoice::Own)]
     pub rooms: RoomChoice,
     /// Clients connecting at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Seconds to wait before each RSS reading, so the server's memory settles.
-    #[arg(long, default_value_t = 2.0)]
-    pub settle_seconds: f64,
-    /// Tiny run for smoke tests: 50 clients, a short settle.
+    /// Seconds to wait before each RSS reading, so the server's memory settles [default: 2;
+    /// --quick: 0.5].
+    #[arg(long)]
+    pub settle_seconds: Option<f64>,
+    /// Tiny run for smoke tests: smaller defaults.
     #[arg(long)]
     pub quick: bool,
 }
 
 /// Runs W7 and reports one measurement.
 pub async fn run(bench: &Bench, options: &IdleOptions) -> Result<(), BenchError> {
-    let (clients, settle) = if options.quick {
-        (options.clients.min(50), options.settle_seconds.min(0.5))
-    } else {
-        (options.clients, options.settle_seconds)
-    };
+    let clients = size(options.clients, options.quick, 1000, 50);
+    let settle = size(options.settle_seconds, options.quick, 2.0, 0.5);
     let settle = Duration::from_secs_f64(settle);
     tokio::time::sleep(settle).await;
     let sampling = bench.start_sampling()?;

@@ -19,7 +19,7 @@ use crate::document_check::DocumentCheck;
 use crate::error::BenchError;
 use crate::report::{LatencyRecorder, Measurement};
 use crate::trace;
-use crate::workloads::{Bench, DEFAULT_TRACE};
+use crate::workloads::{Bench, DEFAULT_TRACE, size};
 
 /// Patches of the trace replayed with `--quick`.
 const QUICK_EDITS: usize = 3_000;
@@ -30,9 +30,9 @@ const MAX_PROBLEMS: usize = 20;
 /// Options of `join-storm`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct JoinStormOptions {
-    /// Clients joining.
-    #[arg(long, default_value_t = 1000)]
-    pub clients: u32,
+    /// Clients joining [default: 1000; --quick: 20].
+    #[arg(long)]
+    pub clients: Option<u32>,
     /// The editing trace whose end document the room holds.
     #[arg(long, default_value = DEFAULT_TRACE)]
     pub trace: PathBuf,
@@ -42,18 +42,14 @@ pub struct JoinStormOptions {
     /// Handshakes in progress at once (default: all clients).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Tiny run for smoke tests: 20 clients, the first 3,000 patches.
+    /// Tiny run for smoke tests: smaller defaults, the first 3,000 patches of the trace.
     #[arg(long)]
     pub quick: bool,
 }
 
 /// Runs W4 and reports one measurement.
 pub async fn run(bench: &Bench, options: &JoinStormOptions) -> Result<(), BenchError> {
-    let clients = if options.quick {
-        options.clients.min(20)
-    } else {
-        options.clients
-    };
+    let clients = size(options.clients, options.quick, 1000, 20);
     let limit = options.edits.or(options.quick.then_some(QUICK_EDITS));
     let replayed = trace::replay(&options.trace, limit)?;
     let check = Arc::new(Mutex::new(DocumentCheck::new(replayed.expected_text)));

@@ -16,7 +16,7 @@ use crate::error::BenchError;
 use crate::report::{LatencyRecorder, Measurement, per_second};
 use crate::traffic::writer::Pace;
 use crate::traffic::{JOIN_CONCURRENCY, RoomResult, RoomTraffic};
-use crate::workloads::Bench;
+use crate::workloads::{Bench, size};
 
 /// How long the last updates of a room may take to arrive.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
@@ -27,34 +27,31 @@ const MAX_PROBLEMS: usize = 20;
 /// Options of `many-rooms`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ManyRoomsOptions {
-    /// Rooms.
-    #[arg(long, default_value_t = 100)]
-    pub rooms: u32,
+    /// Rooms [default: 100; --quick: 5].
+    #[arg(long)]
+    pub rooms: Option<u32>,
     /// Clients per room: one writer, the rest readers (at least 2).
     #[arg(long, default_value_t = 3)]
     pub clients_per_room: u32,
     /// Updates each room's writer sends per second.
     #[arg(long, default_value_t = 10.0)]
     pub rate_per_room: f64,
-    /// Length of the run in seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub seconds: f64,
-    /// Tiny run for smoke tests: 5 rooms, one second.
+    /// Length of the run in seconds [default: 10; --quick: 1].
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Tiny run for smoke tests: smaller defaults.
     #[arg(long)]
     pub quick: bool,
 }
 
 /// Runs W3 and reports one measurement.
 pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchError> {
-    let mut options = options.clone();
-    if options.quick {
-        options.rooms = options.rooms.min(5);
-        options.seconds = options.seconds.min(1.0);
-    }
-    if options.rooms == 0
+    let room_count = size(options.rooms, options.quick, 100, 5);
+    let seconds = size(options.seconds, options.quick, 10.0, 1.0);
+    if room_count == 0
         || options.clients_per_room < 2
         || options.rate_per_room <= 0.0
-        || options.seconds <= 0.0
+        || seconds <= 0.0
     {
         return Err(BenchError::Options(
             "--rooms, --rate-per-room and --seconds must be positive, --clients-per-room at least 2"
@@ -64,14 +61,14 @@ pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchE
     let readers = options.clients_per_room - 1;
     let latency = Arc::new(Mutex::new(LatencyRecorder::default()));
     let room_concurrency = (JOIN_CONCURRENCY / options.clients_per_room as usize).max(1);
-    let mut joined = stream::iter(0..options.rooms)
+    let mut joined = stream::iter(0..room_count)
         .map(|index| {
             let room = bench.room(&format!("many-{index}"));
             let latency = Arc::clone(&latency);
             async move { RoomTraffic::join(&bench.connector, &room, readers, None, &latency).await }
         })
         .buffer_unordered(room_concurrency);
-    let mut rooms = Vec::with_capacity(options.rooms as usize);
+    let mut rooms = Vec::with_capacity(room_count as usize);
     while let Some(room) = joined.next().await {
         rooms.push(room?);
     }
@@ -79,7 +76,7 @@ pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchE
 
     let sampling = bench.start_sampling()?;
     let started = Instant::now();
-    let duration = Duration::from_secs_f64(options.seconds);
+    let duration = Duration::from_secs_f64(seconds);
     let period = Duration::from_secs_f64(1.0 / options.rate_per_room);
     let tasks: Vec<_> = rooms
         .into_iter()
@@ -116,10 +113,10 @@ pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchE
 
     let mut measurement = Measurement::new(&bench.context, "W3", "many-rooms");
     measurement
-        .param("rooms", options.rooms)
+        .param("rooms", room_count)
         .param("clients_per_room", options.clients_per_room)
         .param("rate_per_room", options.rate_per_room)
-        .param("seconds", options.seconds);
+        .param("seconds", seconds);
     bench.finish_sampling(sampling, &mut measurement)?;
     let expected = total.sent * u64::from(readers);
     measurement
@@ -127,7 +124,7 @@ pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchE
         .metric("deliveries", total.deliveries)
         .metric("expected_deliveries", expected)
         .metric("deliveries_per_second", per_second(total.deliveries, wall))
-        .metric("connections", options.rooms * options.clients_per_room)
+        .metric("connections", room_count * options.clients_per_room)
         .metric("seconds", wall.as_secs_f64());
     if let Some(server) = &measurement.server {
         let cpu_percent = 100.0 * server.cpu_seconds / wall.as_secs_f64();

@@ -20,6 +20,12 @@ use crate::server_sampler::{Sampling, ServerSampler};
 /// The trace workloads replay unless told otherwise (relative to the repository root).
 pub const DEFAULT_TRACE: &str = "../shared/data/traces/automerge-paper.json.gz";
 
+/// A size option: what was given, else the `--quick` or the normal default. Explicit values
+/// win over `--quick`, which only shrinks the defaults.
+pub fn size<T>(given: Option<T>, quick: bool, normal: T, small: T) -> T {
+    given.unwrap_or(if quick { small } else { normal })
+}
+
 /// Everything a workload needs besides its own options.
 pub struct Bench {
     /// Opens clients.
