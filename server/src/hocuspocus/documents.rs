@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use crdt_core::{Access, ConnectionId};
+use crdt_core::Access;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
@@ -25,8 +25,9 @@ use tracing::debug;
 
 use crate::close_code;
 use crate::hocuspocus::codec::{self, RoomMessage};
+use crate::hocuspocus::forward::{address_room_frame, forward, relay, room_stopped};
 use crate::room_command::CloseReason;
-use crate::rooms::{JoinError, Membership, RoomHandle, RoomRegistry};
+use crate::rooms::{JoinError, Membership, RoomRegistry};
 
 /// Documents one socket may have open (or opening) at once. Each is a room membership with its
 /// own queue, so the bound keeps one socket from holding an unbounded share of the server; an
@@ -198,11 +199,11 @@ impl Documents {
             let reply = match message {
                 Waiting::Room { kind, frame } => {
                     self.waiting_bytes -= frame.len();
-                    forward(&self.documents[index], kind, frame).await?
+                    forward_open(&self.documents[index], kind, frame).await?
                 }
                 Waiting::Stateless { frame } => {
                     self.waiting_bytes -= frame.len();
-                    relay(&self.documents[index], frame).await?;
+                    relay_open(&self.documents[index], frame).await?;
                     None
                 }
             };
@@ -228,7 +229,7 @@ impl Documents {
             self.wait(index, frame.len(), Waiting::Room { kind, frame })?;
             return Ok(None);
         }
-        forward(&self.documents[index], kind, frame).await
+        forward_open(&self.documents[index], kind, frame).await
     }
 
     /// Relays a stateless message to the document's other clients.
@@ -243,7 +244,7 @@ impl Documents {
         if matches!(self.documents[index].state, DocumentState::Joining { .. }) {
             return self.wait(index, frame.len(), Waiting::Stateless { frame });
         }
-        relay(&self.documents[index], frame).await
+        relay_open(&self.documents[index], frame).await
     }
 
     /// The client is done with `address`: leaves its room.
@@ -372,60 +373,6 @@ impl Documents {
     }
 }
 
-/// Hands one message to an open document's room. Writes are acknowledged once durable; a
-/// read-only client's writes are answered at once with a refusal (the room would refuse them
-/// too), and its SyncStep1 is acknowledged once answered, since Quire never asks it for its
-/// state: without that, the provider would count its handshake as unsynced forever.
-async fn forward(
-    document: &Document,
-    kind: RoomMessage,
-    frame: Bytes,
-) -> Result<Option<Bytes>, CloseReason> {
-    let DocumentState::Open(membership) = &document.state else {
-        return Ok(None);
-    };
-    let Membership {
-        room, connection, ..
-    } = membership;
-    let read_only = document.access == Access::ReadOnly;
-    let receipt = match kind {
-        _ if kind.writes() && read_only => {
-            let refusal = codec::addressed(&document.prefix, &codec::sync_status(false));
-            return Ok(Some(refusal));
-        }
-        _ if kind.writes() => Some(codec::sync_status(true)),
-        RoomMessage::SyncStep1 if read_only => Some(codec::sync_status(true)),
-        _ => None,
-    };
-    send_to_room(room, *connection, frame, receipt).await?;
-    Ok(None)
-}
-
-async fn send_to_room(
-    room: &RoomHandle,
-    connection: ConnectionId,
-    frame: Bytes,
-    receipt: Option<Bytes>,
-) -> Result<(), CloseReason> {
-    let sent = match receipt {
-        Some(receipt) => {
-            room.send_frame_with_receipt(connection, frame, receipt)
-                .await
-        }
-        None => room.send_frame(connection, frame).await,
-    };
-    if sent { Ok(()) } else { Err(room_stopped()) }
-}
-
-async fn relay(document: &Document, frame: Bytes) -> Result<(), CloseReason> {
-    if let DocumentState::Open(membership) = &document.state
-        && !membership.room.relay(membership.connection, frame).await
-    {
-        return Err(room_stopped());
-    }
-    Ok(())
-}
-
 /// `Some(None)` once the room dropped the queue, `None` when nothing is ready.
 fn poll_frames(
     frames: &mut mpsc::Receiver<Bytes>,
@@ -437,16 +384,25 @@ fn poll_frames(
     }
 }
 
-/// A room's frame, addressed to the document. y-protocols' auth message means something else in
-/// Hocuspocus (its sub-type 0 asks the client for a token), so the room's only use of it, a
-/// read-only client's refused write, becomes the SyncStatus refusal Hocuspocus has for that.
-fn address_room_frame(prefix: &[u8], frame: &[u8]) -> Bytes {
-    if frame.first() == Some(&codec::MESSAGE_AUTH) {
-        return codec::addressed(prefix, &codec::sync_status(false));
+/// Hands a message to the document's room if it is open. (A free function: the socket's join
+/// futures are not `Sync`, so `&Documents` must not be held across an await.)
+async fn forward_open(
+    document: &Document,
+    kind: RoomMessage,
+    frame: Bytes,
+) -> Result<Option<Bytes>, CloseReason> {
+    match &document.state {
+        DocumentState::Open(membership) => {
+            forward(membership, &document.prefix, document.access, kind, frame).await
+        }
+        DocumentState::Joining { .. } => Ok(None),
     }
-    codec::addressed(prefix, frame)
 }
 
-fn room_stopped() -> CloseReason {
-    CloseReason::new(close_code::INTERNAL_ERROR, "room stopped")
+/// Relays a stateless message through the document's room if it is open.
+async fn relay_open(document: &Document, frame: Bytes) -> Result<(), CloseReason> {
+    match &document.state {
+        DocumentState::Open(membership) => relay(membership, frame).await,
+        DocumentState::Joining { .. } => Ok(()),
+    }
 }

@@ -10,6 +10,7 @@
 //!
 //! - [`codec`]: the wire format (decoding a provider's frames, encoding the answers).
 //! - [`documents`]: the documents of one socket, multiplexed over room memberships.
+//! - [`forward`]: what a document's messages become in its room; acknowledgements and refusals.
 //! - [`session`]: the task serving one socket (auth, keepalive, limits, close codes).
 //!
 //! The upgrade applies the same checks as `/ws` (origin, connection limits, shutdown), except the
@@ -18,6 +19,7 @@
 
 pub mod codec;
 pub mod documents;
+pub mod forward;
 pub mod session;
 
 use std::net::SocketAddr;
