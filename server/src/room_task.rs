@@ -341,17 +341,8 @@ impl RoomOwner {
                 match effect {
                     Outgoing::Reply { to, frame } => self.deliver(to, frame),
                     Outgoing::Broadcast { except, frame } => {
-                        let recipients: Vec<ConnectionId> = self
-                            .outboxes
-                            .keys()
-                            .copied()
-                            .filter(|connection| Some(*connection) != except)
-                            .collect();
-                        metrics::histogram!(telemetry::BROADCAST_FANOUT)
-                            .record(recipients.len() as f64);
-                        for connection in recipients {
-                            self.deliver(connection, frame.clone());
-                        }
+                        let sent = self.fan_out(frame, |connection, _| Some(connection) != except);
+                        metrics::histogram!(telemetry::BROADCAST_FANOUT).record(sent as f64);
                     }
                     Outgoing::Persist { .. } => {}
                 }
@@ -375,20 +366,30 @@ impl RoomOwner {
             match after {
                 AfterEffects::Receipt { to, frame } => self.deliver(to, frame),
                 AfterEffects::Relay { from, frame } => {
-                    let recipients: Vec<ConnectionId> = self
-                        .outboxes
-                        .iter()
-                        .filter(|(connection, outbox)| {
-                            **connection != from && outbox.receives_relays
-                        })
-                        .map(|(connection, _)| *connection)
-                        .collect();
-                    for connection in recipients {
-                        self.deliver(connection, frame.clone());
-                    }
+                    self.fan_out(frame, |connection, outbox| {
+                        connection != from && outbox.receives_relays
+                    });
                 }
             }
         }
+    }
+
+    /// Sends `frame` to every connection `include` picks; how many it picked.
+    fn fan_out(
+        &mut self,
+        frame: Bytes,
+        include: impl Fn(ConnectionId, &ConnectionOutbox) -> bool,
+    ) -> usize {
+        let recipients: Vec<ConnectionId> = self
+            .outboxes
+            .iter()
+            .filter(|(connection, outbox)| include(**connection, outbox))
+            .map(|(connection, _)| *connection)
+            .collect();
+        for &connection in &recipients {
+            self.deliver(connection, frame.clone());
+        }
+        recipients.len()
     }
 
     fn close_everyone(&mut self, reason: CloseReason) {
