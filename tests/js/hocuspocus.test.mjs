@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import { startQuire, connectProvider, synced, docSatisfies, awarenessSatisfies, quireBin } from './harness.mjs'
 
@@ -282,4 +283,76 @@ test('a deleted document closes alone', async () => {
   await allAcknowledged(kept.provider)
   for (const client of [doomed, kept, other]) client.close()
   socket.destroy(); otherSocket.destroy()
+})
+
+/** A raw WebSocket to /hocuspocus, collecting the frames it receives. */
+async function rawSocket (server) {
+  const socket = new WebSocket(hocuspocusUrl(server))
+  socket.binaryType = 'nodebuffer'
+  const frames = []
+  socket.on('message', (data) => frames.push(new Uint8Array(data)))
+  const closed = new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+  await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
+  return { socket, frames, closed }
+}
+
+/** An auth message for `name`, as the provider sends it. */
+function authFrame (name, token = '') {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarString(encoder, name)
+  encoding.writeVarUint(encoder, 2)
+  encoding.writeVarUint(encoder, 0)
+  encoding.writeVarString(encoder, token)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Auth answers in `frames`: [name, 'authenticated' | 'denied', scope or reason]. */
+function authAnswers (frames) {
+  return frames.flatMap((frame) => {
+    const decoder = decoding.createDecoder(frame)
+    const name = decoding.readVarString(decoder)
+    if (decoding.readVarUint(decoder) !== 2) return []
+    const kind = decoding.readVarUint(decoder) === 2 ? 'authenticated' : 'denied'
+    return [[name, kind, decoding.readVarString(decoder)]]
+  })
+}
+
+// Malformed frames close the socket with 1007 and say why.
+test('malformed frames close the socket with a reason', async () => {
+  const truncatedName = await rawSocket(open)
+  truncatedName.socket.send(new Uint8Array([9, 104, 105]))
+  const refused = await truncatedName.closed
+  assert.equal(refused.code, 1007)
+  assert.match(refused.reason, /^malformed document name/)
+
+  const text = await rawSocket(open)
+  text.socket.send('hello')
+  assert.equal((await text.closed).code, 1007)
+
+  // A document's garbage update ends the socket too, after the document opened.
+  const badUpdate = await rawSocket(open)
+  badUpdate.socket.send(authFrame('hp-malformed'))
+  await new Promise((resolve) => badUpdate.socket.once('message', resolve))
+  const encoder = encoding.createEncoder()
+  encoding.writeVarString(encoder, 'hp-malformed')
+  encoding.writeVarUint(encoder, 0)
+  encoding.writeVarUint(encoder, 2)
+  encoding.writeVarUint8Array(encoder, new Uint8Array([255, 255, 255, 255, 15]))
+  badUpdate.socket.send(encoding.toUint8Array(encoder))
+  const { code, reason } = await badUpdate.closed
+  assert.equal(code, 1007)
+  assert.match(reason, /update/)
+})
+
+// A socket may hold 100 documents; the next one is refused alone, with the reason.
+test('one socket opens at most 100 documents', async () => {
+  const { socket, frames } = await rawSocket(open)
+  for (let index = 0; index <= 100; index++) socket.send(authFrame(`hp-many/${index}`))
+  while (authAnswers(frames).length < 101) await new Promise((resolve) => socket.once('message', resolve))
+  const answers = authAnswers(frames)
+  assert.equal(answers.filter(([, kind]) => kind === 'authenticated').length, 100)
+  assert.deepEqual(answers.filter(([, kind]) => kind === 'denied'), [
+    ['hp-many/100', 'denied', 'this connection has 100 documents open; close one first']
+  ])
+  socket.close()
 })
