@@ -38,10 +38,10 @@ use tokio_rustls::TlsAcceptor;
 
 /// WebSocket read buffer per connection. Yjs frames are mostly tens of bytes; a small buffer
 /// keeps idle connections cheap (tungstenite's default is 128 KiB each).
-const WEBSOCKET_READ_BUFFER_BYTES: usize = 8 * 1024;
+pub(crate) const WEBSOCKET_READ_BUFFER_BYTES: usize = 8 * 1024;
 /// Bytes gathered before a write reaches the socket; every batch is flushed anyway, so this only
 /// bounds how much one batch holds in memory before writing.
-const WEBSOCKET_WRITE_BUFFER_BYTES: usize = 64 * 1024;
+pub(crate) const WEBSOCKET_WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -240,6 +240,7 @@ impl Server {
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/ws/{*room}", get(upgrade_websocket))
+        .route("/hocuspocus", get(crate::hocuspocus::upgrade))
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
@@ -331,7 +332,7 @@ async fn upgrade_websocket(
 
 /// Refuses a browser upgrade from an origin not in `allowed` (cross-site WebSocket hijacking);
 /// requests without an `Origin` header come from non-browser clients and pass.
-fn check_origin(allowed: &[String], headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check_origin(allowed: &[String], headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
         return Ok(());
     };

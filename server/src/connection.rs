@@ -46,8 +46,8 @@ pub struct ConnectionContext {
     pub shutdown: CancellationToken,
 }
 
-/// How the connection loop ended.
-enum Ending {
+/// How a connection loop ended.
+pub(crate) enum Ending {
     /// Send this close frame, then end.
     Close(CloseReason),
     /// The client is gone (closed, reset); nothing to send.
@@ -174,6 +174,18 @@ async fn serve(socket: WebSocket, context: ConnectionContext) {
     };
 
     room.leave(connection).await;
+    finish(sink, stream, ending, &context.shutdown, &context.config).await;
+}
+
+/// Ends a WebSocket the way `ending` says: a close frame and a short wait for the client's
+/// close reply, or nothing when the client is gone.
+pub(crate) async fn finish(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut stream: futures_util::stream::SplitStream<WebSocket>,
+    ending: Ending,
+    shutdown: &CancellationToken,
+    config: &ServeConfig,
+) {
     if let Ending::Close(reason) = ending {
         debug!(code = reason.code, reason = %reason.reason, "closing");
         let closing = async {
@@ -189,8 +201,8 @@ async fn serve(socket: WebSocket, context: ConnectionContext) {
             }
         };
         // While the server stops, every connection waits at once and must fit in the grace.
-        let patience = if context.shutdown.is_cancelled() {
-            context.config.shutdown_grace() / 4
+        let patience = if shutdown.is_cancelled() {
+            config.shutdown_grace() / 4
         } else {
             CLOSE_HANDSHAKE_TIMEOUT
         };
@@ -226,7 +238,7 @@ fn count_frame(messages: &'static str, bytes: &'static str, frame: &[u8]) {
 }
 
 /// A read error that is the client's fault gets a close code; others mean it is gone.
-fn ending_for_read_error(error: axum::Error) -> Ending {
+pub(crate) fn ending_for_read_error(error: axum::Error) -> Ending {
     use tokio_tungstenite::tungstenite::Error as SocketError;
     let inner = error.into_inner();
     match inner.downcast_ref::<SocketError>() {
@@ -245,7 +257,7 @@ fn ending_for_read_error(error: axum::Error) -> Ending {
     }
 }
 
-fn close_message(reason: CloseReason) -> Message {
+pub(crate) fn close_message(reason: CloseReason) -> Message {
     Message::Close(Some(CloseFrame {
         code: reason.code,
         reason: reason.reason.into(),

@@ -5,6 +5,7 @@
 //! - [`limits`]: connection counts per server and per address, message rates.
 //! - [`http`]: the `/api` routes (export, update, list, delete, versions) and OpenAPI.
 //! - [`connection`]: one task per WebSocket connection (keepalive, close codes, batching writes).
+//! - [`hocuspocus`]: the `/hocuspocus` endpoint: Hocuspocus providers, many documents per socket.
 //! - [`rooms`]: the registry of rooms in memory, one owner task per room.
 //! - [`room_command`]: what a room task can be asked (join, frames, reads, edits, delete).
 //! - [`room_task`]: the owner task of one room: batches, durable-before-visible, fan-out.
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod close_code;
 pub mod config;
 pub mod connection;
+pub mod hocuspocus;
 pub mod http;
 pub mod limits;
 pub mod logging;

@@ -1,8 +1,12 @@
 //! The messages a room task understands, and the types they carry.
 //!
-//! Connections talk to their room with `Join`, `Frame` and `Leave`; the HTTP API reads and
-//! changes documents with `Read`, `Edit` and `Delete`, which run inside the room task so they see
-//! and change the same document live clients edit, with the same durable-before-visible rule.
+//! Connections talk to their room with `Join`, `Frame`, `Relay` and `Leave`; the HTTP API reads
+//! and changes documents with `Read`, `Edit` and `Delete`, which run inside the room task so they
+//! see and change the same document live clients edit, with the same durable-before-visible rule.
+//!
+//! A frame may carry a *receipt*: bytes the room queues to its sender, in order with the sender's
+//! other frames, once everything the frame changed is durable. Protocols that acknowledge writes
+//! (Hocuspocus's SyncStatus) build on it without the room knowing their wire format.
 
 use bytes::Bytes;
 use crdt_core::{Access, ConnectionId, ProtocolError, Room};
@@ -33,12 +37,25 @@ impl CloseReason {
 pub struct ConnectionOutbox {
     pub(crate) frames: mpsc::Sender<Bytes>,
     pub(crate) close: oneshot::Sender<CloseReason>,
+    /// Whether the connection wants frames relayed from others (see [`RoomCommand::Relay`]);
+    /// only clients of the protocol that sends them understand them.
+    pub(crate) receives_relays: bool,
 }
 
 impl ConnectionOutbox {
     /// An outbox over a connection's frame queue and close signal.
     pub fn new(frames: mpsc::Sender<Bytes>, close: oneshot::Sender<CloseReason>) -> Self {
-        ConnectionOutbox { frames, close }
+        ConnectionOutbox {
+            frames,
+            close,
+            receives_relays: false,
+        }
+    }
+
+    /// The same outbox, also receiving frames other connections relay.
+    pub fn receiving_relays(mut self) -> Self {
+        self.receives_relays = true;
+        self
     }
 }
 
@@ -68,8 +85,16 @@ pub enum RoomCommand {
         outbox: ConnectionOutbox,
         joined: oneshot::Sender<Result<ConnectionId, CloseReason>>,
     },
-    /// A frame arrived from a connection.
+    /// A frame arrived from a connection. `receipt`, if any, is queued to that connection once
+    /// everything the frame changed is durable (not when the frame was refused).
     Frame {
+        connection: ConnectionId,
+        frame: Bytes,
+        receipt: Option<Bytes>,
+    },
+    /// A frame the room does not interpret, for every other connection that receives relays,
+    /// sent after the frames of the same batch (so after the sender's earlier updates).
+    Relay {
         connection: ConnectionId,
         frame: Bytes,
     },

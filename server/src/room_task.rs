@@ -6,8 +6,9 @@
 //! persisted with one group commit, and only then are the resulting frames sent (durable before
 //! visible). Frames are pushed to each connection's bounded queue without waiting; a connection
 //! whose queue is full is closed with [`close_code::SLOW_CONSUMER`] so its client resyncs: an
-//! update is never dropped silently. When the last client leaves, the document is compacted and
-//! the room released from memory.
+//! update is never dropped silently. A frame's receipt and relayed frames wait for the same
+//! moment, after the batch's own frames, so they never overtake what they follow. When the last
+//! client leaves, the document is compacted and the room released from memory.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -73,6 +74,7 @@ async fn run_loaded_room(
         log,
         outboxes: HashMap::new(),
         closing: Vec::new(),
+        after_effects: Vec::new(),
         edits_done: Vec::new(),
         deleting: None,
         max_document_bytes: context.max_document_bytes,
@@ -144,12 +146,22 @@ struct RoomOwner {
     outboxes: HashMap<ConnectionId, ConnectionOutbox>,
     /// Connections to close once the current effects are carried out.
     closing: Vec<(ConnectionId, CloseReason)>,
+    /// Frames to send once the batch's effects are durable and sent.
+    after_effects: Vec<AfterEffects>,
     /// Server-side edits waiting for their changes to be durable.
     edits_done: Vec<(oneshot::Sender<Result<bool, EditError>>, bool)>,
     /// A delete asked for in this batch.
     deleting: Option<oneshot::Sender<Result<bool, String>>>,
     /// Largest the document may grow in storage.
     max_document_bytes: u64,
+}
+
+/// A frame sent once the batch's effects are durable and sent.
+enum AfterEffects {
+    /// A frame's receipt, to its sender.
+    Receipt { to: ConnectionId, frame: Bytes },
+    /// A relayed frame, to every connection that receives relays except its sender.
+    Relay { from: ConnectionId, frame: Bytes },
 }
 
 /// True when a frame starts with a SyncStep2 or Update, the messages that grow a document.
@@ -172,7 +184,11 @@ impl RoomOwner {
                     self.room.handle_disconnect(connection);
                 }
             }
-            RoomCommand::Frame { connection, frame } => {
+            RoomCommand::Frame {
+                connection,
+                frame,
+                receipt,
+            } => {
                 if !self.outboxes.contains_key(&connection) {
                     return;
                 }
@@ -188,11 +204,25 @@ impl RoomOwner {
                     self.closing.push((connection, reason));
                     return;
                 }
-                if let Err(error) = self.room.handle_frame(connection, &frame) {
-                    warn!(%connection, %error, "closing connection after a malformed frame");
-                    telemetry::record_refusal("malformed_frame");
-                    let reason = CloseReason::new(close_code::MALFORMED, &error.to_string());
-                    self.closing.push((connection, reason));
+                match self.room.handle_frame(connection, &frame) {
+                    Ok(()) => {
+                        if let Some(frame) = receipt {
+                            let to = connection;
+                            self.after_effects.push(AfterEffects::Receipt { to, frame });
+                        }
+                    }
+                    Err(error) => {
+                        warn!(%connection, %error, "closing connection after a malformed frame");
+                        telemetry::record_refusal("malformed_frame");
+                        let reason = CloseReason::new(close_code::MALFORMED, &error.to_string());
+                        self.closing.push((connection, reason));
+                    }
+                }
+            }
+            RoomCommand::Relay { connection, frame } => {
+                if self.outboxes.contains_key(&connection) {
+                    let from = connection;
+                    self.after_effects.push(AfterEffects::Relay { from, frame });
                 }
             }
             RoomCommand::Leave { connection } => {
@@ -311,21 +341,13 @@ impl RoomOwner {
                 match effect {
                     Outgoing::Reply { to, frame } => self.deliver(to, frame),
                     Outgoing::Broadcast { except, frame } => {
-                        let recipients: Vec<ConnectionId> = self
-                            .outboxes
-                            .keys()
-                            .copied()
-                            .filter(|connection| Some(*connection) != except)
-                            .collect();
-                        metrics::histogram!(telemetry::BROADCAST_FANOUT)
-                            .record(recipients.len() as f64);
-                        for connection in recipients {
-                            self.deliver(connection, frame.clone());
-                        }
+                        let sent = self.fan_out(frame, |connection, _| Some(connection) != except);
+                        metrics::histogram!(telemetry::BROADCAST_FANOUT).record(sent as f64);
                     }
                     Outgoing::Persist { .. } => {}
                 }
             }
+            self.send_after_effects();
             if self.closing.is_empty() {
                 return Ok(());
             }
@@ -336,6 +358,38 @@ impl RoomOwner {
                 }
             }
         }
+    }
+
+    /// Sends the receipts and relayed frames of the batch, whose effects are now durable and sent.
+    fn send_after_effects(&mut self) {
+        for after in std::mem::take(&mut self.after_effects) {
+            match after {
+                AfterEffects::Receipt { to, frame } => self.deliver(to, frame),
+                AfterEffects::Relay { from, frame } => {
+                    self.fan_out(frame, |connection, outbox| {
+                        connection != from && outbox.receives_relays
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends `frame` to every connection `include` picks; how many it picked.
+    fn fan_out(
+        &mut self,
+        frame: Bytes,
+        include: impl Fn(ConnectionId, &ConnectionOutbox) -> bool,
+    ) -> usize {
+        let recipients: Vec<ConnectionId> = self
+            .outboxes
+            .iter()
+            .filter(|(connection, outbox)| include(**connection, outbox))
+            .map(|(connection, _)| *connection)
+            .collect();
+        for &connection in &recipients {
+            self.deliver(connection, frame.clone());
+        }
+        recipients.len()
     }
 
     fn close_everyone(&mut self, reason: CloseReason) {

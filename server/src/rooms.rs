@@ -62,10 +62,38 @@ pub struct RoomHandle {
 impl RoomHandle {
     /// Hands a frame from `connection` to the room; false when the room is gone.
     pub async fn send_frame(&self, connection: ConnectionId, frame: Bytes) -> bool {
-        self.commands
-            .send(RoomCommand::Frame { connection, frame })
-            .await
-            .is_ok()
+        self.send(RoomCommand::Frame {
+            connection,
+            frame,
+            receipt: None,
+        })
+        .await
+    }
+
+    /// Hands a frame from `connection` to the room, which queues `receipt` back to the connection
+    /// once everything the frame changed is durable; false when the room is gone.
+    pub async fn send_frame_with_receipt(
+        &self,
+        connection: ConnectionId,
+        frame: Bytes,
+        receipt: Bytes,
+    ) -> bool {
+        self.send(RoomCommand::Frame {
+            connection,
+            frame,
+            receipt: Some(receipt),
+        })
+        .await
+    }
+
+    /// Relays `frame` from `connection` to the room's other connections that receive relays;
+    /// false when the room is gone.
+    pub async fn relay(&self, connection: ConnectionId, frame: Bytes) -> bool {
+        self.send(RoomCommand::Relay { connection, frame }).await
+    }
+
+    async fn send(&self, command: RoomCommand) -> bool {
+        self.commands.send(command).await.is_ok()
     }
 
     /// Tells the room `connection` left.
@@ -185,14 +213,37 @@ impl RoomRegistry {
 
     /// Joins room `name` with `access`, starting its task if it is not in memory.
     pub async fn join(&self, name: &str, access: Access) -> Result<Membership, JoinError> {
+        self.join_with(name, access, false).await
+    }
+
+    /// Like [`RoomRegistry::join`], for a connection that also receives the frames other
+    /// connections relay ([`RoomHandle::relay`]).
+    pub async fn join_receiving_relays(
+        &self,
+        name: &str,
+        access: Access,
+    ) -> Result<Membership, JoinError> {
+        self.join_with(name, access, true).await
+    }
+
+    async fn join_with(
+        &self,
+        name: &str,
+        access: Access,
+        receives_relays: bool,
+    ) -> Result<Membership, JoinError> {
         for _ in 0..JOIN_ATTEMPTS {
             let commands = self.room_commands(name)?.0;
             let (frames_sender, frames) = mpsc::channel(self.inner.client_queue_frames);
             let (close_sender, close) = oneshot::channel();
             let (joined_sender, joined) = oneshot::channel();
+            let mut outbox = ConnectionOutbox::new(frames_sender, close_sender);
+            if receives_relays {
+                outbox = outbox.receiving_relays();
+            }
             let join = RoomCommand::Join {
                 access,
-                outbox: ConnectionOutbox::new(frames_sender, close_sender),
+                outbox,
                 joined: joined_sender,
             };
             if commands.send(join).await.is_err() {
