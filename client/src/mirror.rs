@@ -193,9 +193,12 @@ impl FileMirror {
     /// read last), and makes it the base. False if the file changed since `file` was read:
     /// nothing was written, the caller starts over.
     async fn write_back(&mut self, file: Option<&str>) -> Result<bool, MirrorError> {
+        // The root is fetched before the read transaction: fetching may write (it creates the
+        // root), and a write waits for every read, this one included.
+        let root = self.client.text();
         let (text, missing) = {
             let transaction = self.client.doc().transact();
-            let text = self.client.text().get_string(&transaction);
+            let text = root.get_string(&transaction);
             let missing = transaction.encode_diff_v1(&self.shadow_state());
             (text, missing)
         };
@@ -229,4 +232,41 @@ fn backup_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_owned();
     name.push(".quire-backup");
     path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use crdt_core::REMOTE_ORIGIN;
+    use yrs::Text;
+
+    use super::*;
+    use crate::{Endpoint, ReconnectPolicy};
+
+    /// The mirror's own window of concurrency: a remote change arrived but is not in the file
+    /// yet when the editor saves an edit of the older text. Both must survive.
+    #[tokio::test]
+    async fn a_save_merges_with_remote_changes_not_yet_written() {
+        // Nothing listens there; the document works the same offline.
+        let endpoint = Endpoint::new("http://127.0.0.1:9", "notes", None).unwrap();
+        let client = Client::connect(endpoint, ReconnectPolicy::default());
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("notes.md");
+        let mut mirror = FileMirror::new(&path, client);
+        let text = mirror.client.text();
+        text.insert(&mut mirror.client.doc().transact_mut(), 0, "one\ntwo\n");
+        assert!(mirror.write_back(None).await.unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
+
+        text.insert(
+            &mut mirror.client.doc().transact_mut_with(REMOTE_ORIGIN),
+            0,
+            "zero\n",
+        );
+        std::fs::write(&path, "one\n2\n").unwrap();
+        mirror.reconcile().await.unwrap();
+
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "zero\none\n2\n");
+        assert_eq!(mirror.document_text(), "zero\none\n2\n");
+        assert_eq!(mirror.base, "zero\none\n2\n");
+    }
 }
