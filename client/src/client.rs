@@ -274,7 +274,7 @@ async fn reconnect_loop(
                 last: failure,
             });
         };
-        warn!(reason = %failure, retry_in = ?delay, "disconnected");
+        warn!(reason = %failure, retry_in = ?delay, "not connected; retrying");
         shared.set_connection(ConnectionState::Waiting {
             retry_in: delay,
             after: failure,
