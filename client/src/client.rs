@@ -144,7 +144,9 @@ impl Client {
 
     /// Waits until the server has stored everything the document holds now: Quire answers a
     /// SyncStep1 only after the updates received before it are durable (with the default
-    /// `--durability strict`), so its state vector covering ours is the acknowledgement.
+    /// `--durability strict`), so its state vector covering ours is the acknowledgement. Over a
+    /// read-only token it would wait forever (Quire asks read-only clients for nothing); edits
+    /// there stop the client with [`ClientError::PermissionDenied`] instead.
     pub async fn wait_stored(&mut self) -> Result<(), ClientError> {
         let target = self.doc.transact().state_vector();
         let mut status = self.status.clone();
