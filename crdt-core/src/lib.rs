@@ -26,7 +26,7 @@ pub mod restore;
 pub mod room;
 pub mod wire;
 
-pub use client::SyncClient;
+pub use client::{REMOTE_ORIGIN, SyncClient};
 pub use clock::{ManualClock, SystemClock};
 pub use error::ProtocolError;
 pub use room::{AWARENESS_TIMEOUT_MILLIS, Access, ConnectionId, Outgoing, Room};

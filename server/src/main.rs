@@ -1,6 +1,6 @@
 //! The `quire` binary: `quire serve` (the default) runs the server; `quire config print` shows
-//! the settings it would run with; `quire docs ...` works on a stopped server's data directory
-//! (see [`cli`]).
+//! the settings it would run with; `quire docs ...` works on a stopped server's data directory;
+//! `quire sync | cat | put` talk to a running server as a client (see [`cli`]).
 
 mod cli;
 
@@ -42,6 +42,13 @@ enum Command {
     Docs(cli::documents::DocsArgs),
     /// Print an access token for a document (signed with the server's --auth-secret).
     Token(cli::token::TokenArgs),
+    /// Keep a local file and a document's text equal, both ways, live, until Ctrl-C.
+    Sync(cli::sync::SyncArgs),
+    /// Print a document's text from a running server.
+    Cat(cli::cat::CatArgs),
+    /// Make a document's text on a running server equal a file's content (a minimal diff);
+    /// returns once the server has stored it.
+    Put(cli::put::PutArgs),
 }
 
 #[derive(Args)]
@@ -76,6 +83,18 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             return Ok(());
+        }
+        Some(Command::Sync(args)) => {
+            cli::remote::init_logging("info");
+            return run_remote(|shutdown| cli::sync::run(args, shutdown));
+        }
+        Some(Command::Cat(args)) => {
+            cli::remote::init_logging("warn");
+            return run_remote(|shutdown| until_interrupted(shutdown, cli::cat::run(args)));
+        }
+        Some(Command::Put(args)) => {
+            cli::remote::init_logging("warn");
+            return run_remote(|shutdown| until_interrupted(shutdown, cli::put::run(args)));
         }
         Some(Command::Serve(_)) => (subcommand_matches(&matches), false),
         Some(Command::Config(_)) => {
@@ -112,6 +131,41 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Runs a command that talks to a server; SIGINT and SIGTERM cancel the token it is given. A
+/// failure is printed as one line with its causes, and exits with 1.
+fn run_remote<Run, Running>(command: Run) -> anyhow::Result<()>
+where
+    Run: FnOnce(CancellationToken) -> Running,
+    Running: Future<Output = Result<(), cli::remote::RemoteError>>,
+{
+    // One connection and a file: one thread is plenty.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let shutdown = CancellationToken::new();
+    let result = runtime.block_on(async {
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        command(shutdown).await
+    });
+    if let Err(error) = result {
+        eprintln!("error: {:#}", anyhow::Error::new(error));
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// `command`, or [`cli::remote::RemoteError::Interrupted`] once `shutdown` is cancelled.
+async fn until_interrupted(
+    shutdown: CancellationToken,
+    command: impl Future<Output = Result<(), cli::remote::RemoteError>>,
+) -> Result<(), cli::remote::RemoteError> {
+    tokio::select! {
+        result = command => result,
+        _ = shutdown.cancelled() => Err(cli::remote::RemoteError::Interrupted),
+    }
 }
 
 /// The matches of the subcommand `matches` was parsed with.
