@@ -250,7 +250,7 @@ if [[ $quick == 1 ]]; then
   add_case W1 "replay" all 120 "replay --trace $trace --quick"
   add_case W2 "readers=10 saturate" all 60 "hot-room --readers 10 --mode saturate --seconds 2 --quick"
   add_case W2 "readers=10 fixed" all 60 "hot-room --readers 10 --mode fixed --rate 2000 --seconds 2 --quick"
-  add_case W2 "readers=10 search" all 120 "hot-room --readers 10 --mode search --p99-limit-ms 50 --seconds 1 --quick"
+  add_case W2 "readers=10 search" all 120 "hot-room --readers 10 --mode search --rate 2000 --p99-limit-ms 50 --seconds 1 --quick"
   add_case W3 "rooms=20" all 60 "many-rooms --rooms 20 --clients-per-room 3 --rate-per-room 5 --seconds 2 --quick"
   add_case W4 "clients=50" all 60 "join-storm --clients 50 --trace $trace --quick"
   add_case W5 "clients=10" all 60 "awareness --clients 10 --hz 10 --seconds 2 --quick"
@@ -263,7 +263,8 @@ else
     # 20,000 deliveries/s in all: readers x updates/s.
     add_case W2 "readers=$readers saturate" all 90 "hot-room --readers $readers --mode saturate --seconds 5"
     add_case W2 "readers=$readers fixed" all 90 "hot-room --readers $readers --mode fixed --rate $((20000 / readers)) --seconds 8"
-    add_case W2 "readers=$readers search" all 240 "hot-room --readers $readers --mode search --p99-limit-ms 50 --seconds 3"
+    # Search from 20,000 deliveries/s: doubling, then bisecting (quire-bench), 2 s per step.
+    add_case W2 "readers=$readers search" all 240 "hot-room --readers $readers --mode search --rate $((20000 / readers)) --p99-limit-ms 50 --seconds 2"
   done
   for rooms in 100 500 1000 2000; do
     add_case W3 "rooms=$rooms" all 120 "many-rooms --rooms $rooms --clients-per-room 3 --rate-per-room 5 --seconds 8"
@@ -376,6 +377,12 @@ for entry in "${planned[@]}"; do
 done
 
 say "done: ${#planned[@]} runs, $failures failed; results in $results"
+python3 - "$results/machine.json" <<'PYTHON'
+import json, sys
+machine = json.load(open(sys.argv[1]))
+machine["load_average_at_end"] = open("/proc/loadavg").read().split()[:3]
+json.dump(machine, open(sys.argv[1], "w"), indent=2)
+PYTHON
 if [[ $report == 1 ]]; then
   python3 "$ROOT/bench/report.py" "$results" --doc "$ROOT/docs/benchmarks.md" \
     --plots "$ROOT/docs/benchmarks"
