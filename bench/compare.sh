@@ -35,7 +35,8 @@ usage: bench/compare.sh [--quick] [--only WORKLOADS] [--targets TARGETS] [--skip
   --results DIR      write results there (default bench/results/<UTC timestamp>)
   --no-report        do not regenerate docs/benchmarks.md
 Environment: QUIRE_TRACES_DIR (default <workspace>/../shared/data/traces),
-CARGO_TARGET_DIR (default <workspace>/target).
+CARGO_TARGET_DIR (default <workspace>/target), QUIRE_BENCH_BIN (a quire-bench binary to use
+instead of the one built here).
 EOF
 }
 
@@ -105,8 +106,9 @@ fi
 [[ -d "$peers/node_modules/@y/websocket-server" && -d "$peers/node_modules/@hocuspocus/server" ]] ||
   die "peers are not installed: run without --skip-build (or npm ci in bench/peers)"
 bin="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-for binary in quire quire-bench null-relay; do
-  [[ -x "$bin/$binary" ]] || die "$bin/$binary is missing: run without --skip-build"
+quire_bench="${QUIRE_BENCH_BIN:-$bin/quire-bench}"
+for binary in "$bin/quire" "$quire_bench" "$bin/null-relay"; do
+  [[ -x "$binary" ]] || die "$binary is missing: run without --skip-build"
 done
 
 results="${results:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}"
@@ -352,7 +354,7 @@ for entry in "${planned[@]}"; do
       subcommand+=(--source-addresses 127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5)
     fi
     set +e
-    timeout --kill-after=10 "$limit" "${bench_cpu[@]}" "$bin/quire-bench" "${global[@]}" \
+    timeout --kill-after=10 "$limit" "${bench_cpu[@]}" "$quire_bench" "${global[@]}" \
       "${subcommand[@]}" >"$log" 2>&1
     status=$?
     set -e

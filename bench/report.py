@@ -231,6 +231,14 @@ DELIVERIES_PER_SECOND = Metric(
 P50 = Metric("p50 ms", lambda run: run.latency("p50"), "lower")
 P99 = Metric("p99 ms", lambda run: run.latency("p99"), "lower")
 P999 = Metric("p99.9 ms", lambda run: run.latency("p999"), "lower")
+def busy_percent(run: Run):
+    """Server CPU time over the measured seconds: well under 100% of its one core means the
+    load generator, not the server, set the pace."""
+    cpu, seconds = run.server("cpu_seconds"), run.metric("seconds")
+    return None if cpu is None or not seconds else 100 * cpu / seconds
+
+
+SERVER_BUSY = Metric("server CPU, % of its core", busy_percent, "lower")
 SEARCH_RATE = Metric(
     "highest deliveries/s with p99 < limit",
     lambda run: run.metric("max_deliveries_per_second_p99_under_limit"),
@@ -261,10 +269,10 @@ RSS_AFTER = Metric("RSS after unload", lambda run: run.metric("rss_after_unload_
 
 def case_metrics(workload: str, case: str) -> list[Metric]:
     if workload == "W1":
-        return [UPDATES_PER_SECOND]
+        return [UPDATES_PER_SECOND, SERVER_BUSY]
     if workload == "W2":
         if case.endswith("saturate"):
-            return [DELIVERIES_PER_SECOND]
+            return [DELIVERIES_PER_SECOND, SERVER_BUSY]
         if case.endswith("fixed"):
             return [P50, P99, P999]
         return [SEARCH_RATE]
