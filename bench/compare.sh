@@ -35,8 +35,9 @@ usage: bench/compare.sh [--quick] [--only WORKLOADS] [--targets TARGETS] [--skip
   --results DIR      write results there (default bench/results/<UTC timestamp>)
   --no-report        do not regenerate docs/benchmarks.md
 Environment: QUIRE_TRACES_DIR (default <workspace>/../shared/data/traces),
-CARGO_TARGET_DIR (default <workspace>/target), QUIRE_BENCH_BIN (a quire-bench binary to use
-instead of the one built here).
+CARGO_TARGET_DIR (default <workspace>/target); QUIRE_BIN and QUIRE_BENCH_BIN (a quire or
+quire-bench binary to use instead of the one built here, e.g. from another checkout) with
+QUIRE_COMMIT (what to report as the quire binary's commit).
 EOF
 }
 
@@ -106,8 +107,9 @@ fi
 [[ -d "$peers/node_modules/@y/websocket-server" && -d "$peers/node_modules/@hocuspocus/server" ]] ||
   die "peers are not installed: run without --skip-build (or npm ci in bench/peers)"
 bin="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+quire="${QUIRE_BIN:-$bin/quire}"
 quire_bench="${QUIRE_BENCH_BIN:-$bin/quire-bench}"
-for binary in "$bin/quire" "$quire_bench" "$bin/null-relay"; do
+for binary in "$quire" "$quire_bench" "$bin/null-relay"; do
   [[ -x "$binary" ]] || die "$binary is missing: run without --skip-build"
 done
 
@@ -150,8 +152,10 @@ machine = {
     "quick": bool($quick),
     "rustc": run("rustc", "--version"),
     "node": run("node", "--version"),
-    "quire_commit": git + (" (with uncommitted changes)" if dirty not in ("", "unknown") else ""),
-    "quire_version": run("$bin/quire", "--version"),
+    "quire_commit": os.environ.get("QUIRE_COMMIT") or (git + (" (with uncommitted changes)" if dirty not in ("", "unknown") else "")),
+    "quire_version": run("$quire", "--version"),
+    "quire_binary": "$quire",
+    "quire_bench_binary": "$quire_bench",
     "peers": {
         "@y/websocket-server": "$(package_version @y/websocket-server)",
         "@hocuspocus/server": "$(package_version @hocuspocus/server)",
@@ -191,7 +195,7 @@ start_server() {
       metrics_url="http://127.0.0.1:$port/metrics"
       # Durability stays strict (the default); only the per-client and per-address abuse
       # limits are raised, since the load generator is one fast client on one address.
-      RUST_LOG=warn "${server_cpu[@]}" "$bin/quire" serve --addr "127.0.0.1:$port" \
+      RUST_LOG=warn "${server_cpu[@]}" "$quire" serve --addr "127.0.0.1:$port" \
         --data-dir "$server_data" --durability strict \
         --max-messages-per-second 1000000 --max-connections-per-ip 1000000 \
         --max-connections 1000000 >"$log" 2>&1 &
@@ -245,6 +249,9 @@ trap 'stop_server; exit 130' INT TERM
 # ---------------------------------------------------------------------------------------------
 # Cases: "WORKLOAD|CASE ID|TARGETS|SECONDS LIMIT|quire-bench subcommand and arguments".
 # TARGETS is "all" or a comma list; the case id names the parameters (the report keys on it).
+# The null relay keeps no document, so a join storm against it would sync 5,000 empty
+# documents: W4 runs against the servers that hold the document.
+STATEFUL="quire,y-websocket-server,hocuspocus"
 cases=()
 add_case() { cases+=("$1|$2|$3|$4|$5"); }
 
@@ -254,7 +261,7 @@ if [[ $quick == 1 ]]; then
   add_case W2 "readers=10 fixed" all 60 "hot-room --readers 10 --mode fixed --rate 2000 --seconds 2 --quick"
   add_case W2 "readers=10 search" all 120 "hot-room --readers 10 --mode search --rate 2000 --p99-limit-ms 50 --seconds 1 --quick"
   add_case W3 "rooms=20" all 60 "many-rooms --rooms 20 --clients-per-room 3 --rate-per-room 5 --seconds 2 --quick"
-  add_case W4 "clients=50" all 60 "join-storm --clients 50 --trace $trace --quick"
+  add_case W4 "clients=50" "$STATEFUL" 60 "join-storm --clients 50 --trace $trace --quick"
   add_case W5 "clients=10" all 60 "awareness --clients 10 --hz 10 --seconds 2 --quick"
   add_case W6 "documents=10" quire 120 "cold-load --documents 10 --trace $trace --quick"
   add_case W7 "clients=200 own" all 60 "idle --clients 200 --rooms own --quick"
@@ -272,7 +279,7 @@ else
     add_case W3 "rooms=$rooms" all 120 "many-rooms --rooms $rooms --clients-per-room 3 --rate-per-room 5 --seconds 8"
   done
   for clients in 1000 2500 5000; do
-    add_case W4 "clients=$clients" all 180 "join-storm --clients $clients --trace $trace"
+    add_case W4 "clients=$clients" "$STATEFUL" 180 "join-storm --clients $clients --trace $trace"
   done
   for clients in 50 100 200; do
     add_case W5 "clients=$clients" all 90 "awareness --clients $clients --hz 10 --seconds 5"

@@ -40,7 +40,7 @@ WORKLOAD_TITLES = {
     "W1": "W1 trace replay",
     "W2": "W2 hot room",
     "W3": "W3 many rooms of 3 clients",
-    "W4": "W4 join storm",
+    "W4": "W4 join storm (not against the null relay: it keeps no document)",
     "W5": "W5 awareness storm (10 Hz)",
     "W6": "W6 cold load (Quire only)",
     "W7": "W7 idle clients",
@@ -595,7 +595,7 @@ directory):
 - **null relay** (`null-relay`, bench/src/bin/null_relay.rs): the same WebSocket stack as Quire
   (tokio, tokio-tungstenite, TCP_NODELAY, mimalloc, 4 KiB buffers) forwarding every frame to the
   other clients of the room with no CRDT work; it answers a SyncStep1 with an empty document, so
-  it never sends a late joiner the document (W4 clients sync to an empty document).
+  it never sends a late joiner the document, so W4 (join storm) does not run against it.
 
 Neither peer persists anything, while Quire writes every update to disk before relaying it: the
 durable-vs-memory difference is part of every Quire / peer ratio. W6 (cold load from storage)
