@@ -26,11 +26,14 @@ ALL_TARGETS="quire,y-websocket-server,hocuspocus,null-relay"
 
 usage() {
   cat <<EOF
-usage: bench/compare.sh [--quick] [--only WORKLOADS] [--targets TARGETS] [--skip-build]
-                        [--results DIR] [--no-report]
+usage: bench/compare.sh [--quick] [--only WORKLOADS] [--targets TARGETS] [--case ID]...
+                        [--skip-build] [--results DIR] [--no-report]
   --quick            tiny sizes (passes --quick to quire-bench), for a smoke run
   --only LIST        workloads to run, comma-separated (default $ALL_WORKLOADS)
   --targets LIST     servers to run, comma-separated (default $ALL_TARGETS)
+  --case ID          only the case with this id, e.g. "readers=1000 fixed" (repeatable); with
+                     --results of an earlier run, re-runs a failed case (the report counts the
+                     last run of a case)
   --skip-build       use the binaries already in target/release and the installed peers
   --results DIR      write results there (default bench/results/<UTC timestamp>)
   --no-report        do not regenerate docs/benchmarks.md
@@ -47,11 +50,13 @@ targets="$ALL_TARGETS"
 skip_build=0
 results=""
 report=1
+only_cases=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
     --only) only="${2:?--only needs a list}"; shift ;;
     --targets) targets="${2:?--targets needs a list}"; shift ;;
+    --case) only_cases+=("${2:?--case needs a case id}"); shift ;;
     --skip-build) skip_build=1 ;;
     --results) results="${2:?--results needs a directory}"; shift ;;
     --no-report) report=0 ;;
@@ -122,7 +127,11 @@ touch "$jsonl"
 # ---------------------------------------------------------------------------------------------
 # The machine and versions, for the report.
 package_version() { node -p "require('$peers/node_modules/$1/package.json').version" 2>/dev/null || echo unknown; }
-python3 - "$results/machine.json" <<EOF
+# Written once per results directory: a later run into the same directory (say, re-running a
+# failed case with --only and --targets) adds to results.jsonl and keeps the first description.
+machine_file="$results/machine.json"
+[[ -e $machine_file ]] && machine_file="$results/machine.rerun-$(date -u +%H%M%S).json"
+python3 - "$machine_file" <<EOF
 import datetime, json, os, platform, shutil, subprocess, sys
 def run(*command):
     try:
@@ -173,13 +182,25 @@ EOF
 
 # ---------------------------------------------------------------------------------------------
 # Servers. Each start gets a new port (no waiting for the old one to be released), a log file,
-# and for Quire a fresh data directory.
-next_port=41000
+# and for Quire a fresh data directory. Ports start at 21000, below Linux's ephemeral range
+# (32768-60999 by default), where the load generator's own client sockets would collide.
+next_port=21000
 server_pid=""
 server_data=""
 
 # Sets server_pid, server_url, room_prefix, protocol, metrics_url for target $1; run name $2.
+# A port may still be taken by something else: a server that exits at once is retried on the
+# next port, three times.
 start_server() {
+  local attempt
+  for attempt in 1 2 3; do
+    start_server_once "$@" && return 0
+    stop_server
+  done
+  return 1
+}
+
+start_server_once() {
   local target=$1 run_name=$2 log
   local port=$next_port
   next_port=$((next_port + 1))
@@ -218,13 +239,23 @@ start_server() {
       return 1
     fi
     if [[ $target == quire ]]; then
-      curl -fs -o /dev/null "http://127.0.0.1:$port/readyz" && return 0
-    elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      curl -fs --max-time 2 -o /dev/null "http://127.0.0.1:$port/readyz" && listening_on "$port" && return 0
+    elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && listening_on "$port"; then
       return 0
     fi
     sleep 0.1
   done
   return 1
+}
+
+# Whether the server we started (not some other process) listens on port $1.
+listening_on() {
+  if command -v ss >/dev/null; then
+    ss -Hltnp "sport = :$1" 2>/dev/null | grep -q "pid=$server_pid,"
+  else
+    sleep 0.5
+    kill -0 "$server_pid" 2>/dev/null
+  fi
 }
 
 # Stops the running server: SIGTERM, then SIGKILL after 15 s.
@@ -296,6 +327,13 @@ planned=()
 for entry in "${cases[@]}"; do
   IFS='|' read -r workload case_id case_targets limit command <<<"$entry"
   [[ ",$only," == *",$workload,"* ]] || continue
+  if [[ ${#only_cases[@]} -gt 0 ]]; then
+    wanted=0
+    for only_case in "${only_cases[@]}"; do
+      [[ $case_id == "$only_case" ]] && wanted=1
+    done
+    [[ $wanted == 1 ]] || continue
+  fi
   for target in ${targets//,/ }; do
     if [[ $case_targets != all && ",$case_targets," != *",$target,"* ]]; then
       continue
@@ -337,14 +375,17 @@ with open(jsonl, "a") as out:
 EOF
 }
 
-run_number=0
+# Run names continue from earlier runs into the same directory, so logs never overwrite.
+last_run=$(find "$results/logs" -name '[0-9]*.log' -printf '%f\n' | cut -c1-3 | sort -n | tail -n 1)
+run_number=$((10#${last_run:-0}))
+run_first=$run_number
 failures=0
 for entry in "${planned[@]}"; do
   IFS='|' read -r workload case_id target limit command <<<"$entry"
   run_number=$((run_number + 1))
   run_name="$(printf '%03d' "$run_number")-$target-$workload-${case_id// /-}"
   run_name="${run_name//=/}"
-  say "($run_number/${#planned[@]}) $target $workload $case_id"
+  say "($((run_number - run_first))/${#planned[@]}) $target $workload $case_id"
   run_file="$results/runs/$run_name.jsonl"
   log="$results/logs/$run_name.bench.log"
   failure=""
@@ -388,7 +429,7 @@ for entry in "${planned[@]}"; do
 done
 
 say "done: ${#planned[@]} runs, $failures failed; results in $results"
-python3 - "$results/machine.json" <<'PYTHON'
+python3 - "$machine_file" <<'PYTHON'
 import json, sys
 machine = json.load(open(sys.argv[1]))
 machine["load_average_at_end"] = open("/proc/loadavg").read().split()[:3]
