@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::error::BenchError;
+use crate::generator_usage::GeneratorUsage;
 use crate::report::{LatencyRecorder, LatencySummary, Measurement, per_second};
 use crate::server_sampler::ServerUsage;
 use crate::traffic::RoomTraffic;
@@ -85,6 +86,7 @@ struct RoomRun {
     latency: Option<LatencySummary>,
     problems: Vec<String>,
     server: Option<ServerUsage>,
+    generator: Option<GeneratorUsage>,
 }
 
 /// Runs W2 and reports one measurement.
@@ -152,6 +154,7 @@ fn record(measurement: &mut Measurement, outcome: &RoomRun, readers: u32) {
         );
     measurement.latency_ms = outcome.latency;
     measurement.server = outcome.server;
+    measurement.generator = outcome.generator;
     for problem in &outcome.problems {
         measurement.problem(problem.clone());
     }
@@ -256,10 +259,7 @@ async fn run_room(
     let sampling = bench.start_sampling()?;
     let writer = traffic.write(pace).await;
     let result = traffic.finish(writer, DRAIN_LIMIT).await;
-    let server = match sampling {
-        Some(sampling) => Some(sampling.finish()?),
-        None => None,
-    };
+    let (server, generator) = sampling.finish()?;
     let summary = latency.lock().expect("latency lock").summary();
     Ok(RoomRun {
         sent: result.sent,
@@ -269,5 +269,6 @@ async fn run_room(
         latency: summary,
         problems: result.problems,
         server,
+        generator,
     })
 }
