@@ -380,3 +380,40 @@ pub fn describe_end(message: Option<Result<Message, tungstenite::Error>>) -> Str
         Some(Ok(_)) => "unexpected message".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn y_websocket_puts_the_room_in_the_path_and_hocuspocus_does_not() {
+        let quire = Connector::new(
+            "ws://127.0.0.1:4000",
+            "/ws/",
+            Protocol::YWebsocket,
+            Some("t0k".to_owned()),
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            quire.url_of("a-room"),
+            "ws://127.0.0.1:4000/ws/a-room?token=t0k"
+        );
+        let hocuspocus = Connector::new(
+            "ws://127.0.0.1:4000/",
+            "/hocuspocus",
+            Protocol::Hocuspocus,
+            Some("t0k".to_owned()),
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            hocuspocus.url_of("a-room"),
+            "ws://127.0.0.1:4000/hocuspocus"
+        );
+        assert!(matches!(
+            Connector::new("http://x", "/", Protocol::YWebsocket, None, Vec::new()),
+            Err(ConnectError::Url(_))
+        ));
+    }
+}

@@ -17,6 +17,7 @@
 //! - `document_check`: checking a received whole document, cheaply when repeated;
 //! - `report`: latency histograms and the JSON measurement;
 //! - `server_sampler`: the server's RSS and CPU time from /proc;
+//! - `generator_usage`: the generator's own CPU time and wait for a core;
 //! - `metrics_probe`: one gauge from a Prometheus page;
 //! - `fd_limit`: raising the open-file limit for thousands of sockets;
 //! - `workloads`: W1–W7.
@@ -25,6 +26,7 @@ mod connection;
 mod document_check;
 mod error;
 mod fd_limit;
+mod generator_usage;
 mod metrics_probe;
 mod protocol;
 mod report;

@@ -16,6 +16,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::generator_usage::GeneratorUsage;
 use crate::server_sampler::ServerUsage;
 
 /// Longest latency the histogram holds exactly; longer ones are clamped to it.
@@ -97,6 +98,8 @@ pub struct Measurement {
     pub metrics: Map<String, Value>,
     pub latency_ms: Option<LatencySummary>,
     pub server: Option<ServerUsage>,
+    /// The load generator's CPU time and run-queue wait over the measurement.
+    pub generator: Option<GeneratorUsage>,
     /// Search mode only: every fixed-rate step tried, in order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<Value>>,
@@ -116,6 +119,7 @@ impl Measurement {
             metrics: Map::new(),
             latency_ms: None,
             server: None,
+            generator: None,
             steps: None,
         }
     }
@@ -178,6 +182,12 @@ impl Measurement {
                 " | server rss_end={}MiB cpu={:.2}s",
                 server.rss_bytes_end / (1024 * 1024),
                 server.cpu_seconds
+            ));
+        }
+        if let Some(generator) = &self.generator {
+            summary.push_str(&format!(
+                " | generator cpu={:.2}s waited={:.2}s",
+                generator.cpu_seconds, generator.runqueue_wait_seconds
             ));
         }
         if self.valid {

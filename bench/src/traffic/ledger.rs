@@ -43,6 +43,8 @@ pub struct Ledger {
     last_delivery: Option<Instant>,
     /// Wakes the writer when the window moves.
     progress: Arc<Notify>,
+    /// Wakes whoever waits for the room to drain when every reader has every update sent.
+    drained: Arc<Notify>,
 }
 
 /// A ledger behind its lock; the lock is never held across an `.await`.
@@ -73,6 +75,7 @@ impl Ledger {
             first_sent: None,
             last_delivery: None,
             progress: Arc::new(Notify::new()),
+            drained: Arc::new(Notify::new()),
         }
     }
 
@@ -89,6 +92,11 @@ impl Ledger {
     /// The notification fired when the window moves.
     pub fn progress(&self) -> Arc<Notify> {
         Arc::clone(&self.progress)
+    }
+
+    /// The notification fired whenever every reader has every update sent so far.
+    pub fn drained(&self) -> Arc<Notify> {
+        Arc::clone(&self.drained)
     }
 
     /// Records that update `sequence` (the next one) of `length` bytes is sent now.
@@ -149,6 +157,9 @@ impl Ledger {
             if progressed {
                 self.progress.notify_one();
             }
+        }
+        if self.all_delivered() {
+            self.drained.notify_waiters();
         }
         Delivery::Delivered(latency)
     }

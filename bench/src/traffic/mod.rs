@@ -9,7 +9,7 @@ pub mod reader;
 pub mod writer;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::stream;
 use futures_util::{SinkExt, StreamExt};
@@ -108,13 +108,21 @@ impl RoomTraffic {
 
     /// Waits up to `drain_limit` for every reader to have every update, then stops the clients.
     pub async fn finish(mut self, writer: WriterOutcome, drain_limit: Duration) -> RoomResult {
-        let deadline = Instant::now() + drain_limit;
-        while !self.ledger.lock().expect("ledger lock").all_delivered()
-            && Instant::now() < deadline
-            && !self.readers.iter().all(JoinHandle::is_finished)
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let drained = self.ledger.lock().expect("ledger lock").drained();
+        let _ = tokio::time::timeout(drain_limit, async {
+            loop {
+                // Registered before the check, so a delivery between the two is not missed.
+                let notified = drained.notified();
+                if self.ledger.lock().expect("ledger lock").all_delivered()
+                    || self.readers.iter().all(JoinHandle::is_finished)
+                {
+                    return;
+                }
+                // Readers that end do not notify; look again now and then.
+                let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
+            }
+        })
+        .await;
         let writer_ended = self.writer_incoming.is_finished();
         self.stop.cancel();
         let mut result = RoomResult {

@@ -57,9 +57,7 @@ pub async fn run(bench: &Bench, options: &IdleOptions) -> Result<(), BenchError>
     let settle = Duration::from_secs_f64(settle);
     tokio::time::sleep(settle).await;
     let sampling = bench.start_sampling()?;
-    let before = sampling
-        .as_ref()
-        .map(|sampling| sampling.start_reading().rss_bytes);
+    let before = sampling.server_rss_at_start();
 
     let stop = CancellationToken::new();
     let shared_room = bench.room("idle");

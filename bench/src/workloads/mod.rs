@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use crate::connection::Connector;
 use crate::error::BenchError;
+use crate::generator_usage::{GeneratorUsage, SchedulerTimes};
 use crate::report::{Measurement, RunContext};
-use crate::server_sampler::{Sampling, ServerSampler};
+use crate::server_sampler::{Sampling, ServerSampler, ServerUsage};
 
 /// The trace workloads replay unless told otherwise (relative to the repository root).
 pub const DEFAULT_TRACE: &str = "../shared/data/traces/automerge-paper.json.gz";
@@ -24,6 +25,31 @@ pub const DEFAULT_TRACE: &str = "../shared/data/traces/automerge-paper.json.gz";
 /// win over `--quick`, which only shrinks the defaults.
 pub fn size<T>(given: Option<T>, quick: bool, normal: T, small: T) -> T {
     given.unwrap_or(if quick { small } else { normal })
+}
+
+/// A measurement window being sampled.
+pub struct Window {
+    server: Option<Sampling>,
+    generator: Option<SchedulerTimes>,
+}
+
+impl Window {
+    /// The server's RSS when the window started, if it is sampled.
+    pub fn server_rss_at_start(&self) -> Option<u64> {
+        self.server
+            .as_ref()
+            .map(|sampling| sampling.start_reading().rss_bytes)
+    }
+
+    /// Ends the window: the server's and the generator's use of resources over it.
+    pub fn finish(self) -> Result<(Option<ServerUsage>, Option<GeneratorUsage>), BenchError> {
+        let server = self.server.map(Sampling::finish).transpose()?;
+        let generator = self
+            .generator
+            .zip(SchedulerTimes::now())
+            .map(|(start, end)| start.usage_until(end));
+        Ok((server, generator))
+    }
 }
 
 /// Everything a workload needs besides its own options.
@@ -46,24 +72,27 @@ impl Bench {
         format!("bench-{}-{what}", self.run_id)
     }
 
-    /// Starts sampling the server, if there is one to sample.
-    pub fn start_sampling(&self) -> Result<Option<Sampling>, BenchError> {
-        Ok(self
-            .sampler
-            .as_ref()
-            .map(ServerSampler::start)
-            .transpose()?)
+    /// Starts a measurement window: the server (if there is one to sample) and the generator.
+    pub fn start_sampling(&self) -> Result<Window, BenchError> {
+        Ok(Window {
+            server: self
+                .sampler
+                .as_ref()
+                .map(ServerSampler::start)
+                .transpose()?,
+            generator: SchedulerTimes::now(),
+        })
     }
 
-    /// Ends sampling into `measurement`.
+    /// Ends a measurement window into `measurement`.
     pub fn finish_sampling(
         &self,
-        sampling: Option<Sampling>,
+        window: Window,
         measurement: &mut Measurement,
     ) -> Result<(), BenchError> {
-        if let Some(sampling) = sampling {
-            measurement.server = Some(sampling.finish()?);
-        }
+        let (server, generator) = window.finish()?;
+        measurement.server = server;
+        measurement.generator = generator;
         Ok(())
     }
 

@@ -126,6 +126,15 @@ pub fn only_measurement<'a>(lines: &'a [Value], workload: &str) -> &'a Value {
         server["rss_bytes_end"].as_u64().unwrap_or(0) > 0,
         "{measurement}"
     );
+    let generator = &measurement["generator"];
+    assert!(
+        generator["cpu_seconds"].as_f64().unwrap_or(0.0) > 0.0,
+        "{measurement}"
+    );
+    assert!(
+        generator["runqueue_wait_seconds"].is_number(),
+        "{measurement}"
+    );
     measurement
 }
 
