@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use crdt_core::Access;
+use futures_util::FutureExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -323,10 +324,13 @@ async fn upgrade_websocket(
         .max_write_buffer_size(state.config.max_message_bytes.saturating_mul(2))
         .max_message_size(state.config.max_message_bytes)
         .max_frame_size(state.config.max_message_bytes)
-        .on_upgrade(move |socket| async move {
-            serve_connection(socket, context).await;
-            drop(permit);
-            drop(task);
+        // A combinator rather than an `async` block: the block would keep a second copy of the
+        // socket and context for as long as the connection lives.
+        .on_upgrade(move |socket| {
+            serve_connection(socket, context).map(move |()| {
+                drop(permit);
+                drop(task);
+            })
         })
 }
 
