@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use crdt_core::Access;
+use futures_util::FutureExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -36,9 +37,14 @@ use crate::tls::{TlsError, TlsListener, load_acceptor};
 use storage::{DocStore, SledStore};
 use tokio_rustls::TlsAcceptor;
 
-/// WebSocket read buffer per connection. Yjs frames are mostly tens of bytes; a small buffer
-/// keeps idle connections cheap (tungstenite's default is 128 KiB each).
-pub(crate) const WEBSOCKET_READ_BUFFER_BYTES: usize = 8 * 1024;
+/// WebSocket read buffer per connection, and the most one read asks the socket for. tungstenite
+/// zero-fills the buffer's whole capacity before its first read, so every connection, idle or
+/// not, keeps all of it resident: this was 8 KiB of the 13.6 KiB an idle connection cost. Yjs
+/// frames are mostly tens of bytes; a larger frame still arrives whole (the buffer grows to the
+/// frame, up to the message size limit), it just takes one read per KiB. Measured at 1 KiB
+/// against 8 KiB, W1 (a writer's pipelined updates) and W2 (1,000 readers) showed no change
+/// beyond the run-to-run noise. tungstenite's default is 128 KiB.
+pub(crate) const WEBSOCKET_READ_BUFFER_BYTES: usize = 1024;
 /// Bytes gathered before a write reaches the socket; every batch is flushed anyway, so this only
 /// bounds how much one batch holds in memory before writing.
 pub(crate) const WEBSOCKET_WRITE_BUFFER_BYTES: usize = 64 * 1024;
@@ -323,10 +329,13 @@ async fn upgrade_websocket(
         .max_write_buffer_size(state.config.max_message_bytes.saturating_mul(2))
         .max_message_size(state.config.max_message_bytes)
         .max_frame_size(state.config.max_message_bytes)
-        .on_upgrade(move |socket| async move {
-            serve_connection(socket, context).await;
-            drop(permit);
-            drop(task);
+        // A combinator rather than an `async` block: the block would keep a second copy of the
+        // socket and context for as long as the connection lives.
+        .on_upgrade(move |socket| {
+            serve_connection(socket, context).map(move |()| {
+                drop(permit);
+                drop(task);
+            })
         })
 }
 

@@ -13,7 +13,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, debug, debug_span};
 
 use crdt_core::Access;
 
@@ -55,22 +55,25 @@ pub(crate) enum Ending {
 }
 
 /// Serves one upgraded WebSocket until it ends.
-pub async fn serve_connection(socket: WebSocket, context: ConnectionContext) {
-    let span = info_span!("connection", room = %context.room, peer = %context.peer);
-    run(socket, context).instrument(span).await;
-}
-
-async fn run(socket: WebSocket, context: ConnectionContext) {
-    let open_connections =
-        metrics::gauge!(telemetry::CONNECTIONS_OPEN, "protocol" => "y-websocket");
-    open_connections.increment(1.0);
-    serve(socket, context).await;
-    open_connections.decrement(1.0);
+///
+/// A plain function returning the future, not an `async fn` around another one: each async
+/// layer would keep its own copy of the socket and context for the connection's whole life.
+/// The span is `debug`: nothing inside a connection logs at `info`, and an enabled span costs
+/// every idle connection a few hundred bytes.
+pub fn serve_connection(
+    socket: WebSocket,
+    context: ConnectionContext,
+) -> impl Future<Output = ()> + Send {
+    let span = debug_span!("connection", room = %context.room, peer = %context.peer);
+    serve(socket, context).instrument(span)
 }
 
 async fn serve(socket: WebSocket, context: ConnectionContext) {
+    let _open = telemetry::OpenConnection::new("y-websocket");
     let (mut sink, mut stream) = socket.split();
-    let membership = match context.registry.join(&context.room, context.access).await {
+    // Boxed, like `finish` below: a future entered once would otherwise keep its size in this
+    // one for the connection's whole life.
+    let membership = match Box::pin(context.registry.join(&context.room, context.access)).await {
         Ok(membership) => membership,
         Err(error) => {
             let code = match &error {
@@ -135,7 +138,7 @@ async fn serve(socket: WebSocket, context: ConnectionContext) {
                 last_heard = Instant::now();
                 match message {
                     Some(Ok(Message::Binary(frame))) => {
-                        count_frame(telemetry::MESSAGES_RECEIVED, telemetry::BYTES_RECEIVED, &frame);
+                        count_frame(&telemetry::FRAMES_RECEIVED, &frame);
                         if !rate.allow(last_heard.into_std()) {
                             telemetry::record_refusal("rate_limited");
                             break Ending::Close(CloseReason::new(
@@ -174,7 +177,14 @@ async fn serve(socket: WebSocket, context: ConnectionContext) {
     };
 
     room.leave(connection).await;
-    finish(sink, stream, ending, &context.shutdown, &context.config).await;
+    Box::pin(finish(
+        sink,
+        stream,
+        ending,
+        &context.shutdown,
+        &context.config,
+    ))
+    .await;
 }
 
 /// Ends a WebSocket the way `ending` says: a close frame and a short wait for the client's
@@ -217,12 +227,12 @@ async fn write_frames(
     first: bytes::Bytes,
     frames: &mut tokio::sync::mpsc::Receiver<bytes::Bytes>,
 ) -> Result<(), axum::Error> {
-    count_frame(telemetry::MESSAGES_SENT, telemetry::BYTES_SENT, &first);
+    count_frame(&telemetry::FRAMES_SENT, &first);
     sink.feed(Message::Binary(first)).await?;
     for _ in 1..MAX_FRAMES_PER_FLUSH {
         match frames.try_recv() {
             Ok(frame) => {
-                count_frame(telemetry::MESSAGES_SENT, telemetry::BYTES_SENT, &frame);
+                count_frame(&telemetry::FRAMES_SENT, &frame);
                 sink.feed(Message::Binary(frame)).await?
             }
             Err(_) => break,
@@ -231,10 +241,8 @@ async fn write_frames(
     sink.flush().await
 }
 
-fn count_frame(messages: &'static str, bytes: &'static str, frame: &[u8]) {
-    let message_type = telemetry::message_type(frame);
-    metrics::counter!(messages, "type" => message_type).increment(1);
-    metrics::counter!(bytes, "type" => message_type).increment(frame.len() as u64);
+fn count_frame(counters: &telemetry::FrameCounters, frame: &[u8]) {
+    counters.count(telemetry::FrameType::of_frame(frame), frame.len());
 }
 
 /// A read error that is the client's fault gets a close code; others mean it is gone.

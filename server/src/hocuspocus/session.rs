@@ -20,7 +20,7 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, debug, debug_span};
 use yrs::encoding::read::{Cursor, Read};
 
 use crate::auth::{AccessLevel, AuthError, Authenticator};
@@ -56,19 +56,20 @@ pub struct SessionContext {
 type Turn = (Vec<Bytes>, Option<Ending>);
 
 /// Serves one upgraded Hocuspocus socket until it ends.
-pub async fn serve_session(socket: WebSocket, context: SessionContext) {
-    let span = info_span!("hocuspocus", peer = %context.peer);
-    async {
-        let open = metrics::gauge!(telemetry::CONNECTIONS_OPEN, "protocol" => "hocuspocus");
-        open.increment(1.0);
-        serve(socket, &context).await;
-        open.decrement(1.0);
-    }
-    .instrument(span)
-    .await;
+///
+/// Shaped like [`crate::connection::serve_connection`]: no async layer holding a second copy of
+/// the socket, and a `debug` span (nothing inside logs at `info`).
+pub fn serve_session(
+    socket: WebSocket,
+    context: SessionContext,
+) -> impl Future<Output = ()> + Send {
+    let span = debug_span!("hocuspocus", peer = %context.peer);
+    serve(socket, context).instrument(span)
 }
 
-async fn serve(socket: WebSocket, context: &SessionContext) {
+async fn serve(socket: WebSocket, context: SessionContext) {
+    let _open = telemetry::OpenConnection::new("hocuspocus");
+    let context = &context;
     let (mut sink, mut stream) = socket.split();
     let config = &context.config;
     let mut documents = Documents::new(context.registry.clone(), config.max_message_bytes);
@@ -98,7 +99,7 @@ async fn serve(socket: WebSocket, context: &SessionContext) {
                 last_heard = Instant::now();
                 match message {
                     Some(Ok(Message::Binary(frame))) => {
-                        count(telemetry::MESSAGES_RECEIVED, telemetry::BYTES_RECEIVED, &frame);
+                        count(&telemetry::FRAMES_RECEIVED, &frame);
                         if !rate.allow(last_heard.into_std()) {
                             telemetry::record_refusal("rate_limited");
                             let reason = "sending faster than the server allows";
@@ -141,7 +142,7 @@ async fn serve(socket: WebSocket, context: &SessionContext) {
         }
     };
     documents.leave_all().await;
-    finish(sink, stream, ending, &context.shutdown, config).await;
+    Box::pin(finish(sink, stream, ending, &context.shutdown, config)).await;
 }
 
 /// Handles one binary frame from the client.
@@ -272,7 +273,7 @@ async fn write_frames(
 ) -> Result<(), Ending> {
     let writing = async {
         for frame in frames {
-            count(telemetry::MESSAGES_SENT, telemetry::BYTES_SENT, &frame);
+            count(&telemetry::FRAMES_SENT, &frame);
             sink.feed(Message::Binary(frame)).await?;
         }
         sink.flush().await
@@ -310,20 +311,20 @@ fn message_after_address(frame: &[u8]) -> &[u8] {
 }
 
 /// Counts a frame by the type of the message after its address.
-fn count(messages: &'static str, bytes: &'static str, frame: &[u8]) {
-    let message_type = match frame {
-        [codec::MESSAGE_PING] => "ping",
-        [codec::MESSAGE_PONG] => "pong",
+fn count(counters: &telemetry::FrameCounters, frame: &[u8]) {
+    use telemetry::FrameType;
+    let frame_type = match frame {
+        [codec::MESSAGE_PING] => FrameType::Ping,
+        [codec::MESSAGE_PONG] => FrameType::Pong,
         _ => {
             let message = message_after_address(frame);
             match message.first() {
-                Some(&codec::MESSAGE_STATELESS) => "stateless",
-                Some(&codec::MESSAGE_CLOSE) => "close",
-                Some(&codec::MESSAGE_SYNC_STATUS) => "sync_status",
-                _ => telemetry::message_type(message),
+                Some(&codec::MESSAGE_STATELESS) => FrameType::Stateless,
+                Some(&codec::MESSAGE_CLOSE) => FrameType::Close,
+                Some(&codec::MESSAGE_SYNC_STATUS) => FrameType::SyncStatus,
+                _ => FrameType::of_frame(message),
             }
         }
     };
-    metrics::counter!(messages, "type" => message_type).increment(1);
-    metrics::counter!(bytes, "type" => message_type).increment(frame.len() as u64);
+    counters.count(frame_type, frame.len());
 }
