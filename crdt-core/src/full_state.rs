@@ -6,6 +6,11 @@
 //! so the answer is encoded on the first request and handed out as shared [`Bytes`] until the
 //! document changes.
 //!
+//! A room loaded from a stored snapshot starts with the snapshot itself as the frame's update:
+//! the room's document is by construction what applying it to an empty document gives, so any
+//! client applying it ends up with the same document, and the first sync after a cold load skips
+//! encoding. Otherwise the frame is byte for byte a fresh encoding.
+//!
 //! Invalidation does not trust the room to remember every path that writes: a transaction
 //! observer on the document counts every committed transaction that inserted or deleted
 //! anything, whoever opened it, and a frame encoded at an older count is not handed out. A transaction that changed nothing (a reconnecting client's
@@ -72,6 +77,15 @@ impl FullStateFrame {
         let frame = encode(&transaction);
         *cached = Some((changes, frame.clone()));
         frame
+    }
+
+    /// Hands out `frame` until `doc` next changes: a SyncStep2 whose update, applied to an empty
+    /// document, gives exactly `doc` (the stored snapshot `doc` was just loaded from).
+    pub(crate) fn seed(&self, doc: &Doc, frame: Bytes) {
+        let _transaction = doc.transact();
+        if self.watching {
+            *lock(&self.cached) = Some((self.changes.load(Ordering::Relaxed), frame));
+        }
     }
 
     /// Lets go of a frame the document has changed since, so an edited room does not hold an

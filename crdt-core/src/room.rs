@@ -131,8 +131,8 @@ impl Room {
     }
 
     /// The SyncStep2 frame a client with an empty state vector is sent: the whole document,
-    /// encoded once and shared until the document changes. Encoding it ahead of the first client
-    /// (after loading, say) takes that work off the first sync.
+    /// encoded once (or, after [`Room::handle_stored_snapshot`], the snapshot as stored) and
+    /// shared until the document changes.
     pub fn full_state_frame(&self) -> Bytes {
         self.full_state.get(self.doc())
     }
@@ -142,6 +142,25 @@ impl Room {
         let applied = self.apply_update(update).map(|_| ());
         self.full_state.release_if_outdated();
         applied
+    }
+
+    /// Applies a stored snapshot (one Yjs v1 update of a whole document): nothing is persisted or
+    /// sent. In an empty room the snapshot itself is what a client with an empty state vector
+    /// is sent until the document changes: applied to an empty document it gives exactly the
+    /// document the room now holds, so encoding that again would only delay the first sync after
+    /// a load. In a room that holds something it is an ordinary stored update.
+    pub fn handle_stored_snapshot(&mut self, snapshot: &[u8]) -> Result<(), ProtocolError> {
+        let was_empty = {
+            let transaction = self.doc().transact();
+            transaction.state_vector().is_empty()
+                && PendingState::of(&transaction) == PendingState::NONE
+        };
+        self.handle_stored_update(snapshot)?;
+        if was_empty {
+            let frame = encode_frame(&Message::Sync(SyncMessage::SyncStep2(snapshot.to_vec())));
+            self.full_state.seed(self.doc(), frame);
+        }
+        Ok(())
     }
 
     /// Applies an update made on the server side (for example over HTTP): it is persisted and
@@ -402,6 +421,11 @@ struct PendingState {
 }
 
 impl PendingState {
+    const NONE: PendingState = PendingState {
+        update: None,
+        deletions: None,
+    };
+
     fn of(transaction: &impl ReadTxn) -> Self {
         let store = transaction.store();
         PendingState {
