@@ -8,6 +8,7 @@
 //! Layout:
 //! - [`room`]: the per-document state machine (sync, updates, read-only refusal).
 //! - [`presence`]: awareness bookkeeping: who controls which awareness client, expiry.
+//! - `full_state`: the whole document as one SyncStep2 frame, encoded once for every joiner.
 //! - [`wire`]: decoding frames into y-protocols messages and encoding one message per frame.
 //! - [`merge`]: merging a batch of updates into one before it is stored.
 //! - [`export`]: reading a document out as updates, JSON or text, inferring undefined roots.
@@ -20,6 +21,7 @@ pub mod client;
 pub mod clock;
 pub mod error;
 pub mod export;
+mod full_state;
 pub mod merge;
 mod presence;
 pub mod restore;

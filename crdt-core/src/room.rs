@@ -7,7 +7,9 @@
 //! it sends gets "durable before visible" for free.
 //!
 //! Every outgoing frame holds exactly one y-protocols message (see [`crate::wire`]) and a broadcast
-//! is encoded once, as [`Bytes`] every recipient shares.
+//! is encoded once, as [`Bytes`] every recipient shares. So is the whole document a new client
+//! is sent: encoded on the first request, shared until the document changes (see
+//! [`crate::full_state`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -21,6 +23,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::ProtocolError;
+use crate::full_state::FullStateFrame;
 use crate::presence::Presence;
 use crate::wire::{decode_frame, encode_frame, encode_update_frame};
 
@@ -65,6 +68,7 @@ pub enum Outgoing {
 /// One document being edited, and who is editing it.
 pub struct Room {
     awareness: Awareness,
+    full_state: FullStateFrame,
     clock: SharedClock,
     presence: Presence,
     access: HashMap<ConnectionId, Access>,
@@ -87,8 +91,10 @@ impl Room {
     /// An empty room reading time from `clock` (awareness expiry).
     pub fn with_clock(clock: impl Clock + 'static) -> Self {
         let clock = SharedClock(std::sync::Arc::new(clock));
+        let awareness = Awareness::with_clock(Doc::new(), clock.clone());
         Room {
-            awareness: Awareness::with_clock(Doc::new(), clock.clone()),
+            full_state: FullStateFrame::watching(awareness.doc()),
+            awareness,
             clock,
             presence: Presence::default(),
             access: HashMap::new(),
@@ -124,15 +130,44 @@ impl Room {
             .encode_state_as_update_v1(&StateVector::default())
     }
 
+    /// The SyncStep2 frame a client with an empty state vector is sent: the whole document,
+    /// encoded once (or, after [`Room::handle_stored_snapshot`], the snapshot as stored) and
+    /// shared until the document changes.
+    pub fn full_state_frame(&self) -> Bytes {
+        self.full_state.get(self.doc())
+    }
+
     /// Applies an update read back from storage: nothing is persisted or sent.
     pub fn handle_stored_update(&mut self, update: &[u8]) -> Result<(), ProtocolError> {
-        self.apply_update(update).map(|_| ())
+        let applied = self.apply_update(update).map(|_| ());
+        self.full_state.release_if_outdated();
+        applied
+    }
+
+    /// Applies a stored snapshot (one Yjs v1 update of a whole document): nothing is persisted or
+    /// sent. In an empty room the snapshot itself is what a client with an empty state vector
+    /// is sent until the document changes: applied to an empty document it gives exactly the
+    /// document the room now holds, so encoding that again would only delay the first sync after
+    /// a load. In a room that holds something it is an ordinary stored update.
+    pub fn handle_stored_snapshot(&mut self, snapshot: &[u8]) -> Result<(), ProtocolError> {
+        let was_empty = {
+            let transaction = self.doc().transact();
+            transaction.state_vector().is_empty()
+                && PendingState::of(&transaction) == PendingState::NONE
+        };
+        self.handle_stored_update(snapshot)?;
+        if was_empty {
+            let frame = encode_frame(&Message::Sync(SyncMessage::SyncStep2(snapshot.to_vec())));
+            self.full_state.seed(self.doc(), frame);
+        }
+        Ok(())
     }
 
     /// Applies an update made on the server side (for example over HTTP): it is persisted and
     /// broadcast to every connection. Returns whether it carried anything.
     pub fn handle_local_update(&mut self, update: &[u8]) -> Result<bool, ProtocolError> {
         let changed = self.apply_update(update)?;
+        self.full_state.release_if_outdated();
         if changed {
             self.queue_document_update(None, update.to_vec());
         }
@@ -163,10 +198,11 @@ impl Room {
             .access
             .get(&connection)
             .ok_or(ProtocolError::UnknownConnection(connection))?;
-        for message in decode_frame(frame)? {
-            self.handle_message(connection, access, message)?;
-        }
-        Ok(())
+        let handled = decode_frame(frame)?
+            .into_iter()
+            .try_for_each(|message| self.handle_message(connection, access, message));
+        self.full_state.release_if_outdated();
+        handled
     }
 
     /// Removes `connection`; the awareness states it controlled are removed and their removal is
@@ -202,8 +238,16 @@ impl Room {
     ) -> Result<(), ProtocolError> {
         match message {
             Message::Sync(SyncMessage::SyncStep1(remote_state)) => {
-                let diff = self.doc().transact().encode_diff_v1(&remote_state);
-                self.reply(connection, &Message::Sync(SyncMessage::SyncStep2(diff)));
+                if remote_state.is_empty() {
+                    let frame = self.full_state_frame();
+                    self.outgoing.push_back(Outgoing::Reply {
+                        to: connection,
+                        frame,
+                    });
+                } else {
+                    let diff = self.doc().transact().encode_diff_v1(&remote_state);
+                    self.reply(connection, &Message::Sync(SyncMessage::SyncStep2(diff)));
+                }
                 // A read-only client's answer to our step 1 would only be refused.
                 if access == Access::ReadWrite {
                     let state = self.state_vector();
@@ -362,6 +406,7 @@ impl Room {
             }
             transaction.encode_update_v1()
         };
+        self.full_state.release_if_outdated();
         self.queue_document_update(None, update);
         Ok(true)
     }
@@ -376,6 +421,11 @@ struct PendingState {
 }
 
 impl PendingState {
+    const NONE: PendingState = PendingState {
+        update: None,
+        deletions: None,
+    };
+
     fn of(transaction: &impl ReadTxn) -> Self {
         let store = transaction.store();
         PendingState {
