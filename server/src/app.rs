@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use crdt_core::Access;
 use futures_util::FutureExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -48,6 +48,25 @@ pub(crate) const WEBSOCKET_READ_BUFFER_BYTES: usize = 1024;
 /// Bytes gathered before a write reaches the socket; every batch is flushed anyway, so this only
 /// bounds how much one batch holds in memory before writing.
 pub(crate) const WEBSOCKET_WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Connections the kernel may hold completed but not yet accepted. tokio's default (1024)
+/// overflowed thousands of times when 5,000 clients joined at once (W4 in docs/benchmarks.md), and
+/// every dropped handshake was retried by its client only after 1 s, 3 s... The kernel caps it
+/// at `net.core.somaxconn` (4096 on current kernels).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`]; address reuse as `TcpListener::bind` sets it,
+/// so a restarted server gets its port back while old connections sit in TIME_WAIT.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -122,13 +141,10 @@ impl Server {
         store: Arc<dyn DocStore>,
         shutdown: CancellationToken,
     ) -> Result<Self, ServerError> {
-        let listener =
-            TcpListener::bind(config.addr)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: config.addr,
-                    source,
-                })?;
+        let listener = listen(config.addr).map_err(|source| ServerError::Bind {
+            addr: config.addr,
+            source,
+        })?;
         telemetry::prometheus();
         let tracker = TaskTracker::new();
         let persistence = Persistence::start(store, config.durability);
