@@ -3,13 +3,14 @@
 //! Everything here is plain, synchronous Rust on top of `yrs` and `yrs::sync`: no sockets, no
 //! runtime, no storage. The server feeds bytes in (`Room::handle_*`) and drains what must be sent
 //! or stored (`Room::poll_outgoing`), which keeps the protocol logic testable without a network
-//! and lets one core serve several transports (y-websocket framing today, Hocuspocus later).
+//! and lets one core serve several transports (y-websocket and Hocuspocus framing).
 //!
 //! Layout:
 //! - [`room`]: the per-document state machine (sync, updates, read-only refusal).
 //! - [`presence`]: awareness bookkeeping: who controls which awareness client, expiry.
 //! - `full_state`: the whole document as one SyncStep2 frame, encoded once for every joiner.
 //! - [`wire`]: decoding frames into y-protocols messages and encoding one message per frame.
+//! - [`members`]: who is in a room whose document was let go of while they stay connected.
 //! - [`merge`]: merging a batch of updates into one before it is stored.
 //! - [`export`]: reading a document out as updates, JSON or text, inferring undefined roots.
 //! - [`restore`]: making a document's content equal a stored version's with new edits.
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod error;
 pub mod export;
 mod full_state;
+pub mod members;
 pub mod merge;
 mod presence;
 pub mod restore;
@@ -31,4 +33,5 @@ pub mod wire;
 pub use client::{REMOTE_ORIGIN, SyncClient};
 pub use clock::{ManualClock, SystemClock};
 pub use error::ProtocolError;
+pub use members::Members;
 pub use room::{AWARENESS_TIMEOUT_MILLIS, Access, ConnectionId, Outgoing, Room};

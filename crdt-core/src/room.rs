@@ -24,6 +24,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::ProtocolError;
 use crate::full_state::FullStateFrame;
+use crate::members::Members;
 use crate::presence::Presence;
 use crate::wire::{decode_frame, encode_frame, encode_update_frame};
 
@@ -409,6 +410,31 @@ impl Room {
         self.full_state.release_if_outdated();
         self.queue_document_update(None, update);
         Ok(true)
+    }
+
+    /// Who is connected, if the room can be let go of with them staying connected: no awareness
+    /// state is live (those live only here) and no effect is waiting to be carried out.
+    pub fn members_if_idle(&self) -> Option<Members> {
+        if !self.outgoing.is_empty() || self.presence.current_states(&self.awareness).is_some() {
+            return None;
+        }
+        let mut access: Vec<_> = self
+            .access
+            .iter()
+            .map(|(id, access)| (*id, *access))
+            .collect();
+        access.sort_unstable_by_key(|(id, _)| *id);
+        Some(Members {
+            access,
+            next_connection: self.next_connection,
+        })
+    }
+
+    /// Takes back `members` (from [`Room::members_if_idle`] of this room's previous life) into a
+    /// freshly loaded room: same ids, same access, nothing sent, since they are already synced.
+    pub fn handle_resume(&mut self, members: Members) {
+        self.next_connection = self.next_connection.max(members.next_connection);
+        self.access.extend(members.access);
     }
 }
 
