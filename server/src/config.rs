@@ -80,6 +80,13 @@ pub struct ServeConfig {
     #[arg(long, env = "QUIRE_MAX_ROOMS", default_value_t = 100_000, value_parser = queue_frames)]
     pub max_rooms: usize,
 
+    /// Seconds a document with connected clients stays in memory without a message before it is
+    /// let go of (its clients stay connected; it is reloaded when one of them speaks, and is not
+    /// let go of while anyone shows presence). 0 keeps documents in memory while anyone is
+    /// connected.
+    #[arg(long, env = "QUIRE_DOCUMENT_IDLE_SECONDS", default_value_t = 10)]
+    pub document_idle_seconds: u64,
+
     /// PEM certificate chain: serve https/wss directly (with --tls-key).
     #[arg(long, env = "QUIRE_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -133,6 +140,7 @@ impl ServeConfig {
             max_connections_per_ip: 500,
             max_messages_per_second: 1_000,
             max_rooms: 100_000,
+            document_idle_seconds: 10,
             tls_cert: None,
             tls_key: None,
             auth_secret: None,
@@ -152,6 +160,11 @@ impl ServeConfig {
     /// Silence after which a connection is considered dead.
     pub fn idle_timeout(&self) -> Duration {
         self.ping_interval() * 2
+    }
+
+    /// How long an idle document stays in memory while clients are connected; `None`: forever.
+    pub fn document_idle(&self) -> Option<Duration> {
+        (self.document_idle_seconds > 0).then(|| Duration::from_secs(self.document_idle_seconds))
     }
 
     /// How long shutdown may take.

@@ -225,7 +225,7 @@ pub(crate) async fn finish(
 async fn write_frames(
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
     first: bytes::Bytes,
-    frames: &mut tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    frames: &mut crate::frame_queue::FrameReceiver,
 ) -> Result<(), axum::Error> {
     count_frame(&telemetry::FRAMES_SENT, &first);
     sink.feed(Message::Binary(first)).await?;

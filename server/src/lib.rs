@@ -6,9 +6,11 @@
 //! - [`http`]: the `/api` routes (export, update, list, delete, versions) and OpenAPI.
 //! - [`connection`]: one task per WebSocket connection (keepalive, close codes, batching writes).
 //! - [`hocuspocus`]: the `/hocuspocus` endpoint: Hocuspocus providers, many documents per socket.
+//! - [`frame_queue`]: the bounded queue of frames a room sends one connection, cheap when idle.
 //! - [`rooms`]: the registry of rooms in memory, one owner task per room.
 //! - [`room_command`]: what a room task can be asked (join, frames, reads, edits, delete).
 //! - [`room_task`]: the owner task of one room: batches, durable-before-visible, fan-out.
+//! - [`room_sleep`]: a room whose idle document is let go of while its clients stay connected.
 //! - [`room_storage`]: loading a room's document and compacting its log.
 //! - [`persistence`]: the group-commit writer thread all rooms persist through.
 //! - [`room_name`]: which room names are accepted.
@@ -27,6 +29,7 @@ pub mod auth;
 pub mod close_code;
 pub mod config;
 pub mod connection;
+pub mod frame_queue;
 pub mod hocuspocus;
 pub mod http;
 pub mod limits;
@@ -34,6 +37,7 @@ pub mod logging;
 pub mod persistence;
 pub mod room_command;
 pub mod room_name;
+pub mod room_sleep;
 pub mod room_storage;
 pub mod room_task;
 pub mod rooms;

@@ -12,7 +12,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crdt_core::{ConnectionId, Outgoing, Room};
@@ -22,9 +23,10 @@ use tracing::{debug, error, warn};
 
 use crate::close_code;
 use crate::persistence::{PersistError, Persistence};
-use crate::room_command::{CloseReason, ConnectionOutbox, EditError, RoomCommand};
+use crate::room_command::{CloseReason, ConnectionOutbox, EditError, QueuedCommand, RoomCommand};
+use crate::room_sleep::{Asleep, Awakening, sleep_until_needed};
 use crate::room_storage::{DocumentLog, load_room};
-use crate::rooms::RoomRegistry;
+use crate::rooms::{RoomRegistry, RoomStatus};
 use crate::telemetry;
 
 /// Most commands handled before effects are carried out, bounding the latency a batch adds.
@@ -41,68 +43,129 @@ pub(crate) struct RoomContext {
     pub(crate) persistence: Persistence,
     /// Largest the document may grow in storage.
     pub(crate) max_document_bytes: u64,
-    /// Connected clients, published for listings.
-    pub(crate) clients: Arc<std::sync::atomic::AtomicUsize>,
+    /// What the room publishes for listings.
+    pub(crate) status: Arc<RoomStatus>,
+    /// How long a room with clients stays loaded without a command before it sleeps (see
+    /// [`crate::room_sleep`]); `None` keeps it loaded.
+    pub(crate) idle_document_after: Option<Duration>,
 }
 
 /// Runs a room until its last connection leaves and nothing is waiting for it.
-pub(crate) async fn run_room(context: RoomContext, mut commands: mpsc::Receiver<RoomCommand>) {
-    let (room, log) = match load_room(&context).await {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            error!(room = %context.name, %error, "cannot load the document");
-            let reason = CloseReason::new(close_code::INTERNAL_ERROR, "document unavailable");
-            refuse_waiting_joins(&context, &mut commands, reason);
-            return;
-        }
-    };
+pub(crate) async fn run_room(context: RoomContext, mut commands: mpsc::Receiver<QueuedCommand>) {
     let loaded_rooms = metrics::gauge!(telemetry::ROOMS_LOADED);
-    loaded_rooms.increment(1.0);
-    run_loaded_room(&context, commands, room, log).await;
-    loaded_rooms.decrement(1.0);
-    debug!(room = %context.name, "room released from memory");
+    let mut asleep: Option<Asleep> = None;
+    let mut first_commands: Vec<QueuedCommand> = Vec::new();
+    loop {
+        // Boxed, like the loaded room below, so a sleeping room's task holds neither.
+        let (room, log) = match Box::pin(load_room(&context)).await {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                error!(room = %context.name, %error, "cannot load the document");
+                let reason = CloseReason::new(close_code::INTERNAL_ERROR, "document unavailable");
+                if let Some(asleep) = asleep {
+                    for outbox in asleep.outboxes.into_values() {
+                        let _ = outbox.close.send(reason.clone());
+                    }
+                }
+                for command in first_commands {
+                    refuse(*command, &reason);
+                }
+                refuse_waiting_joins(&context, &mut commands, reason);
+                return;
+            }
+        };
+        loaded_rooms.increment(1.0);
+        let awake = Box::pin(run_loaded_room(
+            &context,
+            &mut commands,
+            room,
+            log,
+            asleep.take(),
+            std::mem::take(&mut first_commands),
+        ))
+        .await;
+        loaded_rooms.decrement(1.0);
+        let Some(falling_asleep) = awake else {
+            debug!(room = %context.name, "room released from memory");
+            return;
+        };
+        debug!(room = %context.name, "room asleep: its document is let go of");
+        match sleep_until_needed(&context, &mut commands, falling_asleep).await {
+            Awakening::Wake {
+                asleep: woken,
+                commands: waking,
+            } => {
+                asleep = Some(woken);
+                first_commands = waking;
+            }
+            Awakening::Retired => return,
+        }
+    }
 }
 
+/// Runs a loaded room (taking back `asleep`'s members, then handling `first_commands`) until
+/// its last connection leaves, or until it has been idle long enough to sleep: then it returns
+/// what the sleeping room keeps.
 async fn run_loaded_room(
     context: &RoomContext,
-    mut commands: mpsc::Receiver<RoomCommand>,
-    room: Room,
+    commands: &mut mpsc::Receiver<QueuedCommand>,
+    mut room: Room,
     log: DocumentLog,
-) {
+    asleep: Option<Asleep>,
+    first_commands: Vec<QueuedCommand>,
+) -> Option<Asleep> {
+    let mut outboxes = HashMap::new();
+    if let Some(asleep) = asleep {
+        room.handle_resume(asleep.members);
+        outboxes = asleep.outboxes;
+    }
     let mut owner = RoomOwner {
         room,
         log,
-        outboxes: HashMap::new(),
+        outboxes,
         closing: Vec::new(),
         after_effects: Vec::new(),
         edits_done: Vec::new(),
         deleting: None,
         max_document_bytes: context.max_document_bytes,
     };
-    let mut awareness_check = tokio::time::interval(AWARENESS_CHECK_INTERVAL);
+    // The same tick expires awareness and notices the room has been idle long enough to sleep.
+    let check_every = context
+        .idle_document_after
+        .map_or(AWARENESS_CHECK_INTERVAL, |idle| {
+            (idle / 2).clamp(Duration::from_millis(1), AWARENESS_CHECK_INTERVAL)
+        });
+    let mut awareness_check = tokio::time::interval(check_every);
     awareness_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut batch = Vec::with_capacity(MAX_BATCH_COMMANDS);
+    let mut batch = first_commands;
+    let mut last_command = Instant::now();
     loop {
-        tokio::select! {
-            received = commands.recv_many(&mut batch, MAX_BATCH_COMMANDS) => {
-                if received == 0 {
-                    break;
+        if batch.is_empty() {
+            tokio::select! {
+                received = commands.recv_many(&mut batch, MAX_BATCH_COMMANDS) => {
+                    if received == 0 {
+                        break;
+                    }
                 }
-                for command in batch.drain(..) {
-                    owner.handle_command(command);
-                }
+                _ = awareness_check.tick() => owner.room.handle_tick(),
             }
-            _ = awareness_check.tick() => owner.room.handle_tick(),
         }
-        if !owner.finish_batch(context, &mut commands).await {
-            return;
+        if !batch.is_empty() {
+            last_command = Instant::now();
+        }
+        for command in batch.drain(..) {
+            owner.handle_command(*command);
+        }
+        if !owner.finish_batch(context, commands).await {
+            return None;
         }
         context
+            .status
             .clients
-            .store(owner.outboxes.len(), std::sync::atomic::Ordering::Relaxed);
+            .store(owner.outboxes.len(), Ordering::Relaxed);
         if let Some(done) = owner.deleting.take() {
-            owner.delete(context, &mut commands, done).await;
-            return;
+            owner.delete(context, commands, done).await;
+            return None;
         }
         if owner.log.needs_compaction() {
             owner.log.compact(context, &owner.room).await;
@@ -114,26 +177,51 @@ async fn run_loaded_room(
             }
             if context
                 .registry
-                .retire(&context.name, context.generation, &mut commands)
+                .retire(&context.name, context.generation, commands)
             {
-                owner.handle_leftovers(context, &mut commands).await;
+                owner.handle_leftovers(context, commands).await;
                 break;
             }
+        } else if context
+            .idle_document_after
+            .is_some_and(|idle| last_command.elapsed() >= idle)
+            && commands.is_empty()
+            && let Some(asleep) = owner.fall_asleep(context).await
+        {
+            return Some(asleep);
         }
+    }
+    None
+}
+
+/// Answers a command the room will never handle, so its sender is not left waiting.
+fn refuse(command: RoomCommand, reason: &CloseReason) {
+    match command {
+        RoomCommand::Join { joined, .. } => {
+            let _ = joined.send(Err(reason.clone()));
+        }
+        RoomCommand::Edit { done, .. } => {
+            let _ = done.send(Err(EditError::Storage(reason.reason.clone())));
+        }
+        RoomCommand::Delete { done } => {
+            let _ = done.send(Err(reason.reason.clone()));
+        }
+        // Dropping a read's closure tells its caller the room is unavailable.
+        _ => {}
     }
 }
 
 /// Takes the room out of the registry and refuses every join still queued.
 fn refuse_waiting_joins(
     context: &RoomContext,
-    commands: &mut mpsc::Receiver<RoomCommand>,
+    commands: &mut mpsc::Receiver<QueuedCommand>,
     reason: CloseReason,
 ) {
     context
         .registry
         .remove(&context.name, context.generation, commands);
     while let Ok(command) = commands.try_recv() {
-        if let RoomCommand::Join { joined, .. } = command {
+        if let RoomCommand::Join { joined, .. } = *command {
             let _ = joined.send(Err(reason.clone()));
         }
     }
@@ -246,7 +334,7 @@ impl RoomOwner {
     async fn finish_batch(
         &mut self,
         context: &RoomContext,
-        commands: &mut mpsc::Receiver<RoomCommand>,
+        commands: &mut mpsc::Receiver<QueuedCommand>,
     ) -> bool {
         match self.carry_out_effects(context).await {
             Ok(()) => {
@@ -274,17 +362,30 @@ impl RoomOwner {
         }
     }
 
+    /// Lets the document go if nothing lives only in memory: the log is compacted first, so the
+    /// reload is one record. `None` when the room must stay awake (live awareness states).
+    async fn fall_asleep(&mut self, context: &RoomContext) -> Option<Asleep> {
+        let members = self.room.members_if_idle()?;
+        if self.log.has_tail() {
+            self.log.compact(context, &self.room).await;
+        }
+        Some(Asleep {
+            members,
+            outboxes: std::mem::take(&mut self.outboxes),
+        })
+    }
+
     /// Commands that slipped in while the room retired: reads and edits are still served (the
     /// document is at hand); joins are dropped so their connections go to a fresh room.
     async fn handle_leftovers(
         &mut self,
         context: &RoomContext,
-        commands: &mut mpsc::Receiver<RoomCommand>,
+        commands: &mut mpsc::Receiver<QueuedCommand>,
     ) {
         let mut any = false;
         while let Ok(command) = commands.try_recv() {
-            if matches!(command, RoomCommand::Read(_) | RoomCommand::Edit { .. }) {
-                self.handle_command(command);
+            if matches!(*command, RoomCommand::Read(_) | RoomCommand::Edit { .. }) {
+                self.handle_command(*command);
                 any = true;
             }
         }
@@ -298,7 +399,7 @@ impl RoomOwner {
     async fn delete(
         &mut self,
         context: &RoomContext,
-        commands: &mut mpsc::Receiver<RoomCommand>,
+        commands: &mut mpsc::Receiver<QueuedCommand>,
         done: oneshot::Sender<Result<bool, String>>,
     ) {
         self.close_everyone(CloseReason::new(

@@ -6,7 +6,7 @@
 //! and a client that raced it simply joins a fresh room task.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -16,8 +16,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServeConfig;
+use crate::frame_queue::{FrameReceiver, frame_queue};
 use crate::persistence::Persistence;
-use crate::room_command::{CloseReason, ConnectionOutbox, DocumentEdit, EditError, RoomCommand};
+use crate::room_command::{
+    CloseReason, ConnectionOutbox, DocumentEdit, EditError, QueuedCommand, RoomCommand,
+};
 use crate::room_task::{RoomContext, run_room};
 
 /// How many commands may wait for a room before senders wait: enough to absorb bursts, small
@@ -34,7 +37,7 @@ pub struct Membership {
     /// This connection's id within the room.
     pub connection: ConnectionId,
     /// Frames to send to the client, in order.
-    pub frames: mpsc::Receiver<Bytes>,
+    pub frames: FrameReceiver,
     /// Set when the room wants this connection closed.
     pub close: oneshot::Receiver<CloseReason>,
 }
@@ -56,7 +59,7 @@ pub enum JoinError {
 /// Sends commands to one room's task.
 #[derive(Clone)]
 pub struct RoomHandle {
-    commands: mpsc::Sender<RoomCommand>,
+    commands: mpsc::Sender<QueuedCommand>,
 }
 
 impl RoomHandle {
@@ -93,12 +96,15 @@ impl RoomHandle {
     }
 
     async fn send(&self, command: RoomCommand) -> bool {
-        self.commands.send(command).await.is_ok()
+        self.commands.send(Box::new(command)).await.is_ok()
     }
 
     /// Tells the room `connection` left.
     pub async fn leave(&self, connection: ConnectionId) {
-        let _ = self.commands.send(RoomCommand::Leave { connection }).await;
+        let _ = self
+            .commands
+            .send(Box::new(RoomCommand::Leave { connection }))
+            .await;
     }
 }
 
@@ -118,12 +124,22 @@ struct RegistryInner {
     client_queue_frames: usize,
     max_rooms: usize,
     max_document_bytes: u64,
+    idle_document_after: Option<std::time::Duration>,
 }
 
 struct RoomEntry {
     generation: u64,
-    commands: mpsc::Sender<RoomCommand>,
-    clients: Arc<AtomicUsize>,
+    commands: mpsc::Sender<QueuedCommand>,
+    status: Arc<RoomStatus>,
+}
+
+/// What a room task publishes about itself for listings, without a round trip to it.
+#[derive(Default)]
+pub(crate) struct RoomStatus {
+    /// Connected clients.
+    pub(crate) clients: AtomicUsize,
+    /// Whether its document is let go of while idle (see [`crate::room_sleep`]).
+    pub(crate) asleep: AtomicBool,
 }
 
 impl RoomRegistry {
@@ -140,6 +156,7 @@ impl RoomRegistry {
                 client_queue_frames: config.client_queue_frames.max(1),
                 max_rooms: config.max_rooms.max(1),
                 max_document_bytes: config.max_document_bytes as u64,
+                idle_document_after: config.document_idle(),
             }),
         }
     }
@@ -153,7 +170,15 @@ impl RoomRegistry {
     pub fn clients(&self, name: &str) -> usize {
         self.lock_rooms()
             .get(name)
-            .map_or(0, |entry| entry.clients.load(Ordering::Relaxed))
+            .map_or(0, |entry| entry.status.clients.load(Ordering::Relaxed))
+    }
+
+    /// Whether room `name`'s document is in memory now (not when nobody is connected, nor while
+    /// it sleeps).
+    pub fn document_in_memory(&self, name: &str) -> bool {
+        self.lock_rooms()
+            .get(name)
+            .is_some_and(|entry| !entry.status.asleep.load(Ordering::Relaxed))
     }
 
     /// Runs `read` on room `name`'s document (loading it if needed) and returns its result.
@@ -198,9 +223,9 @@ impl RoomRegistry {
     async fn send_command(&self, name: &str, mut command: RoomCommand) -> Result<(), JoinError> {
         for _ in 0..JOIN_ATTEMPTS {
             let commands = self.room_commands(name)?.0;
-            match commands.send(command).await {
+            match commands.send(Box::new(command)).await {
                 Ok(()) => return Ok(()),
-                Err(SendError(returned)) => command = returned,
+                Err(SendError(returned)) => command = *returned,
             }
         }
         Err(JoinError::RoomUnavailable(name.to_owned()))
@@ -234,7 +259,7 @@ impl RoomRegistry {
     ) -> Result<Membership, JoinError> {
         for _ in 0..JOIN_ATTEMPTS {
             let commands = self.room_commands(name)?.0;
-            let (frames_sender, frames) = mpsc::channel(self.inner.client_queue_frames);
+            let (frames_sender, frames) = frame_queue(self.inner.client_queue_frames);
             let (close_sender, close) = oneshot::channel();
             let (joined_sender, joined) = oneshot::channel();
             let mut outbox = ConnectionOutbox::new(frames_sender, close_sender);
@@ -246,7 +271,7 @@ impl RoomRegistry {
                 outbox,
                 joined: joined_sender,
             };
-            if commands.send(join).await.is_err() {
+            if commands.send(Box::new(join)).await.is_err() {
                 continue;
             }
             // A room that retires with our join still queued drops it: try a fresh room.
@@ -272,7 +297,7 @@ impl RoomRegistry {
         &self,
         name: &str,
         generation: u64,
-        commands: &mut mpsc::Receiver<RoomCommand>,
+        commands: &mut mpsc::Receiver<QueuedCommand>,
     ) -> bool {
         let rooms = self.lock_rooms();
         if !commands.is_empty() {
@@ -288,7 +313,7 @@ impl RoomRegistry {
         &self,
         name: &str,
         generation: u64,
-        commands: &mut mpsc::Receiver<RoomCommand>,
+        commands: &mut mpsc::Receiver<QueuedCommand>,
     ) {
         let mut rooms = self.lock_rooms();
         if rooms
@@ -305,17 +330,17 @@ impl RoomRegistry {
     fn room_commands(
         &self,
         name: &str,
-    ) -> Result<(mpsc::Sender<RoomCommand>, Arc<AtomicUsize>), JoinError> {
+    ) -> Result<(mpsc::Sender<QueuedCommand>, Arc<RoomStatus>), JoinError> {
         let mut rooms = self.lock_rooms();
         if let Some(entry) = rooms.get(name)
             && !entry.commands.is_closed()
         {
-            return Ok((entry.commands.clone(), entry.clients.clone()));
+            return Ok((entry.commands.clone(), entry.status.clone()));
         }
         if rooms.len() >= self.inner.max_rooms && !rooms.contains_key(name) {
             return Err(JoinError::TooManyRooms(self.inner.max_rooms));
         }
-        let clients = Arc::new(AtomicUsize::new(0));
+        let status = Arc::new(RoomStatus::default());
         let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(ROOM_QUEUE_COMMANDS);
         rooms.insert(
@@ -323,7 +348,7 @@ impl RoomRegistry {
             RoomEntry {
                 generation,
                 commands: sender.clone(),
-                clients: clients.clone(),
+                status: status.clone(),
             },
         );
         self.inner.loaded.send_replace(rooms.len());
@@ -332,11 +357,12 @@ impl RoomRegistry {
             generation,
             registry: self.clone(),
             persistence: self.inner.persistence.clone(),
-            clients: clients.clone(),
+            status: status.clone(),
             max_document_bytes: self.inner.max_document_bytes,
+            idle_document_after: self.inner.idle_document_after,
         };
         self.inner.tracker.spawn(run_room(context, receiver));
-        Ok((sender, clients))
+        Ok((sender, status))
     }
 
     fn lock_rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {

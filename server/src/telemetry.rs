@@ -21,6 +21,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub const CONNECTIONS_OPEN: &str = "quire_connections_open";
 /// Rooms (documents) held in memory.
 pub const ROOMS_LOADED: &str = "quire_rooms_loaded";
+/// Rooms whose clients are connected but whose document was let go of while idle.
+pub const ROOMS_ASLEEP: &str = "quire_rooms_asleep";
 /// Messages received, by `type`.
 pub const MESSAGES_RECEIVED: &str = "quire_messages_received_total";
 /// Bytes received in WebSocket messages, by `type`.
@@ -234,6 +236,10 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(CONNECTIONS_OPEN, "Open WebSocket connections, by protocol.");
     describe_gauge!(ROOMS_LOADED, "Rooms (documents) held in memory.");
+    describe_gauge!(
+        ROOMS_ASLEEP,
+        "Rooms with connected clients whose document was let go of while idle."
+    );
     describe_counter!(MESSAGES_RECEIVED, "Messages received, by type.");
     describe_counter!(
         BYTES_RECEIVED,

@@ -15,12 +15,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::frame_queue::FrameReceiver;
 use bytes::Bytes;
 use crdt_core::Access;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
-use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::close_code;
@@ -374,10 +374,7 @@ impl Documents {
 }
 
 /// `Some(None)` once the room dropped the queue, `None` when nothing is ready.
-fn poll_frames(
-    frames: &mut mpsc::Receiver<Bytes>,
-    context: &mut Context<'_>,
-) -> Option<Option<Bytes>> {
+fn poll_frames(frames: &mut FrameReceiver, context: &mut Context<'_>) -> Option<Option<Bytes>> {
     match frames.poll_recv(context) {
         Poll::Ready(frame) => Some(frame),
         Poll::Pending => None,

@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::app::authorize;
 use crate::auth::AccessLevel;
 use crate::room_command::EditError;
+use crate::rooms::RoomRegistry;
 
 /// Listing pages hold this many documents unless asked otherwise...
 const DEFAULT_PAGE: usize = 100;
@@ -31,15 +32,17 @@ pub(crate) struct DocumentSummary {
     bytes: u64,
     updated_at: String,
     clients: usize,
+    in_memory: bool,
 }
 
 impl DocumentSummary {
-    fn new(meta: DocMeta, clients: usize) -> Self {
+    fn new(meta: DocMeta, registry: &RoomRegistry) -> Self {
         DocumentSummary {
             bytes: meta.bytes,
             updated_at: timestamp(meta.updated_at),
+            clients: registry.clients(&meta.id),
+            in_memory: registry.document_in_memory(&meta.id),
             id: meta.id,
-            clients,
         }
     }
 }
@@ -75,10 +78,7 @@ pub(crate) async fn list_documents(
     Ok(Json(
         page.into_iter()
             .filter(|meta| scope.as_ref().is_none_or(|claims| claims.covers(&meta.id)))
-            .map(|meta| {
-                let clients = state.registry.clients(&meta.id);
-                DocumentSummary::new(meta, clients)
-            })
+            .map(|meta| DocumentSummary::new(meta, &state.registry))
             .collect(),
     ))
 }
@@ -92,8 +92,7 @@ pub(crate) async fn get_document(
     let id = document_id(id.map(|Path(id)| id))?;
     authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
     let meta = existing_document(&state, &id).await?;
-    let clients = state.registry.clients(&id);
-    Ok(Json(DocumentSummary::new(meta, clients)))
+    Ok(Json(DocumentSummary::new(meta, &state.registry)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -130,7 +130,8 @@ pub fn openapi_document() -> Value {
             "Error": {"type": "object", "required": ["error", "code"], "properties": {"error": {"type": "string"}, "code": {"type": "string"}}},
             "Document": {"type": "object", "properties": {
                 "id": {"type": "string"}, "bytes": {"type": "integer"},
-                "updated_at": {"type": "string", "format": "date-time"}, "clients": {"type": "integer"}}},
+                "updated_at": {"type": "string", "format": "date-time"}, "clients": {"type": "integer"},
+                "in_memory": {"type": "boolean"}}},
             "Version": {"type": "object", "properties": {
                 "version_id": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
                 "label": {"type": "string"}, "bytes": {"type": "integer"}}}

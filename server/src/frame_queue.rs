@@ -1,0 +1,221 @@
+//! The bounded queue of frames a room sends one connection.
+//!
+//! Every connection has one, and most connections are idle most of the time, so what an empty
+//! queue costs matters more than anything else about it: tokio's bounded mpsc allocates its first
+//! block of 32 slots and a semaphore up front, about 1.5 KB per connection before a single frame
+//! is sent. This queue is a `VecDeque` behind a std `Mutex` (held for a push or a pop, never
+//! across an `.await`): it allocates when frames arrive and gives its buffer back once drained,
+//! so an idle connection's queue is one small allocation.
+//!
+//! One sender (the room) and one receiver (the connection). As with tokio's queue, a full queue
+//! refuses the frame instead of waiting (the room closes a client that fell that far behind), a
+//! dropped receiver makes sends fail, and a dropped sender ends the receiver once it is drained.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+
+/// An empty queue keeps a buffer of at most this many frames; a bigger one is given back.
+const IDLE_CAPACITY: usize = 8;
+
+/// A queue of at most `capacity` frames (at least 1).
+pub fn frame_queue(capacity: usize) -> (FrameSender, FrameReceiver) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            frames: VecDeque::new(),
+            receiver_waiting: None,
+            sender_alive: true,
+            receiver_alive: true,
+        }),
+        capacity: capacity.max(1),
+    });
+    (
+        FrameSender {
+            shared: shared.clone(),
+        },
+        FrameReceiver { shared },
+    )
+}
+
+struct Shared {
+    state: Mutex<State>,
+    capacity: usize,
+}
+
+struct State {
+    frames: VecDeque<Bytes>,
+    /// The receiver's task, when it is waiting for a frame.
+    receiver_waiting: Option<Waker>,
+    sender_alive: bool,
+    receiver_alive: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every change to the state is a single push, pop or flag: a panicking holder cannot
+        // leave it half-done.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The room's end: pushes frames without waiting.
+pub struct FrameSender {
+    shared: Arc<Shared>,
+}
+
+impl FrameSender {
+    /// Queues `frame`, or hands it back when the queue is full or the receiver is gone.
+    pub fn try_send(&self, frame: Bytes) -> Result<(), TrySendError<Bytes>> {
+        let waiting = {
+            let mut state = self.shared.lock();
+            if !state.receiver_alive {
+                return Err(TrySendError::Closed(frame));
+            }
+            if state.frames.len() >= self.shared.capacity {
+                return Err(TrySendError::Full(frame));
+            }
+            state.frames.push_back(frame);
+            state.receiver_waiting.take()
+        };
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FrameSender {
+    fn drop(&mut self) {
+        let waiting = {
+            let mut state = self.shared.lock();
+            state.sender_alive = false;
+            state.receiver_waiting.take()
+        };
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
+    }
+}
+
+/// The connection's end.
+pub struct FrameReceiver {
+    shared: Arc<Shared>,
+}
+
+impl FrameReceiver {
+    /// The next frame; `None` once the sender is gone and every frame has been taken.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        poll_fn(|context| self.poll_recv(context)).await
+    }
+
+    /// The next frame if one is queued.
+    pub fn try_recv(&mut self) -> Result<Bytes, TryRecvError> {
+        let mut state = self.shared.lock();
+        match take_frame(&mut state) {
+            Some(frame) => Ok(frame),
+            None if state.sender_alive => Err(TryRecvError::Empty),
+            None => Err(TryRecvError::Disconnected),
+        }
+    }
+
+    /// Polls for the next frame; `Ready(None)` once the sender is gone and the queue drained.
+    pub fn poll_recv(&mut self, context: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let mut state = self.shared.lock();
+        if let Some(frame) = take_frame(&mut state) {
+            return Poll::Ready(Some(frame));
+        }
+        if !state.sender_alive {
+            return Poll::Ready(None);
+        }
+        match &mut state.receiver_waiting {
+            Some(waker) if waker.will_wake(context.waker()) => {}
+            waiting => *waiting = Some(context.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for FrameReceiver {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.receiver_alive = false;
+        // Nobody will read them: let their memory go now, not when the room drops its end.
+        state.frames = VecDeque::new();
+    }
+}
+
+/// Pops the oldest frame, giving a drained queue's large buffer back.
+fn take_frame(state: &mut State) -> Option<Bytes> {
+    let frame = state.frames.pop_front()?;
+    if state.frames.is_empty() && state.frames.capacity() > IDLE_CAPACITY {
+        state.frames = VecDeque::new();
+    }
+    Some(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(byte: u8) -> Bytes {
+        Bytes::from(vec![byte])
+    }
+
+    #[tokio::test]
+    async fn frames_arrive_in_order_and_the_queue_ends_after_the_sender() {
+        let (sender, mut receiver) = frame_queue(4);
+        for byte in 0..3 {
+            sender.try_send(frame(byte)).unwrap();
+        }
+        drop(sender);
+        for byte in 0..3 {
+            assert_eq!(receiver.recv().await, Some(frame(byte)));
+        }
+        assert_eq!(receiver.recv().await, None);
+        assert_eq!(receiver.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[test]
+    fn a_full_queue_refuses_and_a_dropped_receiver_closes() {
+        let (sender, mut receiver) = frame_queue(2);
+        sender.try_send(frame(1)).unwrap();
+        sender.try_send(frame(2)).unwrap();
+        assert!(matches!(
+            sender.try_send(frame(3)),
+            Err(TrySendError::Full(_))
+        ));
+        assert_eq!(receiver.try_recv(), Ok(frame(1)));
+        sender.try_send(frame(3)).unwrap();
+        assert_eq!(receiver.try_recv(), Ok(frame(2)));
+        assert_eq!(receiver.try_recv(), Ok(frame(3)));
+        assert_eq!(receiver.try_recv(), Err(TryRecvError::Empty));
+        drop(receiver);
+        assert!(matches!(
+            sender.try_send(frame(4)),
+            Err(TrySendError::Closed(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_wakes_for_a_frame_sent_from_another_task() {
+        let (sender, mut receiver) = frame_queue(1);
+        let waiting = tokio::spawn(async move { receiver.recv().await });
+        tokio::task::yield_now().await;
+        sender.try_send(frame(7)).unwrap();
+        assert_eq!(waiting.await.unwrap(), Some(frame(7)));
+    }
+
+    #[test]
+    fn a_drained_queue_gives_its_large_buffer_back() {
+        let (sender, mut receiver) = frame_queue(1024);
+        for byte in 0..100 {
+            sender.try_send(frame(byte)).unwrap();
+        }
+        while receiver.try_recv().is_ok() {}
+        assert_eq!(sender.shared.lock().frames.capacity(), 0);
+    }
+}
