@@ -92,6 +92,11 @@ async fn run_loaded_room(
                     owner.handle_command(command);
                 }
             }
+            // Joiners of a room loaded unapplied are owed its SyncStep1; that waits until nothing
+            // else does, after the answers they were waiting for went out.
+            () = std::future::ready(()), if owner.room.has_idle_work() && commands.is_empty() => {
+                owner.room.handle_idle();
+            }
             _ = awareness_check.tick() => owner.room.handle_tick(),
         }
         if !owner.finish_batch(context, &mut commands).await {
