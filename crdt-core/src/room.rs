@@ -234,12 +234,14 @@ impl Room {
     }
 
     /// Lets time pass: awareness states not renewed for [`AWARENESS_TIMEOUT_MILLIS`] expire and
-    /// their removal is broadcast, as y-protocols clients do among themselves.
+    /// their removal is broadcast, as y-protocols clients do among themselves. Joiners still owed
+    /// the room's SyncStep1 get it now, so a room too busy to be idle owes it no longer than a tick.
     pub fn handle_tick(&mut self) {
         let now = self.clock.now();
         if let Some(removal) = self.presence.expire(&mut self.awareness, now) {
             self.broadcast(None, &Message::Awareness(removal));
         }
+        self.handle_idle();
     }
 
     /// The next effect to carry out, if any.

@@ -99,6 +99,25 @@ fn a_joiner_gets_the_stored_snapshot_at_once_and_the_rooms_step1_when_idle() {
     assert_eq!(drain(&mut room), []);
 }
 
+/// A room too busy to be idle still sends the owed SyncStep1 when time passes.
+#[test]
+fn a_tick_sends_the_owed_step1() {
+    let (applied, mut room) = applied_and_unapplied(&stored_snapshot());
+    let connection = room.handle_connect(Access::ReadWrite);
+    room.handle_frame(connection, &step1_from_nothing())
+        .unwrap();
+    drain(&mut room);
+    room.handle_tick();
+    assert_eq!(
+        reply_messages(&drain(&mut room)),
+        [(
+            connection,
+            Message::Sync(SyncMessage::SyncStep1(applied.state_vector()))
+        )]
+    );
+    assert!(!room.has_idle_work());
+}
+
 /// Read-only joiners would have their answer to a SyncStep1 refused, so they are owed none.
 #[test]
 fn read_only_joiners_are_owed_no_sync_step1() {
