@@ -6,9 +6,12 @@
 //! and lets one core serve several transports (y-websocket and Hocuspocus framing).
 //!
 //! Layout:
-//! - [`room`]: the per-document state machine (sync, updates, read-only refusal).
+//! - [`room`]: the per-document state machine (sync, updates, read-only refusal); its
+//!   `deferred_load` holds a stored snapshot unapplied, answering joiners until the document is
+//!   needed.
 //! - [`presence`]: awareness bookkeeping: who controls which awareness client, expiry.
 //! - `full_state`: the whole document as one SyncStep2 frame, encoded once for every joiner.
+//! - `pending`: what a document holds back for missing dependencies; decoding untrusted updates.
 //! - [`wire`]: decoding frames into y-protocols messages and encoding one message per frame.
 //! - [`members`]: who is in a room whose document was let go of while they stay connected.
 //! - [`merge`]: merging a batch of updates into one before it is stored.
@@ -25,6 +28,7 @@ pub mod export;
 mod full_state;
 pub mod members;
 pub mod merge;
+mod pending;
 mod presence;
 pub mod restore;
 pub mod room;

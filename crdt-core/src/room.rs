@@ -10,23 +10,28 @@
 //! is encoded once, as [`Bytes`] every recipient shares. So is the whole document a new client
 //! is sent: encoded on the first request, shared until the document changes (see
 //! [`crate::full_state`]).
+//!
+//! A room loaded from one stored snapshot may hold it unapplied (see [`deferred_load`]):
+//! joiners are answered from the stored bytes, the room's own SyncStep1 to them waits for
+//! [`Room::handle_idle`], and whatever needs the document applies the snapshot first.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::Bytes;
 use yrs::sync::{Awareness, Clock, Message, SyncMessage};
-use yrs::updates::decoder::Decode;
-use yrs::updates::encoder::Encode;
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::ProtocolError;
 use crate::full_state::FullStateFrame;
 use crate::members::Members;
+use crate::pending::{PendingState, decode_update};
 use crate::presence::Presence;
 use crate::wire::{decode_frame, encode_frame, encode_update_frame};
+
+mod deferred_load;
+use deferred_load::DeferredLoad;
 
 pub use crate::presence::AWARENESS_TIMEOUT_MILLIS;
 
@@ -70,6 +75,7 @@ pub enum Outgoing {
 pub struct Room {
     awareness: Awareness,
     full_state: FullStateFrame,
+    deferred: DeferredLoad,
     clock: SharedClock,
     presence: Presence,
     access: HashMap<ConnectionId, Access>,
@@ -96,6 +102,7 @@ impl Room {
         Room {
             full_state: FullStateFrame::watching(awareness.doc()),
             awareness,
+            deferred: DeferredLoad::default(),
             clock,
             presence: Presence::default(),
             access: HashMap::new(),
@@ -104,13 +111,16 @@ impl Room {
         }
     }
 
-    /// The document this room holds.
+    /// The document this room holds (a snapshot held unapplied is applied first).
     pub fn doc(&self) -> &Doc {
+        self.deferred.apply(self.awareness.doc(), &self.full_state);
         self.awareness.doc()
     }
 
-    /// The awareness states this room tracks.
+    /// The awareness states this room tracks (and through them the document, so a snapshot held
+    /// unapplied is applied first).
     pub fn awareness(&self) -> &Awareness {
+        self.doc();
         &self.awareness
     }
 
@@ -135,7 +145,10 @@ impl Room {
     /// encoded once (or, after [`Room::handle_stored_snapshot`], the snapshot as stored) and
     /// shared until the document changes.
     pub fn full_state_frame(&self) -> Bytes {
-        self.full_state.get(self.doc())
+        match self.deferred.full_state_frame() {
+            Some(snapshot) => snapshot,
+            None => self.full_state.get(self.doc()),
+        }
     }
 
     /// Applies an update read back from storage: nothing is persisted or sent.
@@ -203,6 +216,10 @@ impl Room {
             .into_iter()
             .try_for_each(|message| self.handle_message(connection, access, message));
         self.full_state.release_if_outdated();
+        if !self.deferred.is_pending() {
+            // The frame needed the document, so a state vector costs nothing now.
+            self.handle_idle();
+        }
         handled
     }
 
@@ -218,12 +235,14 @@ impl Room {
     }
 
     /// Lets time pass: awareness states not renewed for [`AWARENESS_TIMEOUT_MILLIS`] expire and
-    /// their removal is broadcast, as y-protocols clients do among themselves.
+    /// their removal is broadcast, as y-protocols clients do among themselves. Joiners still owed
+    /// the room's SyncStep1 get it now, so a room too busy to be idle owes it no longer than a tick.
     pub fn handle_tick(&mut self) {
         let now = self.clock.now();
         if let Some(removal) = self.presence.expire(&mut self.awareness, now) {
             self.broadcast(None, &Message::Awareness(removal));
         }
+        self.handle_idle();
     }
 
     /// The next effect to carry out, if any.
@@ -238,6 +257,20 @@ impl Room {
         message: Message,
     ) -> Result<(), ProtocolError> {
         match message {
+            Message::Sync(SyncMessage::SyncStep1(remote_state))
+                if remote_state.is_empty() && self.deferred.is_pending() =>
+            {
+                // The stored snapshot answers; the room's SyncStep1 needs its state vector, which
+                // waits until the server is idle, after this answer has gone out.
+                let frame = self.full_state_frame();
+                self.outgoing.push_back(Outgoing::Reply {
+                    to: connection,
+                    frame,
+                });
+                if access == Access::ReadWrite {
+                    self.deferred.owe_sync_step1(connection);
+                }
+            }
             Message::Sync(SyncMessage::SyncStep1(remote_state)) => {
                 if remote_state.is_empty() {
                     let frame = self.full_state_frame();
@@ -339,10 +372,10 @@ impl Room {
         encode_applied: bool,
     ) -> Result<Option<Option<Vec<u8>>>, ProtocolError> {
         let update = decode_update(update)?;
-        if update.is_empty() {
+        if update.is_empty() || self.deferred.holds_all_of(&update) {
             return Ok(None);
         }
-        let mut transaction = self.awareness.doc().transact_mut();
+        let mut transaction = self.doc().transact_mut();
         let pending_before = PendingState::of(&transaction);
         transaction
             .apply_update(update)
@@ -396,7 +429,7 @@ impl Room {
             .apply_update(decode_update(version_state)?)
             .map_err(ProtocolError::UpdateRejected)?;
         let update = {
-            let mut transaction = self.awareness.doc().transact_mut();
+            let mut transaction = self.doc().transact_mut();
             crate::restore::restore_into(&mut transaction, &version);
             // Encoded after commit, as yrs's own update observers see it: commit may still
             // change what the update must say (formatting cleanup, on documents that enable it,
@@ -415,7 +448,10 @@ impl Room {
     /// Who is connected, if the room can be let go of with them staying connected: no awareness
     /// state is live (those live only here) and no effect is waiting to be carried out.
     pub fn members_if_idle(&self) -> Option<Members> {
-        if !self.outgoing.is_empty() || self.presence.current_states(&self.awareness).is_some() {
+        if !self.outgoing.is_empty()
+            || self.has_idle_work()
+            || self.presence.current_states(&self.awareness).is_some()
+        {
             return None;
         }
         let mut access: Vec<_> = self
@@ -435,39 +471,5 @@ impl Room {
     pub fn handle_resume(&mut self, members: Members) {
         self.next_connection = self.next_connection.max(members.next_connection);
         self.access.extend(members.access);
-    }
-}
-
-/// What a document holds back until missing dependencies arrive. Usually nothing, so comparing
-/// it costs nothing on the common path.
-#[derive(PartialEq)]
-struct PendingState {
-    update: Option<Vec<u8>>,
-    deletions: Option<yrs::IdSet>,
-}
-
-impl PendingState {
-    const NONE: PendingState = PendingState {
-        update: None,
-        deletions: None,
-    };
-
-    fn of(transaction: &impl ReadTxn) -> Self {
-        let store = transaction.store();
-        PendingState {
-            update: store
-                .pending_update()
-                .map(|pending| pending.update.encode_v1()),
-            deletions: store.pending_ds().cloned(),
-        }
-    }
-}
-
-/// Decodes a Yjs v1 update, turning a panic inside the decoder into an error: the bytes come
-/// from the network and one client must not be able to take the room down.
-fn decode_update(update: &[u8]) -> Result<Update, ProtocolError> {
-    match catch_unwind(AssertUnwindSafe(|| Update::decode_v1(update))) {
-        Ok(decoded) => decoded.map_err(ProtocolError::MalformedUpdate),
-        Err(_) => Err(ProtocolError::UndecodableUpdate),
     }
 }

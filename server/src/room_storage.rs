@@ -1,8 +1,10 @@
 //! A room's link to storage: loading its document, and compacting its log.
 //!
-//! Loading happens before the room answers anyone. A damaged record stops the load at the last
-//! good one (the store reports it); the room then compacts at once, so updates appended from now
-//! on follow an intact snapshot instead of hiding behind the damaged record on the next load.
+//! Loading happens before the room answers anyone; a document stored as one snapshot is held
+//! unapplied until something needs more than its stored bytes (see `apply_loaded`). A damaged
+//! record stops the load at the last good one (the store reports it); the room then compacts at
+//! once, so updates appended from now on follow an intact snapshot instead of hiding behind the
+//! damaged record on the next load.
 
 use std::sync::Arc;
 
@@ -153,9 +155,16 @@ pub(crate) async fn load_room(context: &RoomContext) -> Result<(Room, DocumentLo
 }
 
 /// Applies what was loaded. The snapshot goes in as one (see [`Room::handle_stored_snapshot`]):
-/// until the document changes, a client syncing from nothing is sent it as it was stored.
+/// until the document changes, a client syncing from nothing is sent it as it was stored. A
+/// snapshot with nothing after it is not even applied yet (see
+/// [`Room::handle_stored_snapshot_unapplied`]): the first joiner is answered from the stored bytes
+/// at once, and the room applies them only when something needs the document. A damaged log is
+/// applied now, since it is compacted from the room's document at once anyway.
 fn apply_loaded(room: &mut Room, loaded: &LoadedDoc) -> Result<(), ProtocolError> {
     if let Some(snapshot) = &loaded.snapshot {
+        if loaded.updates.is_empty() && loaded.corruption.is_none() {
+            return room.handle_stored_snapshot_unapplied(snapshot);
+        }
         room.handle_stored_snapshot(snapshot)?;
     }
     for update in &loaded.updates {

@@ -147,6 +147,11 @@ async fn run_loaded_room(
                         break;
                     }
                 }
+                // Joiners of a room loaded unapplied are owed its SyncStep1; that waits until
+                // nothing else does, after the answers they were waiting for went out.
+                () = std::future::ready(()), if owner.room.has_idle_work() && commands.is_empty() => {
+                    owner.room.handle_idle();
+                }
                 _ = awareness_check.tick() => owner.room.handle_tick(),
             }
         }
