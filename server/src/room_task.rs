@@ -8,26 +8,29 @@
 //! whose queue is full is closed with [`close_code::SLOW_CONSUMER`] so its client resyncs: an
 //! update is never dropped silently. A frame's receipt and relayed frames wait for the same
 //! moment, after the batch's own frames, so they never overtake what they follow. When the last
-//! client leaves, the document is compacted and the room released from memory.
+//! client leaves, the document is compacted and the room released from memory; while clients
+//! stay but are idle, it sleeps (see [`crate::room_sleep`]). Carrying out a batch's effects lives
+//! in `effects`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use crdt_core::{ConnectionId, Outgoing, Room};
-use tokio::sync::mpsc::error::TrySendError;
+use crdt_core::{ConnectionId, Room};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn};
 
 use crate::close_code;
-use crate::persistence::{PersistError, Persistence};
+use crate::persistence::Persistence;
 use crate::room_command::{CloseReason, ConnectionOutbox, EditError, QueuedCommand, RoomCommand};
 use crate::room_sleep::{Asleep, Awakening, sleep_until_needed};
 use crate::room_storage::{DocumentLog, load_room};
 use crate::rooms::{RoomRegistry, RoomStatus};
 use crate::telemetry;
+use effects::AfterEffects;
+
+mod effects;
 
 /// Most commands handled before effects are carried out, bounding the latency a batch adds.
 const MAX_BATCH_COMMANDS: usize = 64;
@@ -249,14 +252,6 @@ struct RoomOwner {
     max_document_bytes: u64,
 }
 
-/// A frame sent once the batch's effects are durable and sent.
-enum AfterEffects {
-    /// A frame's receipt, to its sender.
-    Receipt { to: ConnectionId, frame: Bytes },
-    /// A relayed frame, to every connection that receives relays except its sender.
-    Relay { from: ConnectionId, frame: Bytes },
-}
-
 /// True when a frame starts with a SyncStep2 or Update, the messages that grow a document.
 fn carries_document_update(frame: &[u8]) -> bool {
     matches!(frame, [0, 1 | 2, ..])
@@ -421,114 +416,5 @@ impl RoomOwner {
             .map_err(|error| error.to_string())
             .and_then(|deleted| deleted.map_err(|error| error.to_string()));
         let _ = done.send(deleted);
-    }
-
-    /// Persists the pending updates, then sends every pending frame, closing connections that
-    /// fell behind; their departure produces effects of its own (awareness removal), so this runs
-    /// until quiet.
-    async fn carry_out_effects(&mut self, context: &RoomContext) -> Result<(), PersistError> {
-        loop {
-            let effects: Vec<Outgoing> = std::iter::from_fn(|| self.room.poll_outgoing()).collect();
-            let updates: Vec<Bytes> = effects
-                .iter()
-                .filter_map(|effect| match effect {
-                    Outgoing::Persist { update } => Some(update.clone()),
-                    _ => None,
-                })
-                .collect();
-            if !updates.is_empty() {
-                let receipt = context
-                    .persistence
-                    .persist(context.name.clone(), updates)
-                    .await?;
-                self.log.record_append(receipt);
-            }
-            for effect in effects {
-                match effect {
-                    Outgoing::Reply { to, frame } => self.deliver(to, frame),
-                    Outgoing::Broadcast { except, frame } => {
-                        let sent = self.fan_out(frame, |connection, _| Some(connection) != except);
-                        metrics::histogram!(telemetry::BROADCAST_FANOUT).record(sent as f64);
-                    }
-                    Outgoing::Persist { .. } => {}
-                }
-            }
-            self.send_after_effects();
-            if self.closing.is_empty() {
-                return Ok(());
-            }
-            for (connection, reason) in std::mem::take(&mut self.closing) {
-                if let Some(outbox) = self.outboxes.remove(&connection) {
-                    let _ = outbox.close.send(reason);
-                    self.room.handle_disconnect(connection);
-                }
-            }
-        }
-    }
-
-    /// Sends the receipts and relayed frames of the batch, whose effects are now durable and sent.
-    fn send_after_effects(&mut self) {
-        for after in std::mem::take(&mut self.after_effects) {
-            match after {
-                AfterEffects::Receipt { to, frame } => self.deliver(to, frame),
-                AfterEffects::Relay { from, frame } => {
-                    self.fan_out(frame, |connection, outbox| {
-                        connection != from && outbox.receives_relays
-                    });
-                }
-            }
-        }
-    }
-
-    /// Sends `frame` to every connection `include` picks; how many it picked.
-    fn fan_out(
-        &mut self,
-        frame: Bytes,
-        include: impl Fn(ConnectionId, &ConnectionOutbox) -> bool,
-    ) -> usize {
-        let recipients: Vec<ConnectionId> = self
-            .outboxes
-            .iter()
-            .filter(|(connection, outbox)| include(**connection, outbox))
-            .map(|(connection, _)| *connection)
-            .collect();
-        for &connection in &recipients {
-            self.deliver(connection, frame.clone());
-        }
-        recipients.len()
-    }
-
-    fn close_everyone(&mut self, reason: CloseReason) {
-        for (_, outbox) in self.outboxes.drain() {
-            let _ = outbox.close.send(reason.clone());
-        }
-    }
-
-    fn deliver(&mut self, connection: ConnectionId, frame: Bytes) {
-        let Some(outbox) = self.outboxes.get(&connection) else {
-            return;
-        };
-        // A connection being closed gets nothing more: after a gap it must resync, not go on.
-        if self
-            .closing
-            .iter()
-            .any(|(closing, _)| *closing == connection)
-        {
-            return;
-        }
-        match outbox.frames.try_send(frame) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                warn!(%connection, "disconnecting a client that fell behind");
-                metrics::counter!(telemetry::SLOW_CLIENT_DISCONNECTS).increment(1);
-                let reason = CloseReason::new(
-                    close_code::SLOW_CONSUMER,
-                    "too far behind: reconnect to resync",
-                );
-                self.closing.push((connection, reason));
-            }
-            // The connection is on its way out; its Leave command follows.
-            Err(TrySendError::Closed(_)) => {}
-        }
     }
 }

@@ -72,8 +72,7 @@ async fn presence_keeps_a_document_awake() -> Result<()> {
     quiet.wait_for_server_to_catch_up().await?;
 
     wait_for_in_memory(&server, "quiet", false).await?;
-    let present: serde_json::Value =
-        serde_json::from_str(&server.get("/api/docs/present").await?)?;
+    let present: serde_json::Value = serde_json::from_str(&server.get("/api/docs/present").await?)?;
     assert_eq!(present["in_memory"], true, "{present}");
     assert_eq!(present["clients"], 1, "{present}");
     Ok(())
