@@ -8,6 +8,7 @@
 //! - [`hocuspocus`]: the `/hocuspocus` endpoint: Hocuspocus providers, many documents per socket.
 //! - [`frame_queue`]: the bounded queue of frames a room sends one connection, cheap when idle.
 //! - [`rooms`]: the registry of rooms in memory, one owner task per room.
+//! - [`command_queue`]: the bounded queue a room takes commands from, cheap when idle.
 //! - [`room_command`]: what a room task can be asked (join, frames, reads, edits, delete).
 //! - [`room_task`]: the owner task of one room: batches, durable-before-visible, fan-out.
 //! - [`room_sleep`]: a room whose idle document is let go of while its clients stay connected.
@@ -27,6 +28,7 @@ pub mod api_error;
 pub mod app;
 pub mod auth;
 pub mod close_code;
+pub mod command_queue;
 pub mod config;
 pub mod connection;
 pub mod frame_queue;

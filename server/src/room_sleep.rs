@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use crdt_core::{ConnectionId, Members};
-use tokio::sync::mpsc;
 
+use crate::command_queue::CommandReceiver;
 use crate::room_command::{ConnectionOutbox, QueuedCommand, RoomCommand};
 use crate::room_task::RoomContext;
 use crate::telemetry;
@@ -42,7 +42,7 @@ pub(crate) enum Awakening {
 /// Sleeps until a command needs the document, or until everyone has left.
 pub(crate) async fn sleep_until_needed(
     context: &RoomContext,
-    commands: &mut mpsc::Receiver<QueuedCommand>,
+    commands: &mut CommandReceiver<QueuedCommand>,
     mut asleep: Asleep,
 ) -> Awakening {
     let sleeping_rooms = metrics::gauge!(telemetry::ROOMS_ASLEEP);
@@ -72,7 +72,7 @@ pub(crate) async fn sleep_until_needed(
                 .retire(&context.name, context.generation, commands)
         {
             // Reads and edits that raced the retirement are still owed an answer.
-            let owed: Vec<QueuedCommand> = std::iter::from_fn(|| commands.try_recv().ok())
+            let owed: Vec<QueuedCommand> = std::iter::from_fn(|| commands.try_recv())
                 .filter(|command| {
                     matches!(**command, RoomCommand::Read(_) | RoomCommand::Edit { .. })
                 })

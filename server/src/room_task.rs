@@ -18,10 +18,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crdt_core::{ConnectionId, Room};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::{debug, error, warn};
 
 use crate::close_code;
+use crate::command_queue::CommandReceiver;
 use crate::persistence::Persistence;
 use crate::room_command::{CloseReason, ConnectionOutbox, EditError, QueuedCommand, RoomCommand};
 use crate::room_sleep::{Asleep, Awakening, sleep_until_needed};
@@ -54,7 +55,7 @@ pub(crate) struct RoomContext {
 }
 
 /// Runs a room until its last connection leaves and nothing is waiting for it.
-pub(crate) async fn run_room(context: RoomContext, mut commands: mpsc::Receiver<QueuedCommand>) {
+pub(crate) async fn run_room(context: RoomContext, mut commands: CommandReceiver<QueuedCommand>) {
     let loaded_rooms = metrics::gauge!(telemetry::ROOMS_LOADED);
     let mut asleep: Option<Asleep> = None;
     let mut first_commands: Vec<QueuedCommand> = Vec::new();
@@ -111,7 +112,7 @@ pub(crate) async fn run_room(context: RoomContext, mut commands: mpsc::Receiver<
 /// what the sleeping room keeps.
 async fn run_loaded_room(
     context: &RoomContext,
-    commands: &mut mpsc::Receiver<QueuedCommand>,
+    commands: &mut CommandReceiver<QueuedCommand>,
     mut room: Room,
     log: DocumentLog,
     asleep: Option<Asleep>,
@@ -222,13 +223,13 @@ fn refuse(command: RoomCommand, reason: &CloseReason) {
 /// Takes the room out of the registry and refuses every join still queued.
 fn refuse_waiting_joins(
     context: &RoomContext,
-    commands: &mut mpsc::Receiver<QueuedCommand>,
+    commands: &mut CommandReceiver<QueuedCommand>,
     reason: CloseReason,
 ) {
     context
         .registry
         .remove(&context.name, context.generation, commands);
-    while let Ok(command) = commands.try_recv() {
+    while let Some(command) = commands.try_recv() {
         if let RoomCommand::Join { joined, .. } = *command {
             let _ = joined.send(Err(reason.clone()));
         }
@@ -334,7 +335,7 @@ impl RoomOwner {
     async fn finish_batch(
         &mut self,
         context: &RoomContext,
-        commands: &mut mpsc::Receiver<QueuedCommand>,
+        commands: &mut CommandReceiver<QueuedCommand>,
     ) -> bool {
         match self.carry_out_effects(context).await {
             Ok(()) => {
@@ -380,10 +381,10 @@ impl RoomOwner {
     async fn handle_leftovers(
         &mut self,
         context: &RoomContext,
-        commands: &mut mpsc::Receiver<QueuedCommand>,
+        commands: &mut CommandReceiver<QueuedCommand>,
     ) {
         let mut any = false;
-        while let Ok(command) = commands.try_recv() {
+        while let Some(command) = commands.try_recv() {
             if matches!(*command, RoomCommand::Read(_) | RoomCommand::Edit { .. }) {
                 self.handle_command(*command);
                 any = true;
@@ -399,7 +400,7 @@ impl RoomOwner {
     async fn delete(
         &mut self,
         context: &RoomContext,
-        commands: &mut mpsc::Receiver<QueuedCommand>,
+        commands: &mut CommandReceiver<QueuedCommand>,
         done: oneshot::Sender<Result<bool, String>>,
     ) {
         self.close_everyone(CloseReason::new(

@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use crdt_core::{Access, ConnectionId, Room};
-use tokio::sync::mpsc::error::SendError;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio_util::task::TaskTracker;
 
+use crate::command_queue::{Closed, CommandReceiver, CommandSender, command_queue};
 use crate::config::ServeConfig;
 use crate::frame_queue::{FrameReceiver, frame_queue};
 use crate::persistence::Persistence;
@@ -59,7 +59,7 @@ pub enum JoinError {
 /// Sends commands to one room's task.
 #[derive(Clone)]
 pub struct RoomHandle {
-    commands: mpsc::Sender<QueuedCommand>,
+    commands: CommandSender<QueuedCommand>,
 }
 
 impl RoomHandle {
@@ -129,7 +129,7 @@ struct RegistryInner {
 
 struct RoomEntry {
     generation: u64,
-    commands: mpsc::Sender<QueuedCommand>,
+    commands: CommandSender<QueuedCommand>,
     status: Arc<RoomStatus>,
 }
 
@@ -225,7 +225,7 @@ impl RoomRegistry {
             let commands = self.room_commands(name)?.0;
             match commands.send(Box::new(command)).await {
                 Ok(()) => return Ok(()),
-                Err(SendError(returned)) => command = *returned,
+                Err(Closed(returned)) => command = *returned,
             }
         }
         Err(JoinError::RoomUnavailable(name.to_owned()))
@@ -297,7 +297,7 @@ impl RoomRegistry {
         &self,
         name: &str,
         generation: u64,
-        commands: &mut mpsc::Receiver<QueuedCommand>,
+        commands: &mut CommandReceiver<QueuedCommand>,
     ) -> bool {
         let rooms = self.lock_rooms();
         if !commands.is_empty() {
@@ -313,7 +313,7 @@ impl RoomRegistry {
         &self,
         name: &str,
         generation: u64,
-        commands: &mut mpsc::Receiver<QueuedCommand>,
+        commands: &mut CommandReceiver<QueuedCommand>,
     ) {
         let mut rooms = self.lock_rooms();
         if rooms
@@ -330,7 +330,7 @@ impl RoomRegistry {
     fn room_commands(
         &self,
         name: &str,
-    ) -> Result<(mpsc::Sender<QueuedCommand>, Arc<RoomStatus>), JoinError> {
+    ) -> Result<(CommandSender<QueuedCommand>, Arc<RoomStatus>), JoinError> {
         let mut rooms = self.lock_rooms();
         if let Some(entry) = rooms.get(name)
             && !entry.commands.is_closed()
@@ -342,7 +342,7 @@ impl RoomRegistry {
         }
         let status = Arc::new(RoomStatus::default());
         let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
-        let (sender, receiver) = mpsc::channel(ROOM_QUEUE_COMMANDS);
+        let (sender, receiver) = command_queue(ROOM_QUEUE_COMMANDS);
         rooms.insert(
             name.to_owned(),
             RoomEntry {
