@@ -82,8 +82,8 @@ pub struct ServeConfig {
 
     /// Seconds a document with connected clients stays in memory without a message before it is
     /// let go of (its clients stay connected; it is reloaded when one of them speaks, and is not
-    /// let go of while anyone shows presence). 0 keeps documents in memory while anyone is
-    /// connected.
+    /// let go of while anyone shows presence); documents under 64 KiB, which reload in well under
+    /// a millisecond, after a tenth of it. 0 keeps documents in memory while anyone is connected.
     #[arg(long, env = "QUIRE_DOCUMENT_IDLE_SECONDS", default_value_t = 10)]
     pub document_idle_seconds: u64,
 

@@ -25,7 +25,7 @@ use crate::close_code;
 use crate::command_queue::CommandReceiver;
 use crate::persistence::Persistence;
 use crate::room_command::{CloseReason, ConnectionOutbox, EditError, QueuedCommand, RoomCommand};
-use crate::room_sleep::{Asleep, Awakening, sleep_until_needed};
+use crate::room_sleep::{Asleep, Awakening, idle_before_sleep, sleep_until_needed};
 use crate::room_storage::{DocumentLog, load_room};
 use crate::rooms::{RoomRegistry, RoomStatus};
 use crate::telemetry;
@@ -137,7 +137,8 @@ async fn run_loaded_room(
     let check_every = context
         .idle_document_after
         .map_or(AWARENESS_CHECK_INTERVAL, |idle| {
-            (idle / 2).clamp(Duration::from_millis(1), AWARENESS_CHECK_INTERVAL)
+            (idle_before_sleep(idle, 0) / 2)
+                .clamp(Duration::from_millis(1), AWARENESS_CHECK_INTERVAL)
         });
     let mut awareness_check = tokio::time::interval(check_every);
     awareness_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -191,10 +192,9 @@ async fn run_loaded_room(
                 owner.handle_leftovers(context, commands).await;
                 break;
             }
-        } else if context
-            .idle_document_after
-            .is_some_and(|idle| last_command.elapsed() >= idle)
-            && commands.is_empty()
+        } else if context.idle_document_after.is_some_and(|idle| {
+            last_command.elapsed() >= idle_before_sleep(idle, owner.log.stored_bytes())
+        }) && commands.is_empty()
             && let Some(asleep) = owner.fall_asleep(context).await
         {
             return Some(asleep);
