@@ -318,8 +318,8 @@ else
     add_case W5 "clients=$clients" all 90 "awareness --clients $clients --hz 10 --seconds 5"
   done
   add_case W6 "documents=1000" quire 600 "cold-load --documents 1000 --trace $trace"
-  add_case W7 "clients=19000 own" all 300 "idle --clients 19000 --rooms own"
-  add_case W7 "clients=19000 shared" all 300 "idle --clients 19000 --rooms shared"
+  add_case W7 "clients=19000 own" all 300 "idle --clients 19000 --rooms own --settle-seconds 5"
+  add_case W7 "clients=19000 shared" all 300 "idle --clients 19000 --rooms shared --settle-seconds 5"
 fi
 
 # The cases and targets selected, in run order: by workload, then case, then target.
