@@ -22,10 +22,11 @@ use crate::room_command::{
     CloseReason, ConnectionOutbox, DocumentEdit, EditError, QueuedCommand, RoomCommand,
 };
 use crate::room_task::{RoomContext, run_room};
+use crate::telemetry;
 
 /// How many commands may wait for a room before senders wait: enough to absorb bursts, small
 /// enough that a flooding client feels back-pressure on its own socket.
-const ROOM_QUEUE_COMMANDS: usize = 256;
+const ROOM_QUEUE_COMMANDS: usize = 1024;
 
 /// How often a join may lose the race against a retiring room before giving up.
 const JOIN_ATTEMPTS: usize = 8;
@@ -54,6 +55,17 @@ pub enum JoinError {
     /// The room refused the connection (for example, its document could not be loaded).
     #[error("refused: {}", .0.reason)]
     Refused(CloseReason),
+}
+
+impl JoinError {
+    /// The `reason` label a refused join is counted under in `quire_refused_total`.
+    pub fn refusal_reason(&self) -> &'static str {
+        match self {
+            JoinError::RoomUnavailable(_) => "room_unavailable",
+            JoinError::TooManyRooms(_) => "too_many_rooms",
+            JoinError::Refused(_) => "document_unavailable",
+        }
+    }
 }
 
 /// Sends commands to one room's task.
@@ -252,6 +264,19 @@ impl RoomRegistry {
     }
 
     async fn join_with(
+        &self,
+        name: &str,
+        access: Access,
+        receives_relays: bool,
+    ) -> Result<Membership, JoinError> {
+        let joined = self.try_join(name, access, receives_relays).await;
+        if let Err(error) = &joined {
+            telemetry::record_refusal(error.refusal_reason());
+        }
+        joined
+    }
+
+    async fn try_join(
         &self,
         name: &str,
         access: Access,

@@ -64,7 +64,8 @@ test('SIGTERM while clients are editing', async () => {
 
 /** Metrics move when things happen: connections, edits, disconnects, refusals. */
 test('metrics follow connections, edits and refusals', async () => {
-  const server = await startQuire()
+  // The room must stay loaded while its client idles, for quire_rooms_loaded to read 1.
+  const server = await startQuire(['--document-idle-seconds', '0'])
   const open = 'quire_connections_open{protocol="y-websocket"}'
   const updates = 'quire_messages_received_total{type="update"}'
   const refusedNames = 'quire_refused_total{reason="invalid_room_name"}'

@@ -28,6 +28,7 @@ use crate::hocuspocus::codec::{self, RoomMessage};
 use crate::hocuspocus::forward::{address_room_frame, forward, relay, room_stopped};
 use crate::room_command::CloseReason;
 use crate::rooms::{JoinError, Membership, RoomRegistry};
+use crate::telemetry;
 
 /// Documents one socket may have open (or opening) at once. Each is a room membership with its
 /// own queue, so the bound keeps one socket from holding an unbounded share of the server; an
@@ -129,6 +130,7 @@ impl Documents {
             return Err(OpenError::AlreadyOpen);
         }
         if self.documents.len() >= MAX_DOCUMENTS_PER_SOCKET {
+            telemetry::record_refusal("too_many_documents");
             return Err(OpenError::TooManyDocuments);
         }
         let attempt = self.next_attempt;
