@@ -23,8 +23,9 @@ use tokio_tungstenite::tungstenite::{Error, Message};
 /// Payload bytes per fragment of a large message. Small enough that the write buffer stays near
 /// its configured size while one is buffered; large enough that the per-frame cost (a header of
 /// at most 10 bytes, one pass through the sink) is negligible. In W4 (5,000 joiners of a 333 KB
-/// document) 16 and 64 KiB did not differ beyond the run-to-run noise, in time, server CPU or
-/// memory: either way a connection's buffer peaks near write buffer size plus one fragment.
+/// document, with a 64 KiB write buffer) 16 and 64 KiB did not differ beyond the run-to-run
+/// noise; a buffer peaks near write buffer size plus one fragment, so with the 16 KiB write
+/// buffer now used the smaller fragment keeps each connection's buffer near 32 KiB.
 pub const FRAGMENT_BYTES: usize = 16 * 1024;
 
 /// Queues `message` on `sink` as one binary message, in fragments when it is larger than
