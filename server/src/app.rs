@@ -10,15 +10,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use crdt_core::Access;
-use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -34,20 +31,9 @@ use crate::room_name::validate_room_name;
 use crate::rooms::RoomRegistry;
 use crate::telemetry;
 use crate::tls::{TlsError, TlsListener, load_acceptor};
+use crate::websocket::{Admission, Handshake, HandshakeError};
 use storage::{DocStore, SledStore};
 use tokio_rustls::TlsAcceptor;
-
-/// WebSocket read buffer per connection, and the most one read asks the socket for. tungstenite
-/// zero-fills the buffer's whole capacity before its first read, so every connection, idle or
-/// not, keeps all of it resident: this was 8 KiB of the 13.6 KiB an idle connection cost. Yjs
-/// frames are mostly tens of bytes; a larger frame still arrives whole (the buffer grows to the
-/// frame, up to the message size limit), it just takes one read per KiB. Measured at 1 KiB
-/// against 8 KiB, W1 (a writer's pipelined updates) and W2 (1,000 readers) showed no change
-/// beyond the run-to-run noise. tungstenite's default is 128 KiB.
-pub(crate) const WEBSOCKET_READ_BUFFER_BYTES: usize = 1024;
-/// Bytes gathered before a write reaches the socket; every batch is flushed anyway, so this only
-/// bounds how much one batch holds in memory before writing.
-pub(crate) const WEBSOCKET_WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Connections the kernel may hold completed but not yet accepted. tokio's default (1024)
 /// overflowed thousands of times when 5,000 clients joined at once (W4 in docs/benchmarks.md), and
@@ -284,7 +270,7 @@ async fn upgrade_websocket(
     room: Result<Path<String>, PathRejection>,
     query: Result<Query<UpgradeQuery>, QueryRejection>,
     headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    handshake: Result<Handshake, HandshakeError>,
 ) -> Response {
     let room = match room {
         Ok(Path(room)) => room,
@@ -306,31 +292,10 @@ async fn upgrade_websocket(
         Ok(_) => Access::ReadWrite,
         Err(refusal) => return refusal.into_response(),
     };
-    let permit = match state.connection_limits.admit(peer.ip()) {
-        Ok(permit) => permit,
+    let admission = match Admission::admit(&state, peer, handshake) {
+        Ok(admission) => admission,
         Err(refusal) => return refusal.into_response(),
     };
-    let upgrade = match upgrade {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => {
-            return ApiError::new(
-                rejection.status(),
-                "websocket_upgrade_required",
-                rejection.body_text(),
-            )
-            .into_response();
-        }
-    };
-    if state.shutdown.is_cancelled() {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the server is shutting down",
-        )
-        .into_response();
-    }
-    // Taken before the upgrade completes so shutdown also waits for connections mid-upgrade.
-    let task = state.tracker.token();
     let context = ConnectionContext {
         room,
         peer,
@@ -339,20 +304,9 @@ async fn upgrade_websocket(
         config: state.config.clone(),
         shutdown: state.shutdown.clone(),
     };
-    upgrade
-        .read_buffer_size(WEBSOCKET_READ_BUFFER_BYTES)
-        .write_buffer_size(WEBSOCKET_WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(state.config.max_message_bytes.saturating_mul(2))
-        .max_message_size(state.config.max_message_bytes)
-        .max_frame_size(state.config.max_message_bytes)
-        // A combinator rather than an `async` block: the block would keep a second copy of the
-        // socket and context for as long as the connection lives.
-        .on_upgrade(move |socket| {
-            serve_connection(socket, context).map(move |()| {
-                drop(permit);
-                drop(task);
-            })
-        })
+    admission.accept(state.config.max_message_bytes, move |socket| {
+        serve_connection(socket, context)
+    })
 }
 
 /// Refuses a browser upgrade from an origin not in `allowed` (cross-site WebSocket hijacking);

@@ -9,9 +9,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as SocketError, Message};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span};
 
@@ -23,6 +24,8 @@ use crate::limits::MessageRate;
 use crate::room_command::CloseReason;
 use crate::rooms::{JoinError, Membership, RoomRegistry};
 use crate::telemetry;
+use crate::websocket::send::feed_binary;
+use crate::websocket::{Socket, SocketSink, SocketStream};
 
 /// How long a closing connection waits for the client's close reply.
 const CLOSE_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -61,14 +64,14 @@ pub(crate) enum Ending {
 /// The span is `debug`: nothing inside a connection logs at `info`, and an enabled span costs
 /// every idle connection a few hundred bytes.
 pub fn serve_connection(
-    socket: WebSocket,
+    socket: Socket,
     context: ConnectionContext,
 ) -> impl Future<Output = ()> + Send {
     let span = debug_span!("connection", room = %context.room, peer = %context.peer);
     serve(socket, context).instrument(span)
 }
 
-async fn serve(socket: WebSocket, context: ConnectionContext) {
+async fn serve(socket: Socket, context: ConnectionContext) {
     let _open = telemetry::OpenConnection::new("y-websocket");
     let (mut sink, mut stream) = socket.split();
     // Boxed, like `finish` below: a future entered once would otherwise keep its size in this
@@ -157,7 +160,8 @@ async fn serve(socket: WebSocket, context: ConnectionContext) {
                             "text frames are not part of the Yjs sync protocol",
                         ));
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    // Reading reassembles frames into messages: `Frame` only exists for writing.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                     Some(Ok(Message::Close(_))) | None => break Ending::Gone,
                     Some(Err(error)) => break ending_for_read_error(error),
                 }
@@ -190,8 +194,8 @@ async fn serve(socket: WebSocket, context: ConnectionContext) {
 /// Ends a WebSocket the way `ending` says: a close frame and a short wait for the client's
 /// close reply, or nothing when the client is gone.
 pub(crate) async fn finish(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut stream: futures_util::stream::SplitStream<WebSocket>,
+    mut sink: SocketSink,
+    mut stream: SocketStream,
     ending: Ending,
     shutdown: &CancellationToken,
     config: &ServeConfig,
@@ -223,17 +227,17 @@ pub(crate) async fn finish(
 
 /// Writes `first` and whatever else is already queued, then flushes once.
 async fn write_frames(
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    sink: &mut SocketSink,
     first: bytes::Bytes,
     frames: &mut crate::frame_queue::FrameReceiver,
-) -> Result<(), axum::Error> {
+) -> Result<(), SocketError> {
     count_frame(&telemetry::FRAMES_SENT, &first);
-    sink.feed(Message::Binary(first)).await?;
+    feed_binary(sink, first).await?;
     for _ in 1..MAX_FRAMES_PER_FLUSH {
         match frames.try_recv() {
             Ok(frame) => {
                 count_frame(&telemetry::FRAMES_SENT, &frame);
-                sink.feed(Message::Binary(frame)).await?
+                feed_binary(sink, frame).await?
             }
             Err(_) => break,
         }
@@ -246,18 +250,16 @@ fn count_frame(counters: &telemetry::FrameCounters, frame: &[u8]) {
 }
 
 /// A read error that is the client's fault gets a close code; others mean it is gone.
-pub(crate) fn ending_for_read_error(error: axum::Error) -> Ending {
-    use tokio_tungstenite::tungstenite::Error as SocketError;
-    let inner = error.into_inner();
-    match inner.downcast_ref::<SocketError>() {
-        Some(SocketError::Capacity(capacity)) => {
+pub(crate) fn ending_for_read_error(error: SocketError) -> Ending {
+    match error {
+        SocketError::Capacity(capacity) => {
             telemetry::record_refusal("message_too_big");
             Ending::Close(CloseReason::new(
                 close_code::TOO_BIG,
                 &format!("message too big: {capacity}"),
             ))
         }
-        Some(SocketError::Protocol(protocol)) => Ending::Close(CloseReason::new(
+        SocketError::Protocol(protocol) => Ending::Close(CloseReason::new(
             close_code::PROTOCOL_ERROR,
             &format!("WebSocket protocol error: {protocol}"),
         )),
@@ -267,7 +269,7 @@ pub(crate) fn ending_for_read_error(error: axum::Error) -> Ending {
 
 pub(crate) fn close_message(reason: CloseReason) -> Message {
     Message::Close(Some(CloseFrame {
-        code: reason.code,
+        code: reason.code.into(),
         reason: reason.reason.into(),
     }))
 }

@@ -1,7 +1,7 @@
 //! Quire's server: axum + tokio around the sans-IO `crdt-core` rooms.
 //!
 //! Layout:
-//! - [`app`]: routes, WebSocket upgrade, bind/run/shutdown of the whole server.
+//! - [`app`]: routes, the `/ws` upgrade handler, bind/run/shutdown of the whole server.
 //! - [`limits`]: connection counts per server and per address, message rates.
 //! - [`http`]: the `/api` routes (export, update, list, delete, versions) and OpenAPI.
 //! - [`connection`]: one task per WebSocket connection (keepalive, close codes, batching writes).
@@ -21,6 +21,7 @@
 //! - [`tls`]: serving https/wss directly with rustls.
 //! - [`telemetry`]: metric names and the Prometheus rendering at `/metrics`.
 //! - [`web_assets`]: the browser editor (`client-web/dist`), embedded in the binary.
+//! - [`websocket`]: our own WebSocket upgrade (shared admission steps) and fragmented sends.
 //! - [`config`]: settings from flags and `QUIRE_*` variables.
 //! - [`logging`]: log output to stderr, pretty or JSON lines.
 
@@ -46,6 +47,7 @@ pub mod rooms;
 pub mod telemetry;
 pub mod tls;
 pub mod web_assets;
+pub mod websocket;
 
 pub use app::{Server, ServerError};
 pub use config::ServeConfig;

@@ -24,16 +24,12 @@ pub mod session;
 
 use std::net::SocketAddr;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
-use crate::api_error::ApiError;
-use crate::app::{
-    AppState, WEBSOCKET_READ_BUFFER_BYTES, WEBSOCKET_WRITE_BUFFER_BYTES, check_origin,
-};
+use crate::app::{AppState, check_origin};
+use crate::websocket::{Admission, Handshake, HandshakeError};
 use session::{SessionContext, serve_session};
 
 /// Upgrades `GET /hocuspocus` to a Hocuspocus socket.
@@ -41,36 +37,15 @@ pub(crate) async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    handshake: Result<Handshake, HandshakeError>,
 ) -> Response {
     if let Err(refusal) = check_origin(&state.config.allowed_origins, &headers) {
         return refusal.into_response();
     }
-    let permit = match state.connection_limits.admit(peer.ip()) {
-        Ok(permit) => permit,
+    let admission = match Admission::admit(&state, peer, handshake) {
+        Ok(admission) => admission,
         Err(refusal) => return refusal.into_response(),
     };
-    let upgrade = match upgrade {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => {
-            return ApiError::new(
-                rejection.status(),
-                "websocket_upgrade_required",
-                rejection.body_text(),
-            )
-            .into_response();
-        }
-    };
-    if state.shutdown.is_cancelled() {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the server is shutting down",
-        )
-        .into_response();
-    }
-    // Taken before the upgrade completes so shutdown also waits for sockets mid-upgrade.
-    let task = state.tracker.token();
     let context = SessionContext {
         peer,
         registry: state.registry.clone(),
@@ -78,16 +53,7 @@ pub(crate) async fn upgrade(
         shutdown: state.shutdown.clone(),
         authenticator: state.authenticator.clone(),
     };
-    let max_message_bytes = state.config.max_message_bytes;
-    upgrade
-        .read_buffer_size(WEBSOCKET_READ_BUFFER_BYTES)
-        .write_buffer_size(WEBSOCKET_WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(max_message_bytes.saturating_mul(2))
-        .max_message_size(max_message_bytes)
-        .max_frame_size(max_message_bytes)
-        .on_upgrade(move |socket| async move {
-            serve_session(socket, context).await;
-            drop(permit);
-            drop(task);
-        })
+    admission.accept(state.config.max_message_bytes, move |socket| {
+        serve_session(socket, context)
+    })
 }

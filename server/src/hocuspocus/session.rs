@@ -13,12 +13,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use axum::extract::ws::{Message, WebSocket};
 use bytes::Bytes;
 use crdt_core::Access;
-use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span};
 use yrs::encoding::read::{Cursor, Read};
@@ -34,6 +33,8 @@ use crate::room_command::CloseReason;
 use crate::room_name::validate_room_name;
 use crate::rooms::RoomRegistry;
 use crate::telemetry;
+use crate::websocket::send::feed_binary;
+use crate::websocket::{Socket, SocketSink};
 
 /// Frames written before a flush, so one slow flush does not hold back the queue forever.
 const MAX_FRAMES_PER_FLUSH: usize = 256;
@@ -59,15 +60,12 @@ type Turn = (Vec<Bytes>, Option<Ending>);
 ///
 /// Shaped like [`crate::connection::serve_connection`]: no async layer holding a second copy of
 /// the socket, and a `debug` span (nothing inside logs at `info`).
-pub fn serve_session(
-    socket: WebSocket,
-    context: SessionContext,
-) -> impl Future<Output = ()> + Send {
+pub fn serve_session(socket: Socket, context: SessionContext) -> impl Future<Output = ()> + Send {
     let span = debug_span!("hocuspocus", peer = %context.peer);
     serve(socket, context).instrument(span)
 }
 
-async fn serve(socket: WebSocket, context: SessionContext) {
+async fn serve(socket: Socket, context: SessionContext) {
     let _open = telemetry::OpenConnection::new("hocuspocus");
     let context = &context;
     let (mut sink, mut stream) = socket.split();
@@ -114,7 +112,10 @@ async fn serve(socket: WebSocket, context: SessionContext) {
                         let reason = "text frames are not part of the Hocuspocus protocol";
                         (Vec::new(), Some(close(close_code::MALFORMED, reason)))
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => (Vec::new(), None),
+                    // Reading reassembles frames into messages: `Frame` only exists for writing.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {
+                        (Vec::new(), None)
+                    }
                     Some(Ok(Message::Close(_))) | None => (Vec::new(), Some(Ending::Gone)),
                     Some(Err(error)) => (Vec::new(), Some(ending_for_read_error(error))),
                 }
@@ -267,14 +268,14 @@ fn collect_ready(documents: &mut Documents, first: Bytes) -> Turn {
 /// Writes `frames` and flushes once; a client that stops reading for the idle timeout is dropped,
 /// and shutdown abandons the write (a close frame could not get through anyway).
 async fn write_frames(
-    sink: &mut SplitSink<WebSocket, Message>,
+    sink: &mut SocketSink,
     frames: Vec<Bytes>,
     context: &SessionContext,
 ) -> Result<(), Ending> {
     let writing = async {
         for frame in frames {
             count(&telemetry::FRAMES_SENT, &frame);
-            sink.feed(Message::Binary(frame)).await?;
+            feed_binary(sink, frame).await?;
         }
         sink.flush().await
     };
