@@ -26,7 +26,7 @@ use crate::telemetry;
 
 /// How many commands may wait for a room before senders wait: enough to absorb bursts, small
 /// enough that a flooding client feels back-pressure on its own socket.
-const ROOM_QUEUE_COMMANDS: usize = 1024;
+const ROOM_QUEUE_COMMANDS: usize = 256;
 
 /// How often a join may lose the race against a retiring room before giving up.
 const JOIN_ATTEMPTS: usize = 8;
