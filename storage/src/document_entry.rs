@@ -139,6 +139,7 @@ impl DocumentEntry {
             log_records: self.log_records,
             last_seq: self.last_seq(),
             updated_at: UNIX_EPOCH + Duration::from_millis(self.updated_at_millis),
+            damaged: false,
         }
     }
 

@@ -119,9 +119,14 @@ fn decode_entry(doc: &str, bytes: &[u8]) -> Result<DocumentEntry, StoreError> {
 fn metas<'a>(
     documents: impl Iterator<Item = (&'a String, &'a MemoryDocument)>,
 ) -> Result<Vec<DocMeta>, StoreError> {
-    documents
-        .map(|(id, document)| Ok(decode_entry(id, &document.entry)?.to_meta(id)))
-        .collect()
+    Ok(documents
+        .map(
+            |(id, document)| match DocumentEntry::decode(&document.entry) {
+                Ok(entry) => entry.to_meta(id),
+                Err(_) => DocMeta::damaged(id),
+            },
+        )
+        .collect())
 }
 
 impl DocStore for MemoryStore {

@@ -108,12 +108,10 @@ impl SledStore {
                 break;
             }
             let id = id_from_entry_key(&key).unwrap_or_default();
-            let entry =
-                DocumentEntry::decode(&value).map_err(|source| StoreError::CorruptEntry {
-                    doc: id.clone(),
-                    source,
-                })?;
-            metas.push(entry.to_meta(&id));
+            metas.push(match DocumentEntry::decode(&value) {
+                Ok(entry) => entry.to_meta(&id),
+                Err(_) => DocMeta::damaged(&id),
+            });
         }
         Ok(metas)
     }

@@ -159,6 +159,25 @@ pub struct DocMeta {
     /// When the document was last appended to or compacted (millisecond
     /// precision, as stored).
     pub updated_at: SystemTime,
+    /// The document's entry failed its checksum: the figures above are
+    /// unknown (zero). `load` and `metadata` report the damage; `delete`
+    /// clears it. Listings show such a document rather than failing whole.
+    pub damaged: bool,
+}
+
+impl DocMeta {
+    /// What a listing says of document `id` whose entry cannot be read.
+    pub fn damaged(id: &str) -> Self {
+        DocMeta {
+            id: id.to_owned(),
+            bytes: 0,
+            log_bytes: 0,
+            log_records: 0,
+            last_seq: Seq::ZERO,
+            updated_at: SystemTime::UNIX_EPOCH,
+            damaged: true,
+        }
+    }
 }
 
 /// Durable storage for documents as a snapshot plus an append-only log, and
@@ -192,7 +211,8 @@ pub trait DocStore: Send + Sync + 'static {
     fn compact(&self, doc: &str, snapshot: &[u8], through: Seq) -> Result<(), StoreError>;
 
     /// Every document's metadata, sorted by id (byte-wise, which for UTF-8
-    /// is code-point order).
+    /// is code-point order). A document whose entry is damaged is listed
+    /// with [`DocMeta::damaged`] set instead of failing the whole listing.
     fn list(&self) -> Result<Vec<DocMeta>, StoreError>;
 
     /// Up to `limit` documents with ids strictly after `after` (from the

@@ -110,6 +110,7 @@ fn document_json(document: &DocMeta) -> Value {
         "last_seq": document.last_seq.0,
         "updated_at": rfc3339(document.updated_at),
         "updated_at_unix_ms": unix_millis(document.updated_at),
+        "damaged": document.damaged,
     })
 }
 
@@ -120,7 +121,11 @@ fn table(documents: &[DocMeta]) -> String {
         .iter()
         .map(|document| {
             [
-                document.id.clone(),
+                if document.damaged {
+                    format!("{} (damaged)", document.id)
+                } else {
+                    document.id.clone()
+                },
                 document.bytes.to_string(),
                 document.log_records.to_string(),
                 rfc3339(document.updated_at),

@@ -33,6 +33,7 @@ pub(crate) struct DocumentSummary {
     updated_at: String,
     clients: usize,
     in_memory: bool,
+    damaged: bool,
 }
 
 impl DocumentSummary {
@@ -42,6 +43,7 @@ impl DocumentSummary {
             updated_at: timestamp(meta.updated_at),
             clients: registry.clients(&meta.id),
             in_memory: registry.document_in_memory(&meta.id),
+            damaged: meta.damaged,
             id: meta.id,
         }
     }

@@ -131,7 +131,7 @@ pub fn openapi_document() -> Value {
             "Document": {"type": "object", "properties": {
                 "id": {"type": "string"}, "bytes": {"type": "integer"},
                 "updated_at": {"type": "string", "format": "date-time"}, "clients": {"type": "integer"},
-                "in_memory": {"type": "boolean"}}},
+                "in_memory": {"type": "boolean"}, "damaged": {"type": "boolean"}}},
             "Version": {"type": "object", "properties": {
                 "version_id": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
                 "label": {"type": "string"}, "bytes": {"type": "integer"}}}

@@ -147,7 +147,7 @@ pub fn damaged_snapshot_loads_nothing(store: &dyn TestStore) {
     assert_neighbour_intact(store);
 }
 
-pub fn corrupt_entry_fails_loudly_and_delete_clears_it(store: &dyn TestStore) {
+pub fn corrupt_entry_fails_loudly_but_is_listed_and_delete_clears_it(store: &dyn TestStore) {
     with_neighbour(store);
     append_numbered(store, "doc", "u", 2);
     let mut bytes = raw(store, "doc", RawSlot::Entry);
@@ -159,7 +159,13 @@ pub fn corrupt_entry_fails_loudly_and_delete_clears_it(store: &dyn TestStore) {
     assert!(is_corrupt_entry(store.metadata("doc").map(drop)));
     assert!(is_corrupt_entry(store.append("doc", b"u-3").map(drop)));
     assert!(is_corrupt_entry(store.compact("doc", b"s", Seq(1))));
-    assert!(is_corrupt_entry(store.list().map(drop)));
+    // A listing shows the damaged document instead of failing as a whole.
+    let listed = store.list().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let damaged = listed.iter().find(|meta| meta.id == "doc").unwrap();
+    assert!(damaged.damaged);
+    assert!(listed.iter().all(|meta| meta.id == "doc" || !meta.damaged));
+    assert_eq!(store.list_page(None, 10).unwrap(), listed);
     assert!(is_corrupt_entry(
         store.create_version("doc", "v", b"s").map(drop)
     ));

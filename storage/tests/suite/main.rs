@@ -67,7 +67,7 @@ for_every_store! {
     corruption::missing_update_is_reported,
     corruption::missing_last_update_is_reported,
     corruption::damaged_snapshot_loads_nothing,
-    corruption::corrupt_entry_fails_loudly_and_delete_clears_it,
+    corruption::corrupt_entry_fails_loudly_but_is_listed_and_delete_clears_it,
     corruption::compacting_past_corruption_heals,
     versions::versions_need_an_existing_document,
     versions::versions_list_oldest_first_and_load_back,
