@@ -356,3 +356,35 @@ test('one socket opens at most 100 documents', async () => {
   ])
   socket.close()
 })
+
+// Clients without presence leave their document idle long enough for it to sleep; the next edit
+// from either protocol wakes it, reaches the other, and is still acknowledged once durable.
+test('a sleeping document wakes for its Hocuspocus and y-websocket clients', async () => {
+  const server = await startQuire(['--document-idle-seconds', '1'])
+  const socket = openSocket(server)
+  const tiptap = openDocument(socket, 'hp-sleep')
+  const classic = connectProvider(server, 'hp-sleep')
+  await Promise.all([hocuspocusSynced(tiptap.provider), synced(classic.provider)])
+  // Live presence keeps a document in memory (it lives nowhere else): these clients show none.
+  tiptap.provider.awareness.setLocalState(null)
+  classic.provider.awareness.setLocalState(null)
+  tiptap.text.insert(0, 'before sleep')
+  await allAcknowledged(tiptap.provider)
+  await docSatisfies(classic.doc, () => classic.text.toString() === 'before sleep')
+
+  const inMemory = async () => (await (await fetch(`${server.url}/api/docs/hp-sleep`)).json()).in_memory
+  const deadline = Date.now() + 20000
+  while (await inMemory()) {
+    assert.ok(Date.now() < deadline, 'the idle document was let go of')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+
+  classic.text.insert(classic.text.length, ', after')
+  await docSatisfies(tiptap.doc, () => tiptap.text.toString() === 'before sleep, after')
+  tiptap.text.insert(tiptap.text.length, '!')
+  await allAcknowledged(tiptap.provider)
+  await docSatisfies(classic.doc, () => classic.text.toString() === 'before sleep, after!')
+  assert.equal(await storedText(server, 'hp-sleep'), 'before sleep, after!')
+  tiptap.close(); classic.close(); socket.destroy()
+  await server.stop()
+})
