@@ -53,7 +53,7 @@ impl RoomOwner {
                     Outgoing::Reply { to, frame } => self.deliver(to, frame),
                     Outgoing::Broadcast { except, frame } => {
                         let sent = self.fan_out(frame, |connection, _| Some(connection) != except);
-                        metrics::histogram!(telemetry::BROADCAST_FANOUT).record(sent as f64);
+                        self.broadcast_fanout.record(sent as f64);
                     }
                     Outgoing::Persist { .. } => {}
                 }
