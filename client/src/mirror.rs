@@ -88,7 +88,7 @@ impl FileMirror {
 
     async fn mirror(&mut self, shutdown: &CancellationToken) -> Result<(), MirrorError> {
         // Watch before the first read, so no change made after it goes unnoticed.
-        let watcher = FileWatcher::new(&self.path)?;
+        let mut watcher = FileWatcher::new(&self.path)?;
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             synced = self.client.wait_synced() => synced?,
