@@ -183,11 +183,19 @@ impl Client {
     }
 
     /// Waits until the client stops on its own: `Err` with the reason retrying could not cure.
+    /// Once that was returned, later calls return [`ClientError::Stopped`].
+    ///
+    /// Cancel-safe: callers race it against shutdown in a `select!` or a timeout. The task is
+    /// awaited in place and let go of only once it has ended, so a wait dropped before then
+    /// leaves the task's result to the next [`Client::stopped`] or [`Client::shutdown`]
+    /// instead of losing a fatal error (and `quire sync` exiting 0 after it).
     pub async fn stopped(&mut self) -> Result<(), ClientError> {
-        match self.task.take() {
-            Some(task) => task.await.map_err(ClientError::TaskFailed)?,
-            None => Err(ClientError::Stopped),
-        }
+        let Some(task) = self.task.as_mut() else {
+            return Err(ClientError::Stopped);
+        };
+        let ended = task.await;
+        self.task = None;
+        ended.map_err(ClientError::TaskFailed)?
     }
 
     /// Closes the connection cleanly and waits for the task to end; returns the error it had

@@ -5,6 +5,7 @@ mod support;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use futures_util::FutureExt;
 use quire_client::{Client, ClientError, ConnectionState, ReconnectPolicy};
 use quire_tests::{TestServer, WAIT_LIMIT};
 use server::auth::{AccessLevel, Authenticator};
@@ -101,6 +102,32 @@ async fn a_refused_token_stops_the_client_with_the_refusal() -> Result<()> {
     let mut client = Client::connect(endpoint(&server, "notes", Some(&token)), quick_policy());
     client.wait_synced().await?;
     client.shutdown().await?;
+    Ok(())
+}
+
+/// A wait for the client to stop that is dropped before the client stops (a `select!` or a
+/// timeout racing it) does not swallow the refusal: shutting down afterwards still reports it.
+#[tokio::test]
+async fn a_dropped_wait_for_the_stop_keeps_the_refusal_for_shutdown() -> Result<()> {
+    let server = TestServer::start_with(|config| config.auth_secret = Some(SECRET.into())).await?;
+    let mut client = Client::connect(endpoint(&server, "notes", None), ReconnectPolicy::default());
+    // Polled once and dropped: on this single-threaded runtime the client's task has not even
+    // started yet, so the wait is cut short as a losing `select!` branch would be.
+    assert!(
+        client.stopped().now_or_never().is_none(),
+        "the client stopped before it ran"
+    );
+    wait_until(&client, "the refusal", |_, status| {
+        status.connection == ConnectionState::Stopped
+    })
+    .await?;
+    let closed = tokio::time::timeout(WAIT_LIMIT, client.shutdown())
+        .await
+        .context("shutting down hung")?;
+    assert!(
+        matches!(closed, Err(ClientError::Refused { status: 401, .. })),
+        "{closed:?}"
+    );
     Ok(())
 }
 
