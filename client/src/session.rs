@@ -5,6 +5,11 @@
 //! the shutdown token. The server pings every 20 s, but a vanished server (a laptop's network
 //! gone) never closes anything, so the session also pings and gives the connection up when
 //! nothing at all arrived for two keepalive intervals.
+//!
+//! Sending can block too: a server that stops reading fills the TCP window, and a write then
+//! waits until TCP gives up, which with a live but stuck peer is never. So every send (frames,
+//! pings) races the shutdown token and a deadline (`SEND_DEADLINE`), past which the
+//! connection counts as dead and is replaced, and closing is bounded by `CLOSE_WAIT` in all.
 
 use std::time::Duration;
 
@@ -30,7 +35,11 @@ pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How often the client pings; silence for twice this ends the connection.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
-/// How long a closing client waits for the server's half of the close handshake.
+/// How long one round of sending may take before the connection counts as dead: as long as
+/// silence may. Long enough for many megabytes on any working link, so only a stuck peer hits it.
+const SEND_DEADLINE: Duration = KEEPALIVE_INTERVAL.saturating_mul(2);
+
+/// How long closing may take in all: sending the close frame, then the server's answer.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// How a session ended.
@@ -79,10 +88,24 @@ async fn drive(
     keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
     let mut synced = false;
+    // Pings go out with the frames, under the same deadline; a ping sent on its own could
+    // block as long as any other write.
+    let mut ping_due = false;
     let dropped = |reason: String, synced: bool| SessionEnd::Dropped { reason, synced };
     loop {
-        if let Err(error) = flush(socket, sync).await {
-            return dropped(format!("sending failed: {error}"), synced);
+        let ping = std::mem::take(&mut ping_due);
+        let sending = tokio::time::timeout(SEND_DEADLINE, flush(socket, sync, ping));
+        let sent = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return SessionEnd::Cancelled,
+            sent = sending => sent,
+        };
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return dropped(format!("sending failed: {error}"), synced),
+            Err(_) => {
+                return dropped(format!("sending stalled for {SEND_DEADLINE:?}"), synced);
+            }
         }
         tokio::select! {
             biased;
@@ -127,9 +150,7 @@ async fn drive(
                 if last_heard.elapsed() >= 2 * KEEPALIVE_INTERVAL {
                     return dropped("the server went silent".into(), synced);
                 }
-                if let Err(error) = socket.send(Message::Ping(Bytes::new())).await {
-                    return dropped(format!("sending a ping failed: {error}"), synced);
-                }
+                ping_due = true;
             }
         }
     }
@@ -175,11 +196,19 @@ fn send_local_updates(sync: &mut SyncClient, updates: Vec<Vec<u8>>) {
     }
 }
 
+/// Sends the frames the sync client has queued, and a ping if `ping`. Not cancel-safe (a frame
+/// taken from the queue is lost with the future), which is fine where it is dropped: on
+/// shutdown, or before a reconnect, whose state-vector exchange sends everything again.
 async fn flush(
     socket: &mut Socket,
     sync: &mut SyncClient,
+    ping: bool,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let mut wrote = false;
+    if ping {
+        socket.feed(Message::Ping(Bytes::new())).await?;
+        wrote = true;
+    }
     while let Some(frame) = sync.poll_outgoing() {
         socket.feed(Message::Binary(frame)).await?;
         wrote = true;
@@ -190,20 +219,19 @@ async fn flush(
     Ok(())
 }
 
-/// Starts the close handshake and waits, briefly, for the server's answer.
+/// Starts the close handshake and waits for the server's answer, for [`CLOSE_WAIT`] at most
+/// in all: a server that stopped reading cannot take even the close frame.
 async fn close(socket: &mut Socket, code: CloseCode, reason: &str) {
     let frame = CloseFrame {
         code,
         reason: reason.into(),
     };
-    if socket.close(Some(frame)).await.is_err() {
-        return;
-    }
-    let drained = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Some(Ok(_)) = socket.next().await {}
-    })
-    .await;
-    if drained.is_err() {
+    let closing = async {
+        if socket.close(Some(frame)).await.is_ok() {
+            while let Some(Ok(_)) = socket.next().await {}
+        }
+    };
+    if tokio::time::timeout(CLOSE_WAIT, closing).await.is_err() {
         debug!("the server did not finish the close handshake");
     }
 }
