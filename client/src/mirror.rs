@@ -24,6 +24,13 @@
 //! document, and the base becomes the text written. The watcher then reports the mirror's own
 //! write; reading it back finds the base, which is no edit, so nothing is echoed.
 //!
+//! Writing starts with reading the file, so a remote change, like a local one, waits until the
+//! file has been quiet for [`crate::watcher::QUIET_PERIOD`] (no wait unless it was touched just
+//! now; the mirror's own writes count, so a burst of remote changes is written in batches). An
+//! editor saving without a rename truncates, then writes; an empty file read in between would
+//! become a deletion of the whole text, sent to everyone, and the mirror's rename would leave
+//! the editor writing into an unlinked file.
+//!
 //! **Races.** Just before writing, the file is read once more; if the editor saved meanwhile,
 //! that save is merged first. An editor saving between that read and the rename would be
 //! overwritten (its content is merged into neither side), a window of microseconds that only
@@ -96,10 +103,21 @@ impl FileMirror {
         self.start().await?;
         let mut status = self.client.watch_status();
         let mut remote_seen = status.borrow_and_update().remote_updates;
+        // A remote change not yet written to the file: it waits for the file to be quiet.
+        let mut remote_pending = false;
         loop {
+            // Made before the `select!`, which holds the watcher borrowed for `changed`.
+            let quiet = watcher.quiet();
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                _ = watcher.changed() => self.reconcile().await?,
+                _ = watcher.changed() => {
+                    remote_pending = false;
+                    self.reconcile().await?;
+                }
+                _ = quiet, if remote_pending => {
+                    remote_pending = false;
+                    self.reconcile().await?;
+                }
                 changed = status.changed() => {
                     let (stopped, remote_updates) = {
                         let now = status.borrow_and_update();
@@ -111,7 +129,7 @@ impl FileMirror {
                     }
                     if remote_updates != remote_seen {
                         remote_seen = remote_updates;
-                        self.reconcile().await?;
+                        remote_pending = true;
                     }
                 }
             }

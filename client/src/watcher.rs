@@ -8,10 +8,16 @@
 //! An editor may write a file in several steps (truncate, then write). Reading between them
 //! would turn the half-written file into edits, deleting text only to insert it again, so a
 //! change counts once the file has been quiet for [`QUIET_PERIOD`]. The observer only bumps a
-//! counter in a [`watch`] channel: however many events arrive, the mirror wakes once and reads
-//! the file as it is then, so no queue can grow.
+//! counter in a [`watch`] channel and notes when: however many events arrive, the mirror wakes
+//! once and reads the file as it is then, so no queue can grow.
 //!
-//! [`FileWatcher::changed`] is cancel-safe: the mirror waits for it in a `select!` beside the
+//! The mirror also reads the file when a remote change arrives, and that read must not land
+//! between an editor's steps either: an empty file read there would become a deletion of the
+//! whole text, sent to everyone. `FileWatcher::quiet` waits out the quiet period without
+//! reporting the change. It measures from the last event, not from when it is called, so it
+//! returns at once unless the file was touched within the last [`QUIET_PERIOD`].
+//!
+//! `FileWatcher::changed` is cancel-safe: the mirror waits for it in a `select!` beside the
 //! connection's status, which changes every few hundred milliseconds while the server is away.
 //! A change counts as reported only when `changed` returns, so a wait dropped during the quiet
 //! period leaves the change for the next one instead of losing the edit.
@@ -23,6 +29,9 @@ use std::time::Duration;
 use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::watch;
+// Tokio's clock, which tests can pause; off the runtime (the observer's thread) it is the
+// system's monotonic clock, as the runtime's timers are.
+use tokio::time::Instant;
 use tracing::warn;
 
 use crate::error::MirrorError;
@@ -30,10 +39,31 @@ use crate::error::MirrorError;
 /// How long the file must stay unchanged before a change is read.
 pub const QUIET_PERIOD: Duration = Duration::from_millis(30);
 
+/// What the observer has seen of the file so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Activity {
+    /// How many events concerning the file arrived.
+    count: u64,
+    /// When the last of them arrived; `None` before the first.
+    last_event: Option<Instant>,
+}
+
+impl Activity {
+    fn record_event(&mut self) {
+        self.count += 1;
+        self.last_event = Some(Instant::now());
+    }
+
+    /// When the file will have been quiet for [`QUIET_PERIOD`], if that is still ahead.
+    fn quiet_from(&self) -> Option<Instant> {
+        let quiet_from = self.last_event? + QUIET_PERIOD;
+        (Instant::now() < quiet_from).then_some(quiet_from)
+    }
+}
+
 /// Watches one file.
 pub(crate) struct FileWatcher {
-    /// How many events concerning the file the observer has seen.
-    events: watch::Receiver<u64>,
+    activity: watch::Receiver<Activity>,
     /// The count up to which changes were reported by [`FileWatcher::changed`].
     reported: u64,
     _watcher: RecommendedWatcher,
@@ -44,8 +74,8 @@ impl FileWatcher {
     pub(crate) fn new(path: &Path) -> Result<Self, MirrorError> {
         let directory = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let name: OsString = path.file_name().unwrap_or_default().to_owned();
-        let (counter, events) = watch::channel(0_u64);
-        let count = move || counter.send_modify(|count| *count += 1);
+        let (recorder, activity) = watch::channel(Activity::default());
+        let count = move || recorder.send_modify(Activity::record_event);
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<Event>| match event {
                 Ok(event) if concerns(&event, &name) => count(),
@@ -66,7 +96,7 @@ impl FileWatcher {
                 source,
             })?;
         Ok(FileWatcher {
-            events,
+            activity,
             reported: 0,
             _watcher: watcher,
         })
@@ -75,15 +105,34 @@ impl FileWatcher {
     /// Waits for a change of the file not reported yet, then for it to be quiet for
     /// [`QUIET_PERIOD`]. Cancel-safe (see the module documentation).
     pub(crate) async fn changed(&mut self) {
-        while *self.events.borrow_and_update() == self.reported {
-            if self.events.changed().await.is_err() {
+        while self.activity.borrow_and_update().count == self.reported {
+            if self.activity.changed().await.is_err() {
                 // The observer is gone (it lives as long as `self`, so this does not happen):
                 // no change will ever come.
                 std::future::pending::<()>().await;
             }
         }
-        while let Ok(Ok(())) = tokio::time::timeout(QUIET_PERIOD, self.events.changed()).await {}
-        self.reported = *self.events.borrow_and_update();
+        self.quiet().await;
+        self.reported = self.activity.borrow_and_update().count;
+    }
+
+    /// Waits until the file has had no event for [`QUIET_PERIOD`]: at once if it has had none
+    /// that recently. Reports nothing; a change it waited out is still reported by
+    /// [`FileWatcher::changed`]. Cancel-safe. The future holds its own receiver, not `self`,
+    /// so it can be awaited in the same `select!` as [`FileWatcher::changed`].
+    pub(crate) fn quiet(&self) -> impl Future<Output = ()> + use<> {
+        let activity = self.activity.clone();
+        async move {
+            // Re-checked after each sleep: an event meanwhile moves the end of the quiet period.
+            // (A `let` of its own, so the channel's read lock is released before sleeping.)
+            loop {
+                let quiet_from = activity.borrow().quiet_from();
+                match quiet_from {
+                    Some(quiet_from) => tokio::time::sleep_until(quiet_from).await,
+                    None => return,
+                }
+            }
+        }
     }
 }
 
@@ -103,6 +152,8 @@ fn concerns(event: &Event, name: &OsString) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use futures_util::FutureExt;
+
     use super::*;
 
     /// A wait for a change that is dropped during the quiet period (as `select!` does when
@@ -112,9 +163,12 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("notes.md");
         let mut watcher = FileWatcher::new(&path).unwrap();
-        let mut events = watcher.events.clone();
+        let mut activity = watcher.activity.clone();
         std::fs::write(&path, "edited").unwrap();
-        events.wait_for(|count| *count > 0).await.unwrap();
+        activity
+            .wait_for(|activity| activity.count > 0)
+            .await
+            .unwrap();
 
         let cancelled = tokio::time::timeout(QUIET_PERIOD / 3, watcher.changed()).await;
         assert!(cancelled.is_err(), "the wait ended before its quiet period");
@@ -133,5 +187,52 @@ mod tests {
         watcher.changed().await;
         let again = tokio::time::timeout(QUIET_PERIOD * 3, watcher.changed()).await;
         assert!(again.is_err(), "one change was reported twice");
+    }
+
+    /// A watcher whose events come from the returned sender instead of the file system, so
+    /// tests on paused time decide when each happens.
+    fn hand_fed_watcher() -> (tempfile::TempDir, FileWatcher, watch::Sender<Activity>) {
+        let directory = tempfile::tempdir().unwrap();
+        let mut watcher = FileWatcher::new(&directory.path().join("notes.md")).unwrap();
+        let (recorder, activity) = watch::channel(Activity::default());
+        watcher.activity = activity;
+        (directory, watcher, recorder)
+    }
+
+    /// Waiting for quiet lasts as long as events keep coming closer together than the quiet
+    /// period, ends once they stop, and leaves the change to be reported.
+    #[tokio::test(start_paused = true)]
+    async fn quiet_waits_until_events_stop_for_the_quiet_period() {
+        let (_directory, mut watcher, recorder) = hand_fed_watcher();
+        let mut quiet = std::pin::pin!(watcher.quiet());
+        for _ in 0..5 {
+            recorder.send_modify(Activity::record_event);
+            let early = tokio::time::timeout(QUIET_PERIOD * 2 / 3, &mut quiet).await;
+            assert!(early.is_err(), "quiet while the file kept changing");
+        }
+        let last_event = recorder.borrow().last_event.unwrap();
+        quiet.await;
+        assert!(Instant::now() >= last_event + QUIET_PERIOD);
+        assert!(
+            watcher.changed().now_or_never().is_some(),
+            "waiting for quiet swallowed the change"
+        );
+    }
+
+    /// Waiting for quiet adds no delay when the file was not touched within the quiet period.
+    #[tokio::test(start_paused = true)]
+    async fn quiet_returns_at_once_for_a_file_not_touched_lately() {
+        let (_directory, watcher, recorder) = hand_fed_watcher();
+        assert!(watcher.quiet().now_or_never().is_some(), "no event yet");
+        recorder.send_modify(Activity::record_event);
+        assert!(
+            watcher.quiet().now_or_never().is_none(),
+            "an event just now"
+        );
+        tokio::time::advance(QUIET_PERIOD).await;
+        assert!(
+            watcher.quiet().now_or_never().is_some(),
+            "the last event is a quiet period old"
+        );
     }
 }
