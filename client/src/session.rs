@@ -95,10 +95,12 @@ async fn drive(
     loop {
         let ping = std::mem::take(&mut ping_due);
         let sending = tokio::time::timeout(SEND_DEADLINE, flush(socket, sync, ping));
+        // Sending comes first: frames that can go out at once (an edit made just before a
+        // shutdown) are sent; only a send that is stuck gives way to the shutdown.
         let sent = tokio::select! {
             biased;
-            _ = cancel.cancelled() => return SessionEnd::Cancelled,
             sent = sending => sent,
+            _ = cancel.cancelled() => return SessionEnd::Cancelled,
         };
         match sent {
             Ok(Ok(())) => {}
