@@ -68,12 +68,14 @@ pub fn serve_connection(
     context: ConnectionContext,
 ) -> impl Future<Output = ()> + Send {
     let span = debug_span!("connection", room = %context.room, peer = %context.peer);
-    serve(socket, context).instrument(span)
+    // Split here, not inside `serve`: an async fn keeps its arguments for its whole life, and
+    // the socket before the split is most of a kilobyte next to the two handles after it.
+    let (sink, stream) = socket.split();
+    serve(sink, stream, context).instrument(span)
 }
 
-async fn serve(socket: Socket, context: ConnectionContext) {
+async fn serve(mut sink: SocketSink, mut stream: SocketStream, context: ConnectionContext) {
     let _open = telemetry::OpenConnection::new("y-websocket");
-    let (mut sink, mut stream) = socket.split();
     // Boxed, like `finish` below: a future entered once would otherwise keep its size in this
     // one for the connection's whole life.
     let membership = match Box::pin(context.registry.join(&context.room, context.access)).await {
@@ -120,13 +122,15 @@ async fn serve(socket: Socket, context: ConnectionContext) {
                 };
                 // A client that stops reading fills its socket and blocks this write; bound it,
                 // and let shutdown abandon it (a close frame could not get through anyway).
+                // Boxed here and below: what a branch awaits would otherwise be part of every
+                // idle connection's task, for the connection's whole life (W7).
                 let written = tokio::select! {
                     biased;
                     _ = context.shutdown.cancelled() => break Ending::Gone,
-                    written = tokio::time::timeout(
+                    written = Box::pin(tokio::time::timeout(
                         context.config.idle_timeout(),
                         write_frames(&mut sink, frame, &mut frames),
-                    ) => written,
+                    )) => written,
                 };
                 match written {
                     Ok(Ok(())) => {}
@@ -149,7 +153,7 @@ async fn serve(socket: Socket, context: ConnectionContext) {
                                 "sending faster than the server allows",
                             ));
                         }
-                        if !room.send_frame(connection, frame).await {
+                        if !Box::pin(room.send_frame(connection, frame)).await {
                             break Ending::Close(CloseReason::new(close_code::INTERNAL_ERROR, "room stopped"));
                         }
                     }
@@ -173,7 +177,7 @@ async fn serve(socket: Socket, context: ConnectionContext) {
                         "no answer to keepalive pings",
                     ));
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                if Box::pin(sink.send(Message::Ping(Default::default()))).await.is_err() {
                     break Ending::Gone;
                 }
             }

@@ -34,7 +34,7 @@ use crate::room_name::validate_room_name;
 use crate::rooms::RoomRegistry;
 use crate::telemetry;
 use crate::websocket::send::feed_binary;
-use crate::websocket::{Socket, SocketSink};
+use crate::websocket::{Socket, SocketSink, SocketStream};
 
 /// Frames written before a flush, so one slow flush does not hold back the queue forever.
 const MAX_FRAMES_PER_FLUSH: usize = 256;
@@ -59,16 +59,17 @@ type Turn = (Vec<Bytes>, Option<Ending>);
 /// Serves one upgraded Hocuspocus socket until it ends.
 ///
 /// Shaped like [`crate::connection::serve_connection`]: no async layer holding a second copy of
-/// the socket, and a `debug` span (nothing inside logs at `info`).
+/// the socket, the socket split before the async fn (which keeps its arguments for its whole
+/// life), and a `debug` span (nothing inside logs at `info`).
 pub fn serve_session(socket: Socket, context: SessionContext) -> impl Future<Output = ()> + Send {
     let span = debug_span!("hocuspocus", peer = %context.peer);
-    serve(socket, context).instrument(span)
+    let (sink, stream) = socket.split();
+    serve(sink, stream, context).instrument(span)
 }
 
-async fn serve(socket: Socket, context: SessionContext) {
+async fn serve(mut sink: SocketSink, mut stream: SocketStream, context: SessionContext) {
     let _open = telemetry::OpenConnection::new("hocuspocus");
     let context = &context;
-    let (mut sink, mut stream) = socket.split();
     let config = &context.config;
     let mut documents = Documents::new(context.registry.clone(), config.max_message_bytes);
     let mut keepalive = tokio::time::interval(config.ping_interval());
