@@ -2,6 +2,7 @@
 //! the settings it would run with; `quire docs ...` works on a stopped server's data directory;
 //! `quire sync | cat | put` talk to a running server as a client (see [`cli`]).
 
+mod allocator;
 mod cli;
 
 use anyhow::Context;
@@ -11,12 +12,6 @@ use server::logging::{self, LogFormat};
 use server::{ServeConfig, Server};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
-
-/// mimalloc returns freed memory to the OS; with glibc's malloc the memory of released rooms
-/// stayed in its arenas, so RSS never came back down after a burst of documents (measured by
-/// tests/js/memory.test.mjs).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Threads for blocking storage work; see `main`.
 const BLOCKING_THREADS: usize = 16;
@@ -65,6 +60,7 @@ enum ConfigCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    allocator::start_returning_freed_memory().context("cannot start the memory thread")?;
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let (serve_matches, print): (&ArgMatches, bool) = match cli.command {
