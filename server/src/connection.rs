@@ -7,7 +7,9 @@
 //! ends this connection only.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -105,10 +107,13 @@ async fn serve(mut sink: SocketSink, mut stream: SocketStream, context: Connecti
     let mut last_heard = Instant::now();
     let mut rate = MessageRate::new(context.config.max_messages_per_second);
 
+    // One wait for shutdown for the connection's life: made anew each turn, it would join and
+    // leave the token's list of waiters (a lock each way) for every frame.
+    let mut shutdown = std::pin::pin!(context.shutdown.cancelled());
     let ending = loop {
         tokio::select! {
             biased;
-            _ = context.shutdown.cancelled() => {
+            _ = &mut shutdown => {
                 break Ending::Close(CloseReason::new(close_code::GOING_AWAY, "server shutting down"));
             }
             reason = &mut close => {
@@ -120,17 +125,20 @@ async fn serve(mut sink: SocketSink, mut stream: SocketStream, context: Connecti
                 let Some(frame) = frame else {
                     break Ending::Close(CloseReason::new(close_code::INTERNAL_ERROR, "room stopped"));
                 };
-                // A client that stops reading fills its socket and blocks this write; bound it,
-                // and let shutdown abandon it (a close frame could not get through anyway).
                 // Boxed here and below: what a branch awaits would otherwise be part of every
                 // idle connection's task, for the connection's whole life (W7).
-                let written = tokio::select! {
-                    biased;
-                    _ = context.shutdown.cancelled() => break Ending::Gone,
-                    written = Box::pin(tokio::time::timeout(
-                        context.config.idle_timeout(),
-                        write_frames(&mut sink, frame, &mut frames),
-                    )) => written,
+                let mut writing = Box::pin(write_frames(&mut sink, frame, &mut frames));
+                // Almost every write completes at once, the socket having room. One that waits
+                // is a client that stopped reading and filled its socket: only then is the write
+                // bounded, and made to give way to shutdown (a close frame could not get through
+                // anyway), which spares arming a timer for every write.
+                let written = match poll_once(&mut writing).await {
+                    Poll::Ready(written) => Ok(written),
+                    Poll::Pending => tokio::select! {
+                        biased;
+                        _ = &mut shutdown => break Ending::Gone,
+                        written = tokio::time::timeout(context.config.idle_timeout(), writing) => written,
+                    },
                 };
                 match written {
                     Ok(Ok(())) => {}
@@ -227,6 +235,11 @@ pub(crate) async fn finish(
         let _ = tokio::time::timeout(patience, closing).await;
     }
     let _ = sink.close().await;
+}
+
+/// Polls `future` once, leaving it to be awaited further if it is not done.
+async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|context| Poll::Ready(Pin::new(&mut *future).poll(context))).await
 }
 
 /// Writes `first` and whatever else is already queued, then flushes once.
