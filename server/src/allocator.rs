@@ -9,7 +9,7 @@
 //! and then nothing but pings every 20 s, never gets there: the documents it let go of stayed
 //! resident for as long as it stayed quiet. So a thread asks mimalloc once a second to carry out
 //! the returns that are due. Measured in W7 (19,000 idle clients in rooms of their own,
-//! docs/benchmarks.md): 5.8-10.8 KiB per connection from run to run without it, 5.7-7.4 KiB
+//! docs/benchmarks.md): 5.7-10.6 KiB per connection from run to run without it, 5.7-7.4 KiB
 //! with it. Purging at once instead (a delay of 0) gave the same W7 figures but cost W6 (1,000
 //! documents loaded in turn) a third more CPU, every load faulting in fresh pages.
 //!
