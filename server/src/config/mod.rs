@@ -1,0 +1,205 @@
+//! What `quire serve` can be told, from flags, `QUIRE_*` environment variables or a TOML file.
+//!
+//! One struct carries every setting so the server, the tests and `main` agree on names and
+//! defaults; each default is chosen for a production server, not a demo.
+//!
+//! Precedence, highest first: command-line flag, `QUIRE_*` variable, the `--config` file, the
+//! built-in default. [`resolve`] applies it: clap parses flags and variables and reports which
+//! settings were left at their default; those are taken from the file when it has them, parsed
+//! by the same clap value parsers so a file value is checked exactly like a flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::logging::LogFormat;
+use crate::persistence::Durability;
+
+mod resolve;
+pub use resolve::{ConfigError, Effective, Setting, Source, resolve};
+
+/// Smallest accepted `--max-message-bytes` and `--max-body-bytes`.
+const MIN_SIZE_LIMIT: usize = 1024;
+
+/// Settings of a running server.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "QUIRE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Directory holding the documents.
+    #[arg(long, env = "QUIRE_DATA_DIR", default_value = "./quire-data")]
+    pub data_dir: PathBuf,
+
+    /// `strict`: every update is on disk before anyone else sees it. `relaxed`: shown at once,
+    /// flushed within half a second; a crash can lose what clients already saw.
+    #[arg(long, env = "QUIRE_DURABILITY", value_enum, default_value_t = Durability::Strict)]
+    pub durability: Durability,
+
+    /// Largest WebSocket message accepted, in bytes (at least 1024); larger ones close the
+    /// connection with 1009.
+    #[arg(long, env = "QUIRE_MAX_MESSAGE_BYTES", default_value_t = 32 * 1024 * 1024,
+        value_parser = size_limit)]
+    pub max_message_bytes: usize,
+
+    /// Largest HTTP request body accepted (updates POSTed to the API), in bytes (at least 1024);
+    /// larger ones get 413.
+    #[arg(long, env = "QUIRE_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024,
+        value_parser = size_limit)]
+    pub max_body_bytes: usize,
+
+    /// Largest a document may grow in storage, in bytes; an update past it is refused and its
+    /// sender closed with 4413.
+    #[arg(long, env = "QUIRE_MAX_DOCUMENT_BYTES", default_value_t = 256 * 1024 * 1024,
+        value_parser = size_limit)]
+    pub max_document_bytes: usize,
+
+    /// Memory for sled's page cache, in bytes: it speeds up loading documents that are not in
+    /// memory. Open rooms hold their documents themselves, outside this budget.
+    #[arg(long, env = "QUIRE_CACHE_BYTES", default_value_t = storage::DEFAULT_CACHE_BYTES)]
+    pub cache_bytes: u64,
+
+    /// Open WebSocket connections allowed in total; more are refused with 503.
+    #[arg(long, env = "QUIRE_MAX_CONNECTIONS", default_value_t = 20_000, value_parser = queue_frames)]
+    pub max_connections: usize,
+
+    /// Open WebSocket connections allowed from one IP address; more are refused with 429.
+    #[arg(long, env = "QUIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 500, value_parser = queue_frames)]
+    pub max_connections_per_ip: usize,
+
+    /// Messages a connection may send per second (bursts of twice that are absorbed); faster
+    /// senders are closed with 4429.
+    #[arg(long, env = "QUIRE_MAX_MESSAGES_PER_SECOND", default_value_t = 1_000,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_messages_per_second: u32,
+
+    /// Documents held in memory at once; joins past it are closed with 1013 (try again later).
+    #[arg(long, env = "QUIRE_MAX_ROOMS", default_value_t = 100_000, value_parser = queue_frames)]
+    pub max_rooms: usize,
+
+    /// Seconds a document with connected clients stays in memory without a message before it is
+    /// let go of (its clients stay connected; it is reloaded when one of them speaks, and is not
+    /// let go of while anyone shows presence); documents under 64 KiB, which reload in well under
+    /// a millisecond, after a tenth of it. 0 keeps documents in memory while anyone is connected.
+    #[arg(long, env = "QUIRE_DOCUMENT_IDLE_SECONDS", default_value_t = 10)]
+    pub document_idle_seconds: u64,
+
+    /// PEM certificate chain: serve https/wss directly (with --tls-key).
+    #[arg(long, env = "QUIRE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "QUIRE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Secret that signs access tokens. When set, every WebSocket and `/api` request needs a
+    /// token (`quire token` makes one); when unset, Quire runs open and says so at start.
+    #[arg(long, env = "QUIRE_AUTH_SECRET")]
+    pub auth_secret: Option<String>,
+
+    /// Origins allowed to open WebSockets, comma-separated (e.g. `https://docs.example.com`);
+    /// an upgrade with another `Origin` header gets 403. Unset: any origin.
+    #[arg(long, env = "QUIRE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Frames a client may fall behind by before it is disconnected (close 4000) to resync
+    /// (at least 1).
+    #[arg(long, env = "QUIRE_CLIENT_QUEUE_FRAMES", default_value_t = 1024,
+        value_parser = queue_frames)]
+    pub client_queue_frames: usize,
+
+    /// How often idle connections are pinged, in milliseconds; a connection silent for twice
+    /// this long is closed.
+    #[arg(long, env = "QUIRE_PING_INTERVAL_MILLIS", default_value_t = 20_000)]
+    pub ping_interval_millis: u64,
+
+    /// How long shutdown waits for connections and rooms to finish, in milliseconds.
+    #[arg(long, env = "QUIRE_SHUTDOWN_GRACE_MILLIS", default_value_t = 5_000)]
+    pub shutdown_grace_millis: u64,
+
+    /// Log lines on stderr: `pretty` for people, `json` for one JSON object per line.
+    #[arg(long, env = "QUIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+impl ServeConfig {
+    /// The defaults, listening on `addr` and storing in `data_dir`.
+    pub fn new(addr: SocketAddr, data_dir: PathBuf) -> Self {
+        ServeConfig {
+            addr,
+            data_dir,
+            durability: Durability::Strict,
+            max_message_bytes: 32 * 1024 * 1024,
+            max_body_bytes: 64 * 1024 * 1024,
+            max_document_bytes: 256 * 1024 * 1024,
+            cache_bytes: storage::DEFAULT_CACHE_BYTES,
+            max_connections: 20_000,
+            max_connections_per_ip: 500,
+            max_messages_per_second: 1_000,
+            max_rooms: 100_000,
+            document_idle_seconds: 10,
+            tls_cert: None,
+            tls_key: None,
+            auth_secret: None,
+            allowed_origins: Vec::new(),
+            client_queue_frames: 1024,
+            ping_interval_millis: 20_000,
+            shutdown_grace_millis: 5_000,
+            log_format: LogFormat::Pretty,
+        }
+    }
+
+    /// Interval between keepalive pings.
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_millis.max(1))
+    }
+
+    /// Silence after which a connection is considered dead.
+    pub fn idle_timeout(&self) -> Duration {
+        self.ping_interval() * 2
+    }
+
+    /// How long an idle document stays in memory while clients are connected; `None`: forever.
+    pub fn document_idle(&self) -> Option<Duration> {
+        (self.document_idle_seconds > 0).then(|| Duration::from_secs(self.document_idle_seconds))
+    }
+
+    /// How long shutdown may take.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_millis)
+    }
+}
+
+/// A byte limit: a whole number of at least [`MIN_SIZE_LIMIT`].
+fn size_limit(text: &str) -> Result<usize, String> {
+    let value: usize = text.parse().map_err(|error| format!("{error}"))?;
+    if value < MIN_SIZE_LIMIT {
+        return Err(format!("must be at least {MIN_SIZE_LIMIT} bytes"));
+    }
+    Ok(value)
+}
+
+/// A queue length: a whole number of at least 1.
+fn queue_frames(text: &str) -> Result<usize, String> {
+    let value: usize = text.parse().map_err(|error| format!("{error}"))?;
+    if value == 0 {
+        return Err("must be at least 1".to_owned());
+    }
+    Ok(value)
+}
+
+/// The settings of `quire serve` and `quire config print`: [`ServeConfig`] plus the file that
+/// may supply them.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// TOML file of settings, keyed by the long flag names (`data_dir` or `data-dir`); flags and
+    /// `QUIRE_*` variables override it.
+    #[arg(long, env = "QUIRE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub settings: ServeConfig,
+}
