@@ -20,10 +20,10 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use yrs::sync::{Awareness, AwarenessUpdate, Message, SyncMessage};
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use crate::error::ProtocolError;
+use crate::pending::decode_update;
 use crate::wire::{decode_frame, encode_frame, encode_update_frame};
 
 /// The origin of the transactions that apply the server's updates to the document.
@@ -196,7 +196,7 @@ impl SyncClient {
     }
 
     fn apply_update(&mut self, update: &[u8]) -> Result<(), ProtocolError> {
-        let update = Update::decode_v1(update).map_err(ProtocolError::MalformedUpdate)?;
+        let update = decode_update(update)?;
         self.doc()
             .transact_mut_with(REMOTE_ORIGIN)
             .apply_update(update)

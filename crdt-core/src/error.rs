@@ -5,6 +5,7 @@
 //! updates are decoded fully before a transaction is opened.
 
 use crate::room::ConnectionId;
+use crate::untrusted::DecodeError;
 
 /// Why a frame from a client was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +31,22 @@ pub enum ProtocolError {
     /// down.
     #[error("document update could not be decoded")]
     UndecodableUpdate,
+    /// A count, nesting or awareness state in the message was refused before yrs decoded it
+    /// (see [`crate::untrusted`]).
+    #[error("invalid message: {0}")]
+    Invalid(#[from] DecodeError),
     /// The connection is not (or no longer) part of this room.
     #[error("unknown connection {0}")]
     UnknownConnection(ConnectionId),
+}
+
+impl ProtocolError {
+    /// True when the message was refused for its size rather than its form (a too-large
+    /// awareness state), which transports answer as they answer an oversized message.
+    pub fn is_oversized(&self) -> bool {
+        matches!(
+            self,
+            ProtocolError::Invalid(DecodeError::AwarenessTooLarge { .. })
+        )
+    }
 }

@@ -12,6 +12,8 @@
 //! - [`presence`]: awareness bookkeeping: who controls which awareness client, expiry.
 //! - `full_state`: the whole document as one SyncStep2 frame, encoded once for every joiner.
 //! - `pending`: what a document holds back for missing dependencies; decoding untrusted updates.
+//! - [`untrusted`]: walking encodings from peers and disks before yrs decodes them, so no
+//!   length or count in them is trusted.
 //! - [`wire`]: decoding frames into y-protocols messages and encoding one message per frame.
 //! - [`members`]: who is in a room whose document was let go of while they stay connected.
 //! - [`merge`]: merging a batch of updates into one before it is stored.
@@ -32,6 +34,7 @@ mod pending;
 mod presence;
 pub mod restore;
 pub mod room;
+pub mod untrusted;
 pub mod wire;
 
 pub use client::{REMOTE_ORIGIN, SyncClient};

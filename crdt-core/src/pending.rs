@@ -5,13 +5,11 @@
 //! update that only went pending (it waits for a dependency) still counts; comparing what is
 //! pending before and after is how it sees that.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
-use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{ReadTxn, Update};
 
 use crate::error::ProtocolError;
+use crate::untrusted::{DecodeError, decode_update_v1};
 
 /// What a document holds back until missing dependencies arrive. Usually nothing, so comparing
 /// it costs nothing on the common path.
@@ -38,11 +36,14 @@ impl PendingState {
     }
 }
 
-/// Decodes a Yjs v1 update, turning a panic inside the decoder into an error: the bytes come
-/// from the network and one client must not be able to take the room down.
+/// Decodes a Yjs v1 update from a client or the store: walked first, so no count in it is
+/// trusted, and a panic inside yrs's decoder becomes an error, so one client cannot take the room
+/// down (see [`crate::untrusted`]).
 pub(crate) fn decode_update(update: &[u8]) -> Result<Update, ProtocolError> {
-    match catch_unwind(AssertUnwindSafe(|| Update::decode_v1(update))) {
-        Ok(decoded) => decoded.map_err(ProtocolError::MalformedUpdate),
-        Err(_) => Err(ProtocolError::UndecodableUpdate),
+    match decode_update_v1(update) {
+        Ok(decoded) => Ok(decoded),
+        Err(DecodeError::Read(error)) => Err(ProtocolError::MalformedUpdate(error)),
+        Err(DecodeError::DecoderPanicked) => Err(ProtocolError::UndecodableUpdate),
+        Err(error) => Err(ProtocolError::Invalid(error)),
     }
 }

@@ -29,7 +29,7 @@ use crate::full_state::FullStateFrame;
 use crate::members::Members;
 use crate::pending::{PendingState, decode_update};
 use crate::presence::Presence;
-use crate::wire::{decode_frame, encode_frame};
+use crate::wire::{FrameLimits, decode_frame_within, encode_frame};
 
 mod deferred_load;
 mod messages;
@@ -83,6 +83,7 @@ pub struct Room {
     access: HashMap<ConnectionId, Access>,
     next_connection: u64,
     outgoing: VecDeque<Outgoing>,
+    limits: FrameLimits,
 }
 
 impl Default for Room {
@@ -110,7 +111,13 @@ impl Room {
             access: HashMap::new(),
             next_connection: 0,
             outgoing: VecDeque::new(),
+            limits: FrameLimits::default(),
         }
+    }
+
+    /// Sets what a client's frame may carry (see [`FrameLimits`]).
+    pub fn set_frame_limits(&mut self, limits: FrameLimits) {
+        self.limits = limits;
     }
 
     /// The document this room holds (a snapshot held unapplied is applied first).
@@ -214,7 +221,7 @@ impl Room {
             .access
             .get(&connection)
             .ok_or(ProtocolError::UnknownConnection(connection))?;
-        let handled = decode_frame(frame)?
+        let handled = decode_frame_within(frame, &self.limits)?
             .into_iter()
             .try_for_each(|message| self.handle_message(connection, access, message));
         self.full_state.release_if_outdated();

@@ -4,26 +4,59 @@
 //! Encoding is the other way round on purpose: the stock y-websocket client reads only the first
 //! message of each frame, so every outgoing message becomes its own frame. Frames are [`Bytes`]
 //! so one encoding can be shared by every recipient of a broadcast.
+//!
+//! The payloads yrs would allocate from (a SyncStep1's state vector, an awareness update) are
+//! walked by [`crate::untrusted`] before yrs decodes the message; an awareness state must also
+//! be JSON within [`FrameLimits::max_awareness_state_bytes`], or the frame is refused.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::Bytes;
 use yrs::encoding::read::Cursor;
-use yrs::encoding::read::{Error as ReadError, Read};
+use yrs::encoding::read::Read;
 use yrs::encoding::write::Write;
 use yrs::sync::Message;
 use yrs::sync::protocol::{
-    MSG_AUTH, MSG_QUERY_AWARENESS, MSG_SYNC, MSG_SYNC_UPDATE, PERMISSION_DENIED,
+    MSG_AUTH, MSG_AWARENESS, MSG_QUERY_AWARENESS, MSG_SYNC, MSG_SYNC_STEP_1, MSG_SYNC_UPDATE,
+    PERMISSION_DENIED,
 };
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
 
 use crate::error::ProtocolError;
+use crate::untrusted::{check_awareness_update, check_state_vector};
+
+/// The default of [`FrameLimits::max_awareness_state_bytes`]: a user's name, colour and cursor
+/// take a few hundred bytes.
+pub const DEFAULT_MAX_AWARENESS_STATE_BYTES: usize = 64 * 1024;
+
+/// What one frame may carry, beyond its size (which the transport limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// Largest awareness state of one client, in bytes of JSON.
+    pub max_awareness_state_bytes: usize,
+}
+
+impl Default for FrameLimits {
+    fn default() -> Self {
+        FrameLimits {
+            max_awareness_state_bytes: DEFAULT_MAX_AWARENESS_STATE_BYTES,
+        }
+    }
+}
+
+/// Decodes every message in `frame`, in order, within the default [`FrameLimits`].
+pub fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, ProtocolError> {
+    decode_frame_within(frame, &FrameLimits::default())
+}
 
 /// Decodes every message in `frame`, in order. A frame that does not decode to its last byte is
 /// refused whole: `yrs`'s `MessageReader` takes a truncated message for the end of the frame,
 /// which would silently drop what the client meant to send.
-pub fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, ProtocolError> {
+pub fn decode_frame_within(
+    frame: &[u8],
+    limits: &FrameLimits,
+) -> Result<Vec<Message>, ProtocolError> {
     if frame.is_empty() {
         return Err(ProtocolError::EmptyFrame);
     }
@@ -31,7 +64,7 @@ pub fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, ProtocolError> {
     let mut messages = Vec::with_capacity(1);
     while cursor.has_content() {
         let start = cursor.next;
-        skip_message(&mut cursor).map_err(ProtocolError::MalformedMessage)?;
+        skip_message(&mut cursor, limits)?;
         let bytes = &frame[start..cursor.next];
         // yrs asserts (in debug builds) that client ids fit in 53 bits; a client can send any
         // id, so a panic in its decoder is this frame's fault, not the room's.
@@ -44,22 +77,31 @@ pub fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, ProtocolError> {
 }
 
 /// Moves `cursor` past one message, reading only its framing (the layout `Message::decode`
-/// reads), so the message's exact extent is known.
-fn skip_message(cursor: &mut Cursor<'_>) -> Result<(), ReadError> {
-    match cursor.read_var::<u8>()? {
+/// reads), so the message's exact extent is known, and checks the payloads yrs would allocate
+/// from. Updates are checked where they are applied.
+fn skip_message(cursor: &mut Cursor<'_>, limits: &FrameLimits) -> Result<(), ProtocolError> {
+    let malformed = ProtocolError::MalformedMessage;
+    match cursor.read_var::<u8>().map_err(malformed)? {
         MSG_SYNC => {
-            cursor.read_var::<u8>()?;
-            cursor.read_buf()?;
+            let step = cursor.read_var::<u8>().map_err(malformed)?;
+            let payload = cursor.read_buf().map_err(malformed)?;
+            if step == MSG_SYNC_STEP_1 {
+                check_state_vector(payload)?;
+            }
+        }
+        MSG_AWARENESS => {
+            let payload = cursor.read_buf().map_err(malformed)?;
+            check_awareness_update(payload, limits.max_awareness_state_bytes)?;
         }
         MSG_AUTH => {
-            if cursor.read_var::<u8>()? == PERMISSION_DENIED {
-                cursor.read_string()?;
+            if cursor.read_var::<u8>().map_err(malformed)? == PERMISSION_DENIED {
+                cursor.read_string().map_err(malformed)?;
             }
         }
         MSG_QUERY_AWARENESS => {}
-        // Awareness, and the payload of any message type y-protocols may add later.
+        // The payload of any message type y-protocols may add later.
         _ => {
-            cursor.read_buf()?;
+            cursor.read_buf().map_err(malformed)?;
         }
     }
     Ok(())

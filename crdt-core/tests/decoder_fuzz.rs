@@ -136,7 +136,8 @@ fn room_survives(fuzzed_access: Access, frames: &[Vec<u8>]) -> Result<(), TestCa
                 | ProtocolError::MalformedUpdate(_)
                 | ProtocolError::UpdateRejected(_)
                 | ProtocolError::UndecodableUpdate
-                | ProtocolError::UndecodableMessage,
+                | ProtocolError::UndecodableMessage
+                | ProtocolError::Invalid(_),
             ) => break,
             Err(error @ ProtocolError::UnknownConnection(_)) => {
                 return Err(TestCaseError::fail(format!("unexpected error: {error}")));

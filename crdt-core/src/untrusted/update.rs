@@ -1,0 +1,314 @@
+//! Walking a Yjs update (v1 or v2) the way yrs's `Update::decode` reads it, allocating nothing.
+//!
+//! Each read goes through the same [`Decoder`] method yrs calls, in the same order, so v2's
+//! column decoders stay in step; the reads that would allocate in yrs (`Any` values, JSON
+//! content) are skimmed by [`super::any`] instead. What decoding will build is counted against a
+//! [`Budget`] proportional to the input: in v1 every element takes bytes, so the budget only
+//! caps the few kinds yrs builds large (sub-documents); in v2 a run-length-encoded column can
+//! repeat a value forever, and the budget is what stops it.
+
+use yrs::encoding::read::{Error as ReadError, Read};
+use yrs::updates::decoder::{Decoder, DecoderV1, DecoderV2};
+
+use super::{DecodeError, any, checked_client};
+
+/// Most budget units (see [`Budget`]) a v2 update may spend per byte of its encoding. Yjs's
+/// encoder stays far below this on real editing traces (see the tests); the margin is for
+/// documents of many deleted runs, which compress best.
+pub const V2_UNITS_PER_BYTE: u64 = 8;
+
+/// Budget units an item costs (a GC range, a client, a value, a deleted range cost one): yrs
+/// keeps each item in a structure about four times the size of the others, and an item takes
+/// four bytes of a v1 update at least (info, an origin or parent, content).
+const ITEM_UNITS: u64 = 4;
+
+/// Budget units a sub-document costs on top of its item: yrs builds a whole `Doc` for it. Yjs
+/// names every sub-document by a 36-character UUID, so a real one takes 40 bytes at least.
+const SUBDOCUMENT_UNITS: u64 = 32;
+
+const GC: u8 = 0;
+const SKIP: u8 = 10;
+const HAS_ORIGIN: u8 = 0b1000_0000;
+const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
+const HAS_PARENT_SUB: u8 = 0b0010_0000;
+
+const CONTENT_DELETED: u8 = 1;
+const CONTENT_JSON: u8 = 2;
+const CONTENT_BINARY: u8 = 3;
+const CONTENT_STRING: u8 = 4;
+const CONTENT_EMBED: u8 = 5;
+const CONTENT_FORMAT: u8 = 6;
+const CONTENT_TYPE: u8 = 7;
+const CONTENT_ANY: u8 = 8;
+const CONTENT_DOC: u8 = 9;
+
+const TYPE_XML_ELEMENT: u8 = 3;
+/// Type kinds yrs decodes without its `weak` feature (which Quire does not enable): array, map,
+/// text, XML element, fragment, hook and text, sub-document, undefined.
+const KNOWN_TYPE_REFS: [u8; 9] = [0, 1, 2, 3, 4, 5, 6, 9, 15];
+
+/// Counts what decoding will build against a limit, in units of about 50 bytes of yrs's memory:
+/// one unit per byte of a v1 update, [`V2_UNITS_PER_BYTE`] per byte of a v2 one.
+pub(super) struct Budget {
+    left: u64,
+    limit: u64,
+    bytes: usize,
+}
+
+impl Budget {
+    pub(super) fn take(&mut self, elements: u64) -> Result<(), DecodeError> {
+        match self.left.checked_sub(elements) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(DecodeError::ExpandsTooFar {
+                bytes: self.bytes,
+                limit: self.limit,
+            }),
+        }
+    }
+}
+
+/// The reads whose v1 and v2 forms differ in what can be checked before yrs builds a value.
+pub(super) trait Source: Decoder {
+    /// Whether this is the v2 encoding (budget, and JSON carried as `Any`).
+    const V2: bool;
+    /// Reads a client id, refusing one over 53 bits.
+    fn walk_client(&mut self) -> Result<u64, DecodeError>;
+    /// Reads an item's left (or right) origin.
+    fn walk_id(&mut self, right: bool) -> Result<(), DecodeError>;
+    /// Reads one deleted range of a client whose previous range ended at `end`, refusing one
+    /// that would overflow yrs's u32 clock arithmetic (a panic in a debug build).
+    fn walk_deleted_range(&mut self, end: &mut u32) -> Result<(), DecodeError>;
+}
+
+fn overflow() -> DecodeError {
+    DecodeError::Read(ReadError::UnexpectedValue)
+}
+
+impl Source for DecoderV1<'_> {
+    const V2: bool = false;
+
+    fn walk_client(&mut self) -> Result<u64, DecodeError> {
+        // Read as the varint it is: yrs's `read_client` asserts 53 bits in debug builds.
+        checked_client(self.read_var::<u64>()?)
+    }
+
+    fn walk_id(&mut self, _right: bool) -> Result<(), DecodeError> {
+        self.walk_client()?;
+        self.read_var::<u32>()?;
+        Ok(())
+    }
+
+    fn walk_deleted_range(&mut self, _end: &mut u32) -> Result<(), DecodeError> {
+        let start: u32 = self.read_var()?;
+        let length: u32 = self.read_var()?;
+        start.checked_add(length).ok_or_else(overflow)?;
+        Ok(())
+    }
+}
+
+impl Source for DecoderV2<'_> {
+    const V2: bool = true;
+
+    fn walk_client(&mut self) -> Result<u64, DecodeError> {
+        // The column decoder builds the id itself; an id over 53 bits trips yrs's debug
+        // assertion there, which the caller catches.
+        checked_client(self.read_client()?.get())
+    }
+
+    fn walk_id(&mut self, right: bool) -> Result<(), DecodeError> {
+        if right {
+            self.read_right_id()?;
+        } else {
+            self.read_left_id()?;
+        }
+        Ok(())
+    }
+
+    fn walk_deleted_range(&mut self, end: &mut u32) -> Result<(), DecodeError> {
+        // v2 stores each range's start as the gap after the previous range's end, and its
+        // length minus one; yrs's decoder keeps the running end. Read the same varints here
+        // with checked arithmetic, in place of the decoder's own unchecked adds.
+        let gap: u32 = self.read_var()?;
+        let start = end.checked_add(gap).ok_or_else(overflow)?;
+        let length = self
+            .read_var::<u32>()?
+            .checked_add(1)
+            .ok_or_else(overflow)?;
+        *end = start.checked_add(length).ok_or_else(overflow)?;
+        Ok(())
+    }
+}
+
+/// Checks a v1 update.
+pub(super) fn check_v1(bytes: &[u8]) -> Result<(), DecodeError> {
+    check(&mut super::decoder_v1(bytes), bytes.len())
+}
+
+/// Walks one update of `bytes` bytes from `decoder`.
+pub(super) fn check<D: Source>(decoder: &mut D, bytes: usize) -> Result<(), DecodeError> {
+    let per_byte = if D::V2 { V2_UNITS_PER_BYTE } else { 1 };
+    let limit = (bytes as u64).saturating_mul(per_byte);
+    let mut budget = Budget {
+        left: limit,
+        limit,
+        bytes,
+    };
+    check_blocks(decoder, &mut budget)?;
+    check_delete_set(decoder, &mut budget)
+}
+
+fn check_blocks<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<(), DecodeError> {
+    let clients: u32 = decoder.read_var()?;
+    for _ in 0..clients {
+        budget.take(1)?;
+        let blocks: u32 = decoder.read_var()?;
+        decoder.walk_client()?;
+        // yrs adds each block's length to a u32 clock; an overflow panics in a debug build.
+        let mut clock = u64::from(decoder.read_var::<u32>()?);
+        for _ in 0..blocks {
+            clock += check_block(decoder, budget)?;
+            if clock > u64::from(u32::MAX) {
+                return Err(overflow());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Walks one block; its length in clock ticks.
+fn check_block<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<u64, DecodeError> {
+    let info = decoder.read_info()?;
+    match info {
+        SKIP => {
+            budget.take(1)?;
+            non_empty(decoder.read_var::<u32>()?)
+        }
+        GC => {
+            budget.take(1)?;
+            non_empty(decoder.read_len()?)
+        }
+        _ => {
+            budget.take(ITEM_UNITS)?;
+            let copies_parent = info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) != 0;
+            if info & HAS_ORIGIN != 0 {
+                decoder.walk_id(false)?;
+            }
+            if info & HAS_RIGHT_ORIGIN != 0 {
+                decoder.walk_id(true)?;
+            }
+            if !copies_parent {
+                if decoder.read_parent_info()? {
+                    decoder.read_string()?;
+                } else {
+                    decoder.walk_id(false)?;
+                }
+                if info & HAS_PARENT_SUB != 0 {
+                    decoder.read_string()?;
+                }
+            }
+            check_content(decoder, info, budget)
+        }
+    }
+}
+
+fn non_empty(length: u32) -> Result<u64, DecodeError> {
+    if length == 0 {
+        return Err(DecodeError::Read(ReadError::UnexpectedValue));
+    }
+    Ok(u64::from(length))
+}
+
+/// Walks an item's content (as yrs's `ItemContent::decode`); its length in clock ticks.
+fn check_content<D: Source>(
+    decoder: &mut D,
+    info: u8,
+    budget: &mut Budget,
+) -> Result<u64, DecodeError> {
+    match info & 0b1111 {
+        CONTENT_DELETED => Ok(u64::from(decoder.read_len()?)),
+        CONTENT_JSON => {
+            // yrs reads one string more than the count it reads (`while remaining >= 0`), and
+            // refuses a count past i32::MAX; the walk must agree on where the content ends.
+            let count = decoder.read_len()?;
+            if count > i32::MAX as u32 {
+                return Err(DecodeError::Read(ReadError::UnexpectedValue));
+            }
+            for _ in 0..=count {
+                budget.take(1)?;
+                decoder.read_string()?;
+            }
+            Ok(u64::from(count) + 1)
+        }
+        CONTENT_BINARY => {
+            decoder.read_buf()?;
+            Ok(1)
+        }
+        CONTENT_STRING => {
+            // yrs measures string content in UTF-16 code units.
+            Ok(decoder.read_string()?.encode_utf16().count() as u64)
+        }
+        CONTENT_EMBED => {
+            check_json(decoder, budget)?;
+            Ok(1)
+        }
+        CONTENT_FORMAT => {
+            decoder.read_key()?;
+            check_json(decoder, budget)?;
+            Ok(1)
+        }
+        CONTENT_TYPE => {
+            let kind = decoder.read_type_ref()?;
+            if !KNOWN_TYPE_REFS.contains(&kind) {
+                return Err(DecodeError::UnknownTypeRef(kind));
+            }
+            if kind == TYPE_XML_ELEMENT {
+                decoder.read_key()?;
+            }
+            Ok(1)
+        }
+        CONTENT_ANY => {
+            let count = decoder.read_len()?;
+            for _ in 0..count {
+                any::check(decoder, budget, 0)?;
+            }
+            Ok(u64::from(count))
+        }
+        CONTENT_DOC => {
+            // A sub-document's guid, then its options as one `Any`.
+            budget.take(SUBDOCUMENT_UNITS)?;
+            decoder.read_string()?;
+            any::check(decoder, budget, 0)?;
+            Ok(1)
+        }
+        other => Err(DecodeError::UnknownContent(other)),
+    }
+}
+
+/// v1 carries JSON as a string (parsed by serde_json, whose nesting is bounded); v2 as an `Any`.
+fn check_json<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<(), DecodeError> {
+    if D::V2 {
+        any::check(decoder, budget, 0)
+    } else {
+        decoder.read_string()?;
+        Ok(())
+    }
+}
+
+/// Walks the delete set (yrs's `IdSet::decode`).
+fn check_delete_set<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<(), DecodeError> {
+    let clients: u32 = decoder.read_var()?;
+    for _ in 0..clients {
+        budget.take(1)?;
+        checked_client(decoder.read_var::<u64>()?)?;
+        let ranges: u32 = decoder.read_var()?;
+        let mut end = 0;
+        for _ in 0..ranges {
+            budget.take(1)?;
+            decoder.walk_deleted_range(&mut end)?;
+        }
+    }
+    Ok(())
+}
