@@ -115,6 +115,7 @@ pub(crate) async fn load_room(context: &RoomContext) -> Result<(Room, DocumentLo
     })
     .await??;
     let mut room = Room::new();
+    room.set_frame_limits(context.frame_limits);
     let applied = apply_loaded(&mut room, &loaded);
     let mut damaged = loaded.corruption.is_some();
     if let Some(corruption) = &loaded.corruption {

@@ -47,6 +47,8 @@ pub(crate) struct RoomContext {
     pub(crate) persistence: Persistence,
     /// Largest the document may grow in storage.
     pub(crate) max_document_bytes: u64,
+    /// What one client frame may carry.
+    pub(crate) frame_limits: crdt_core::wire::FrameLimits,
     /// What the room publishes for listings.
     pub(crate) status: Arc<RoomStatus>,
     /// How long a room with clients stays loaded without a command before it sleeps (see
@@ -304,10 +306,15 @@ impl RoomOwner {
                         }
                     }
                     Err(error) => {
-                        warn!(%connection, %error, "closing connection after a malformed frame");
-                        telemetry::record_refusal("malformed_frame");
-                        let reason = CloseReason::new(close_code::MALFORMED, &error.to_string());
-                        self.closing.push((connection, reason));
+                        warn!(%connection, %error, "closing connection after a refused frame");
+                        let (code, refusal) = if error.is_oversized() {
+                            (close_code::TOO_BIG, "awareness_too_large")
+                        } else {
+                            (close_code::MALFORMED, "malformed_frame")
+                        };
+                        telemetry::record_refusal(refusal);
+                        self.closing
+                            .push((connection, CloseReason::new(code, &error.to_string())));
                     }
                 }
             }

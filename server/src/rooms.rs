@@ -136,6 +136,7 @@ struct RegistryInner {
     client_queue_frames: usize,
     max_rooms: usize,
     max_document_bytes: u64,
+    frame_limits: crdt_core::wire::FrameLimits,
     idle_document_after: Option<std::time::Duration>,
 }
 
@@ -168,6 +169,7 @@ impl RoomRegistry {
                 client_queue_frames: config.client_queue_frames.max(1),
                 max_rooms: config.max_rooms.max(1),
                 max_document_bytes: config.max_document_bytes as u64,
+                frame_limits: config.frame_limits(),
                 idle_document_after: config.document_idle(),
             }),
         }
@@ -384,6 +386,7 @@ impl RoomRegistry {
             persistence: self.inner.persistence.clone(),
             status: status.clone(),
             max_document_bytes: self.inner.max_document_bytes,
+            frame_limits: self.inner.frame_limits,
             idle_document_after: self.inner.idle_document_after,
         };
         self.inner.tracker.spawn(run_room(context, receiver));

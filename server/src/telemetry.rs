@@ -38,7 +38,7 @@ pub const STORAGE_SECONDS: &str = "quire_storage_seconds";
 /// Clients disconnected for falling behind.
 pub const SLOW_CLIENT_DISCONNECTS: &str = "quire_slow_client_disconnects_total";
 /// Requests and connections refused, by `reason`: an HTTP error code (`invalid_room_name`,
-/// `malformed_update`, `body_too_large`, ...), `malformed_frame` or `message_too_big`.
+/// `malformed_update`, `body_too_large`, ...), `malformed_frame`, `awareness_too_large` or `message_too_big`.
 pub const REFUSED: &str = "quire_refused_total";
 /// Damaged stored records found while loading documents.
 pub const CORRUPT_RECORDS: &str = "quire_storage_corrupt_records_total";

@@ -104,19 +104,43 @@ impl TestServer {
 
     /// The body of `GET path`, over a plain HTTP/1.1 connection.
     pub async fn get(&self, path: &str) -> Result<String> {
+        Ok(self.request("GET", path, None).await?.1)
+    }
+
+    /// Sends `method path` over a plain HTTP/1.1 connection, with `body` as
+    /// `application/octet-stream` if given; the status and the body of the answer.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, String)> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = TcpStream::connect(self.address).await?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
             self.address
         );
+        if let Some(body) = body {
+            request.push_str(&format!(
+                "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        request.push_str("\r\n");
         stream.write_all(request.as_bytes()).await?;
+        stream.write_all(body.unwrap_or_default()).await?;
         let mut response = String::new();
         stream.read_to_string(&mut response).await?;
-        let (_, body) = response
+        let (head, body) = response
             .split_once("\r\n\r\n")
             .context("an HTTP response has a blank line before its body")?;
-        Ok(body.to_owned())
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .context("an HTTP response starts with its status")?;
+        Ok((status, body.to_owned()))
     }
 
     /// The address the server listens on.

@@ -51,6 +51,13 @@ pub struct ServeConfig {
         value_parser = size_limit)]
     pub max_body_bytes: usize,
 
+    /// Largest awareness state (a user's presence: name, colour, cursor) one client may announce,
+    /// in bytes of JSON (at least 1024); a larger one closes its sender with 1009 and is neither
+    /// stored nor relayed.
+    #[arg(long, env = "QUIRE_MAX_AWARENESS_BYTES", default_value_t = crdt_core::wire::DEFAULT_MAX_AWARENESS_STATE_BYTES,
+        value_parser = size_limit)]
+    pub max_awareness_bytes: usize,
+
     /// Largest a document may grow in storage, in bytes; an update past it is refused and its
     /// sender closed with 4413.
     #[arg(long, env = "QUIRE_MAX_DOCUMENT_BYTES", default_value_t = 256 * 1024 * 1024,
@@ -134,6 +141,7 @@ impl ServeConfig {
             durability: Durability::Strict,
             max_message_bytes: 32 * 1024 * 1024,
             max_body_bytes: 64 * 1024 * 1024,
+            max_awareness_bytes: crdt_core::wire::DEFAULT_MAX_AWARENESS_STATE_BYTES,
             max_document_bytes: 256 * 1024 * 1024,
             cache_bytes: storage::DEFAULT_CACHE_BYTES,
             max_connections: 20_000,
@@ -170,6 +178,13 @@ impl ServeConfig {
     /// How long shutdown may take.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_millis)
+    }
+
+    /// What one client frame may carry, beyond its size.
+    pub fn frame_limits(&self) -> crdt_core::wire::FrameLimits {
+        crdt_core::wire::FrameLimits {
+            max_awareness_state_bytes: self.max_awareness_bytes,
+        }
     }
 }
 

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use crdt_core::export::{self, ExportFormat};
 use serde::{Deserialize, Serialize};
 use storage::DocMeta;
-use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 
 use super::extract::{bearer, binary_body, document_id, query, state_vector_parameter, timestamp};
@@ -196,7 +195,7 @@ pub(crate) async fn post_update(
     let body = binary_body(body)?;
     let update_v1 = match update_query.format.as_deref() {
         None | Some("update") => body.to_vec(),
-        Some("update-v2") => yrs::Update::decode_v2(&body)
+        Some("update-v2") => crdt_core::untrusted::decode_update_v2(&body)
             .map_err(|error| {
                 ApiError::bad_request("malformed_update", format!("not a Yjs v2 update: {error}"))
             })?
