@@ -27,6 +27,11 @@ impl Members {
         self.access.is_empty()
     }
 
+    /// The connections and their access.
+    pub fn connections(&self) -> impl Iterator<Item = (ConnectionId, Access)> + '_ {
+        self.access.iter().copied()
+    }
+
     /// Forgets `connection` (it left while the room slept); whether it was there.
     pub fn handle_disconnect(&mut self, connection: ConnectionId) -> bool {
         let before = self.access.len();

@@ -138,6 +138,18 @@ impl Room {
         self.access.len()
     }
 
+    /// Whether `connection` is in the room.
+    pub fn has_connection(&self, connection: ConnectionId) -> bool {
+        self.access.contains_key(&connection)
+    }
+
+    /// The connections in the room, in the order they joined.
+    pub fn connection_ids(&self) -> Vec<ConnectionId> {
+        let mut connections: Vec<ConnectionId> = self.access.keys().copied().collect();
+        connections.sort_unstable();
+        connections
+    }
+
     /// The document's state vector.
     pub fn state_vector(&self) -> StateVector {
         self.doc().transact().state_vector()

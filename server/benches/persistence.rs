@@ -1,7 +1,7 @@
 //! Storage benchmarks on a real `SledStore` in a temporary directory.
 //!
 //! - `group_commit/{strict,relaxed}/{1,16,128}_tasks`: K tokio tasks (rooms) each persist
-//!   [`UPDATES_PER_TASK`] ~30-byte updates through one `Persistence` writer, one `persist` call
+//!   [`UPDATES_PER_TASK`] ~30-byte updates through one `Storage` writer, one `persist` call
 //!   at a time, the way a room persists per-keystroke Yjs updates. Throughput is updates/s; the
 //!   writer's counters give flushes/s and updates per flush, printed after each benchmark.
 //! - `cold_load/{sled,memory}/{snapshot,snapshot_and_tail}`: what a room does on its first join
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crdt_core::Room;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use server::persistence::{Durability, Persistence};
+use server::room::{Durability, Storage};
 use storage::{DocStore, MemoryStore, Seq, SledStore};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Transact, Update};
@@ -83,7 +83,7 @@ struct WriterTally {
     flushes: u64,
 }
 
-fn counters_now(persistence: &Persistence) -> (u64, u64) {
+fn counters_now(persistence: &Storage) -> (u64, u64) {
     use std::sync::atomic::Ordering::Relaxed;
     let counters = persistence.counters();
     (
@@ -110,7 +110,7 @@ fn bench_group_commit(criterion: &mut Criterion, quick: bool) {
     for durability in [Durability::Strict, Durability::Relaxed] {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let store = SledStore::open(directory.path()).expect("sled opens");
-        let persistence = Persistence::start(Arc::new(store), durability);
+        let persistence = Storage::start(Arc::new(store), durability);
         for tasks in TASK_COUNTS {
             group.throughput(Throughput::Elements((tasks * updates_per_task) as u64));
             let mut tally = WriterTally::default();
@@ -143,7 +143,7 @@ fn bench_group_commit(criterion: &mut Criterion, quick: bool) {
 
 /// `tasks` tasks, each persisting `updates_per_task` updates to its own document, one call at a
 /// time (a room waits for each batch before the next).
-async fn persist_concurrently(persistence: &Persistence, tasks: usize, updates_per_task: usize) {
+async fn persist_concurrently(persistence: &Storage, tasks: usize, updates_per_task: usize) {
     let handles: Vec<_> = (0..tasks)
         .map(|task| {
             let persistence = persistence.clone();

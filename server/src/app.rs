@@ -26,9 +26,9 @@ use crate::auth::{AccessLevel, AuthError, Authenticator};
 use crate::config::ServeConfig;
 use crate::connection::{ConnectionContext, serve_connection};
 use crate::limits::ConnectionLimits;
-use crate::persistence::Persistence;
+use crate::room::RoomRegistry;
+use crate::room::Storage;
 use crate::room_name::validate_room_name;
-use crate::rooms::RoomRegistry;
 use crate::telemetry;
 use crate::tls::{TlsError, TlsListener, load_acceptor};
 use crate::websocket::{Admission, Handshake, HandshakeError};
@@ -84,7 +84,7 @@ pub enum ServerError {
 pub(crate) struct AppState {
     pub(crate) config: Arc<ServeConfig>,
     pub(crate) registry: RoomRegistry,
-    pub(crate) persistence: Persistence,
+    pub(crate) storage: Storage,
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
     /// Open connections, in total and per address.
@@ -133,8 +133,8 @@ impl Server {
         })?;
         telemetry::prometheus();
         let tracker = TaskTracker::new();
-        let persistence = Persistence::start(store, config.durability);
-        let registry = RoomRegistry::new(&config, persistence.clone(), tracker.clone());
+        let storage = Storage::start(store, config.durability);
+        let registry = RoomRegistry::new(&config, storage.clone(), tracker.clone());
         let authenticator = config.auth_secret.as_deref().map(Authenticator::new);
         let connection_limits =
             ConnectionLimits::new(config.max_connections, config.max_connections_per_ip);
@@ -154,7 +154,7 @@ impl Server {
             state: AppState {
                 config: Arc::new(config),
                 registry,
-                persistence,
+                storage,
                 tracker,
                 shutdown,
                 authenticator,
@@ -189,7 +189,7 @@ impl Server {
         );
         let shutdown = state.shutdown.clone();
         let tracker = state.tracker.clone();
-        let persistence = state.persistence.clone();
+        let storage = state.storage.clone();
         let grace = state.config.shutdown_grace();
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         // Once shutdown begins, WebSockets close with 1001 and /readyz answers 503 at once, but
@@ -234,11 +234,8 @@ impl Server {
         }
         // Every accepted update was flushed before it was shown; this covers relaxed mode and
         // the compactions of rooms that just closed.
-        let store = persistence.store().clone();
-        match tokio::task::spawn_blocking(move || store.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => warn!(%error, "final flush failed"),
-            Err(error) => warn!(%error, "final flush task failed"),
+        if let Err(error) = storage.flush().await {
+            warn!(%error, "final flush failed");
         }
         info!("stopped");
         Ok(())

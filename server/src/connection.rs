@@ -23,8 +23,8 @@ use crdt_core::Access;
 use crate::close_code;
 use crate::config::ServeConfig;
 use crate::limits::MessageRate;
-use crate::room_command::CloseReason;
-use crate::rooms::{JoinError, Membership, RoomRegistry};
+use crate::room::CloseReason;
+use crate::room::{JoinError, Membership, RoomRegistry};
 use crate::telemetry;
 use crate::websocket::send::feed_binary;
 use crate::websocket::{Socket, SocketSink, SocketStream};
@@ -246,7 +246,7 @@ async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
 async fn write_frames(
     sink: &mut SocketSink,
     first: bytes::Bytes,
-    frames: &mut crate::frame_queue::FrameReceiver,
+    frames: &mut crate::room::frame_queue::FrameReceiver,
 ) -> Result<(), SocketError> {
     count_frame(&telemetry::FRAMES_SENT, &first);
     feed_binary(sink, first).await?;

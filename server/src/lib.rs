@@ -6,14 +6,8 @@
 //! - [`http`]: the `/api` routes (export, update, list, delete, versions) and OpenAPI.
 //! - [`connection`]: one task per WebSocket connection (keepalive, close codes, batching writes).
 //! - [`hocuspocus`]: the `/hocuspocus` endpoint: Hocuspocus providers, many documents per socket.
-//! - [`frame_queue`]: the bounded queue of frames a room sends one connection, cheap when idle.
-//! - [`rooms`]: the registry of rooms in memory, one owner task per room.
-//! - [`command_queue`]: the bounded queue a room takes commands from, cheap when idle.
-//! - [`room_command`]: what a room task can be asked (join, frames, reads, edits, delete).
-//! - [`room_task`]: the owner task of one room: batches, durable-before-visible, fan-out.
-//! - [`room_sleep`]: a room whose idle document is let go of while its clients stay connected.
-//! - [`room_storage`]: loading a room's document and compacting its log.
-//! - [`persistence`]: the group-commit writer thread all rooms persist through.
+//! - [`room`]: the room engine: registry, named commands, queues, the sans-IO owner of each
+//!   room and the task around it, sleep, and the one way to the store (group commit).
 //! - [`room_name`]: which room names are accepted.
 //! - [`close_code`]: the WebSocket close codes Quire sends.
 //! - [`auth`]: access tokens (HS256 JWTs) and what they grant.
@@ -29,21 +23,14 @@ pub mod api_error;
 pub mod app;
 pub mod auth;
 pub mod close_code;
-pub mod command_queue;
 pub mod config;
 pub mod connection;
-pub mod frame_queue;
 pub mod hocuspocus;
 pub mod http;
 pub mod limits;
 pub mod logging;
-pub mod persistence;
-pub mod room_command;
+pub mod room;
 pub mod room_name;
-pub mod room_sleep;
-pub mod room_storage;
-pub mod room_task;
-pub mod rooms;
 pub mod telemetry;
 pub mod tls;
 pub mod web_assets;
@@ -51,4 +38,4 @@ pub mod websocket;
 
 pub use app::{Server, ServerError};
 pub use config::ServeConfig;
-pub use persistence::Durability;
+pub use room::Durability;

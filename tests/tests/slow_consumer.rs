@@ -10,9 +10,11 @@ use server::Durability;
 const QUEUE_FRAMES: usize = 8;
 /// Size of each update the writer sends.
 const CHUNK_BYTES: usize = 64 * 1024;
-/// Updates sent while the reader is not reading: 3 MiB. A dozen are enough to fill the reader's
-/// small socket buffer, the server's writes and the queue; the rest is margin.
-const CHUNKS: usize = 48;
+/// Updates sent while the reader is not reading: 8 MiB. The server's socket send buffer alone
+/// can take 4 MiB (`tcp_wmem`'s maximum here) before a write to the stalled reader waits, and the
+/// room delivers each update as soon as it is durable, so only more than that, plus the queue,
+/// is sure to fill the queue; the rest is margin.
+const CHUNKS: usize = 128;
 /// The stalled reader's kernel receive buffer.
 const READER_RECEIVE_BUFFER: u32 = 4 * 1024;
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::logging::LogFormat;
-use crate::persistence::Durability;
+use crate::room::Durability;
 
 mod resolve;
 pub use resolve::{ConfigError, Effective, Setting, Source, resolve};

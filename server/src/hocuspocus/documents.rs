@@ -15,7 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::frame_queue::FrameReceiver;
+use crate::room::frame_queue::FrameReceiver;
 use bytes::Bytes;
 use crdt_core::Access;
 use futures_util::StreamExt;
@@ -26,8 +26,8 @@ use tracing::debug;
 use crate::close_code;
 use crate::hocuspocus::codec::{self, RoomMessage};
 use crate::hocuspocus::forward::{address_room_frame, forward, relay, room_stopped};
-use crate::room_command::CloseReason;
-use crate::rooms::{JoinError, Membership, RoomRegistry};
+use crate::room::CloseReason;
+use crate::room::{JoinError, Membership, RoomRegistry};
 use crate::telemetry;
 
 /// Documents one socket may have open (or opening) at once. Each is a room membership with its

@@ -11,8 +11,8 @@ use crdt_core::{Access, ConnectionId};
 
 use crate::close_code;
 use crate::hocuspocus::codec::{self, RoomMessage};
-use crate::room_command::CloseReason;
-use crate::rooms::{Membership, RoomHandle};
+use crate::room::CloseReason;
+use crate::room::{Membership, RoomHandle};
 
 /// Hands one message to an open document's room. Writes are acknowledged once durable; a
 /// read-only client's writes are answered at once with a refusal (the room would refuse them

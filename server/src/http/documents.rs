@@ -16,8 +16,7 @@ use crate::api_error::ApiError;
 use crate::app::AppState;
 use crate::app::authorize;
 use crate::auth::AccessLevel;
-use crate::room_command::EditError;
-use crate::rooms::RoomRegistry;
+use crate::room::{EditError, ExportError, ExportRequest, Exported, RoomRegistry};
 
 /// Listing pages hold this many documents unless asked otherwise...
 const DEFAULT_PAGE: usize = 100;
@@ -71,10 +70,10 @@ pub(crate) async fn list_documents(
     };
     let Query(list) = query(list)?;
     let limit = list.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-    let store = state.persistence.store().clone();
-    let page = tokio::task::spawn_blocking(move || store.list_page(list.after.as_deref(), limit))
+    let page = state
+        .storage
+        .list_page(list.after, limit)
         .await
-        .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     Ok(Json(
         page.into_iter()
@@ -103,33 +102,36 @@ pub(crate) struct SnapshotQuery {
     name: Option<String>,
 }
 
-/// How to export a document, checked.
-pub(crate) struct Export {
-    format: ExportFormat,
-    since: Option<yrs::StateVector>,
-    name: Option<String>,
-}
-
 impl SnapshotQuery {
     /// The export asked for, or a 400 naming what is wrong.
-    pub(crate) fn into_export(self) -> Result<Export, ApiError> {
-        Ok(Export {
+    pub(crate) fn into_export(self) -> Result<ExportRequest, ApiError> {
+        Ok(ExportRequest::Document {
             format: parse_format(self.format.as_deref())?,
             since: self
                 .since
                 .as_deref()
                 .map(state_vector_parameter)
                 .transpose()?,
-            name: self.name,
+            text_name: self.name,
         })
     }
 }
 
-impl Export {
-    /// Renders `doc` as asked.
-    pub(crate) fn render(&self, doc: &yrs::Doc) -> Result<Response, ApiError> {
-        export_document(doc, self.format, self.since.as_ref(), self.name.as_deref())
-    }
+/// An export as an HTTP response: binary, JSON or plain text, or why it could not be made.
+pub(crate) fn export_response(
+    exported: Result<Exported, ExportError>,
+) -> Result<Response, ApiError> {
+    Ok(match exported {
+        Ok(Exported::Binary(bytes)) => binary(bytes),
+        Ok(Exported::Json(value)) => Json(value).into_response(),
+        Ok(Exported::Text(text)) => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        }
+        Err(ExportError::NoSuchText(detail)) => {
+            return Err(ApiError::bad_request("no_such_text", detail));
+        }
+        Err(error @ ExportError::Unavailable(_)) => return Err(ApiError::unavailable(error)),
+    })
 }
 
 /// `GET /api/docs/{id}/snapshot?format=&since=&name=`: the document, whole or as a diff.
@@ -143,12 +145,7 @@ pub(crate) async fn get_snapshot(
     authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
     let export = query(snapshot)?.0.into_export()?;
     existing_document(&state, &id).await?;
-    let exported = state
-        .registry
-        .read(&id, move |room| export.render(room.doc()))
-        .await
-        .map_err(ApiError::unavailable)??;
-    Ok(exported)
+    export_response(state.registry.export(&id, export).await)
 }
 
 /// `GET /api/docs/{id}/state-vector`: the binary Yjs state vector.
@@ -160,12 +157,7 @@ pub(crate) async fn get_state_vector(
     let id = document_id(id.map(|Path(id)| id))?;
     authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
     existing_document(&state, &id).await?;
-    let vector = state
-        .registry
-        .read(&id, |room| export::state_vector(room.doc()))
-        .await
-        .map_err(ApiError::unavailable)?;
-    Ok(binary(vector))
+    export_response(state.registry.export(&id, ExportRequest::StateVector).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,19 +199,17 @@ pub(crate) async fn post_update(
             ));
         }
     };
-    let changed = state
-        .registry
-        .edit(
-            &id,
-            Box::new(move |room| room.handle_local_update(&update_v1)),
-        )
-        .await
-        .map_err(|error| match error {
-            EditError::Rejected(error) => {
-                ApiError::bad_request("malformed_update", format!("not a Yjs update: {error}"))
-            }
-            EditError::Storage(_) => ApiError::internal(error),
-        })?;
+    let changed =
+        state
+            .registry
+            .apply_update(&id, update_v1)
+            .await
+            .map_err(|error| match error {
+                EditError::Rejected(error) => {
+                    ApiError::bad_request("malformed_update", format!("not a Yjs update: {error}"))
+                }
+                EditError::Storage(_) => ApiError::internal(error),
+            })?;
     Ok(Json(UpdateApplied { changed }))
 }
 
@@ -241,11 +231,10 @@ pub(crate) async fn delete_document(
 
 /// The document's stored metadata, or 404.
 pub(crate) async fn existing_document(state: &AppState, id: &str) -> Result<DocMeta, ApiError> {
-    let store = state.persistence.store().clone();
-    let owned_id = id.to_owned();
-    tokio::task::spawn_blocking(move || store.metadata(&owned_id))
+    state
+        .storage
+        .metadata(id.to_owned())
         .await
-        .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::document_not_found(id))
 }
@@ -261,24 +250,6 @@ fn parse_format(format: Option<&str>) -> Result<ExportFormat, ApiError> {
 }
 
 /// Renders `doc` in `format` as an HTTP response.
-fn export_document(
-    doc: &yrs::Doc,
-    format: ExportFormat,
-    since: Option<&yrs::StateVector>,
-    name: Option<&str>,
-) -> Result<Response, ApiError> {
-    Ok(match format {
-        ExportFormat::Update => binary(export::encode_update(doc, since)),
-        ExportFormat::UpdateV2 => binary(export::encode_update_v2(doc, since)),
-        ExportFormat::Json => Json(export::to_json(doc)).into_response(),
-        ExportFormat::Text => {
-            let text = export::text(doc, name)
-                .map_err(|error| ApiError::bad_request("no_such_text", error.to_string()))?;
-            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
-        }
-    })
-}
-
 fn binary(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
 }

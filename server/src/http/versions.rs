@@ -12,13 +12,13 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use storage::{VersionId, VersionMeta};
 
-use super::documents::{SnapshotQuery, existing_document};
+use super::documents::{SnapshotQuery, existing_document, export_response};
 use super::extract::{bearer, document_id, json_body, query, timestamp};
 use crate::api_error::ApiError;
 use crate::app::AppState;
 use crate::app::authorize;
 use crate::auth::AccessLevel;
-use crate::room_command::EditError;
+use crate::room::{EditError, VersionError};
 use axum::http::HeaderMap;
 
 /// A version as listed.
@@ -58,23 +58,17 @@ pub(crate) async fn create_version(
     authorize(&state, bearer(&headers), &id, AccessLevel::Write)?;
     let Json(new_version) = json_body(body)?;
     existing_document(&state, &id).await?;
-    let snapshot = state
+    let created = state
         .registry
-        .read(&id, |room| room.encode_state_as_update())
+        .create_version(&id, new_version.label)
         .await
-        .map_err(ApiError::unavailable)?;
-    let store = state.persistence.store().clone();
-    let created = tokio::task::spawn_blocking(move || {
-        store.create_version(&id, &new_version.label, &snapshot)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|error| match error {
-        storage::StoreError::InvalidVersionLabel(_) => {
-            ApiError::bad_request("invalid_label", error.to_string())
-        }
-        other => ApiError::internal(other),
-    })?;
+        .map_err(|error| match error {
+            VersionError::Store(error @ storage::StoreError::InvalidVersionLabel(_)) => {
+                ApiError::bad_request("invalid_label", error.to_string())
+            }
+            VersionError::Unavailable(error) => ApiError::unavailable(error),
+            other => ApiError::internal(other),
+        })?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
@@ -87,10 +81,10 @@ pub(crate) async fn list_versions(
     let id = document_id(id.map(|Path(id)| id))?;
     authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
     existing_document(&state, &id).await?;
-    let store = state.persistence.store().clone();
-    let versions = tokio::task::spawn_blocking(move || store.list_versions(&id))
+    let versions = state
+        .storage
+        .list_versions(id)
         .await
-        .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     Ok(Json(versions.into_iter().map(Into::into).collect()))
 }
@@ -109,7 +103,7 @@ pub(crate) async fn get_version_snapshot(
     let mut room = crdt_core::Room::new();
     room.handle_stored_update(&content)
         .map_err(ApiError::internal)?;
-    export.render(room.doc())
+    export_response(export.render(room.doc()))
 }
 
 #[derive(Debug, Serialize)]
@@ -131,7 +125,7 @@ pub(crate) async fn restore_version(
     let content = load_version(&state, &id, version).await?;
     let changed = state
         .registry
-        .edit(&id, Box::new(move |room| room.handle_restore(&content)))
+        .restore(&id, content)
         .await
         .map_err(|error| match error {
             EditError::Rejected(error) => ApiError::internal(error),
@@ -163,11 +157,10 @@ fn version_path(
 
 async fn load_version(state: &AppState, id: &str, version: VersionId) -> Result<Vec<u8>, ApiError> {
     existing_document(state, id).await?;
-    let store = state.persistence.store().clone();
-    let owned_id = id.to_owned();
-    let loaded = tokio::task::spawn_blocking(move || store.load_version(&owned_id, version))
+    let loaded = state
+        .storage
+        .load_version(id.to_owned(), version)
         .await
-        .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     let (_, content) = loaded.ok_or_else(|| {
         ApiError::new(

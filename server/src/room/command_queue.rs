@@ -1,7 +1,7 @@
 //! The bounded queue of commands a room task takes from its connections and the HTTP API.
 //!
 //! Every room has one for as long as it has clients, including rooms asleep with thousands of
-//! idle clients (see [`crate::room_sleep`]), so what an empty queue costs is what matters most:
+//! idle clients (see `crate::room::sleep`), so what an empty queue costs is what matters most:
 //! tokio's bounded mpsc allocates a 32-slot block and its channel state up front (about 800
 //! bytes per room even with boxed commands). This queue is a `VecDeque` behind a std `Mutex`
 //! (held for a push or a drain, never across an `.await`) that allocates as commands arrive and

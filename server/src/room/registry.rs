@@ -1,27 +1,34 @@
 //! The registry of rooms in memory: one owner task per room, found by name.
 //!
-//! Each room is owned by exactly one task (see [`crate::room_task`]); everyone else talks to it
-//! through a bounded command queue. The registry's std `Mutex` is held only for map look-ups,
-//! never across an `.await`. A room whose last client leaves retires itself under that lock,
-//! and a client that raced it simply joins a fresh room task.
+//! Each room is owned by exactly one task (see [`super::task`]); everyone else talks to it
+//! through a bounded command queue, with the named commands of [`super::command`]. The
+//! registry's std `Mutex` is held only for map look-ups, never across an `.await`. A room whose
+//! last client leaves retires itself under that lock, through the narrow [`Retirement`] handle
+//! its task is given (not the registry), and a client that raced it simply joins a fresh room
+//! task.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use crdt_core::{Access, ConnectionId, Room};
+use crdt_core::{Access, ConnectionId};
+use storage::VersionMeta;
 use tokio::sync::{oneshot, watch};
+
+use super::directory::{Retirement, RoomEntry, RoomMap, RoomStatus};
 use tokio_util::task::TaskTracker;
 
-use crate::command_queue::{Closed, CommandReceiver, CommandSender, command_queue};
-use crate::config::ServeConfig;
-use crate::frame_queue::{FrameReceiver, frame_queue};
-use crate::persistence::Persistence;
-use crate::room_command::{
-    CloseReason, ConnectionOutbox, DocumentEdit, EditError, QueuedCommand, RoomCommand,
+use super::command::{
+    ApplyUpdate, CloseReason, ConnectionOutbox, CreateVersion, Delete, EditError, Export,
+    ExportError, ExportRequest, Exported, Frame, Join, Leave, QueuedCommand, Relay, Restore,
+    RoomCommand, VersionError,
 };
-use crate::room_task::{RoomContext, run_room};
+use super::command_queue::{Closed, CommandSender, command_queue};
+use super::frame_queue::{FrameReceiver, frame_queue};
+use super::owner::OwnerSettings;
+use super::storage::Storage;
+use super::task::{RoomContext, run_room};
+use crate::config::ServeConfig;
 use crate::telemetry;
 
 /// How many commands may wait for a room before senders wait: enough to absorb bursts, small
@@ -77,11 +84,11 @@ pub struct RoomHandle {
 impl RoomHandle {
     /// Hands a frame from `connection` to the room; false when the room is gone.
     pub async fn send_frame(&self, connection: ConnectionId, frame: Bytes) -> bool {
-        self.send(RoomCommand::Frame {
+        self.send(RoomCommand::Frame(Frame {
             connection,
             frame,
             receipt: None,
-        })
+        }))
         .await
     }
 
@@ -93,18 +100,19 @@ impl RoomHandle {
         frame: Bytes,
         receipt: Bytes,
     ) -> bool {
-        self.send(RoomCommand::Frame {
+        self.send(RoomCommand::Frame(Frame {
             connection,
             frame,
             receipt: Some(receipt),
-        })
+        }))
         .await
     }
 
     /// Relays `frame` from `connection` to the room's other connections that receive relays;
     /// false when the room is gone.
     pub async fn relay(&self, connection: ConnectionId, frame: Bytes) -> bool {
-        self.send(RoomCommand::Relay { connection, frame }).await
+        self.send(RoomCommand::Relay(Relay { connection, frame }))
+            .await
     }
 
     async fn send(&self, command: RoomCommand) -> bool {
@@ -115,7 +123,7 @@ impl RoomHandle {
     pub async fn leave(&self, connection: ConnectionId) {
         let _ = self
             .commands
-            .send(Box::new(RoomCommand::Leave { connection }))
+            .send(Box::new(RoomCommand::Leave(Leave { connection })))
             .await;
     }
 }
@@ -127,62 +135,46 @@ pub struct RoomRegistry {
 }
 
 struct RegistryInner {
-    rooms: Mutex<HashMap<String, RoomEntry>>,
-    /// How many rooms are in memory, for whoever needs to await a change (tests, readiness).
-    loaded: watch::Sender<usize>,
+    rooms: Arc<RoomMap>,
     next_generation: AtomicU64,
     tracker: TaskTracker,
-    persistence: Persistence,
+    storage: Storage,
+    settings: OwnerSettings,
     client_queue_frames: usize,
     max_rooms: usize,
-    max_document_bytes: u64,
-    frame_limits: crdt_core::wire::FrameLimits,
-    idle_document_after: Option<std::time::Duration>,
-}
-
-struct RoomEntry {
-    generation: u64,
-    commands: CommandSender<QueuedCommand>,
-    status: Arc<RoomStatus>,
-}
-
-/// What a room task publishes about itself for listings, without a round trip to it.
-#[derive(Default)]
-pub(crate) struct RoomStatus {
-    /// Connected clients.
-    pub(crate) clients: AtomicUsize,
-    /// Whether its document is let go of while idle (see [`crate::room_sleep`]).
-    pub(crate) asleep: AtomicBool,
 }
 
 impl RoomRegistry {
-    /// An empty registry whose rooms persist through `persistence` and whose tasks are tracked
-    /// by `tracker`.
-    pub fn new(config: &ServeConfig, persistence: Persistence, tracker: TaskTracker) -> Self {
+    /// An empty registry whose rooms reach the store through `storage` and whose tasks are
+    /// tracked by `tracker`.
+    pub fn new(config: &ServeConfig, storage: Storage, tracker: TaskTracker) -> Self {
         RoomRegistry {
             inner: Arc::new(RegistryInner {
-                rooms: Mutex::new(HashMap::new()),
-                loaded: watch::Sender::new(0),
+                rooms: Arc::new(RoomMap::new()),
                 next_generation: AtomicU64::new(0),
                 tracker,
-                persistence,
+                storage,
+                settings: OwnerSettings {
+                    max_document_bytes: config.max_document_bytes as u64,
+                    idle_document_after: config.document_idle(),
+                    frame_limits: config.frame_limits(),
+                },
                 client_queue_frames: config.client_queue_frames.max(1),
                 max_rooms: config.max_rooms.max(1),
-                max_document_bytes: config.max_document_bytes as u64,
-                frame_limits: config.frame_limits(),
-                idle_document_after: config.document_idle(),
             }),
         }
     }
 
     /// How many rooms are in memory.
     pub fn loaded_rooms(&self) -> usize {
-        self.lock_rooms().len()
+        self.inner.rooms.lock().len()
     }
 
     /// How many clients are connected to room `name` (0 when it is not in memory).
     pub fn clients(&self, name: &str) -> usize {
-        self.lock_rooms()
+        self.inner
+            .rooms
+            .lock()
             .get(name)
             .map_or(0, |entry| entry.status.clients.load(Ordering::Relaxed))
     }
@@ -190,46 +182,91 @@ impl RoomRegistry {
     /// Whether room `name`'s document is in memory now (not when nobody is connected, nor while
     /// it sleeps).
     pub fn document_in_memory(&self, name: &str) -> bool {
-        self.lock_rooms()
+        self.inner
+            .rooms
+            .lock()
             .get(name)
             .is_some_and(|entry| !entry.status.asleep.load(Ordering::Relaxed))
     }
 
-    /// Runs `read` on room `name`'s document (loading it if needed) and returns its result.
-    pub async fn read<T: Send + 'static>(
+    /// Reads room `name`'s document as it is durably (loading it if needed).
+    pub async fn export(
         &self,
         name: &str,
-        read: impl FnOnce(&Room) -> T + Send + 'static,
-    ) -> Result<T, JoinError> {
-        let (answer, answered) = oneshot::channel();
-        let command = RoomCommand::Read(Box::new(move |room: &Room| {
-            let _ = answer.send(read(room));
-        }));
-        self.send_command(name, command).await?;
-        answered
+        request: ExportRequest,
+    ) -> Result<Exported, ExportError> {
+        let (reply, answer) = oneshot::channel();
+        let command = RoomCommand::Export(Export { request, reply });
+        let unavailable = |error: String| ExportError::Unavailable(error);
+        self.send_command(name, command)
             .await
-            .map_err(|_| JoinError::RoomUnavailable(name.to_owned()))
+            .map_err(|error| unavailable(error.to_string()))?;
+        answer
+            .await
+            .map_err(|_| unavailable(format!("room {name:?} is unavailable")))?
     }
 
-    /// Changes room `name`'s document with `edit`; returns once the change is durable and sent
+    /// Applies a Yjs v1 update to room `name`'s document; returns once it is durable and sent
     /// to the room's clients, with whether it changed anything.
-    pub async fn edit(&self, name: &str, edit: DocumentEdit) -> Result<bool, EditError> {
-        let (done, answered) = oneshot::channel();
-        let command = RoomCommand::Edit { edit, done };
+    pub async fn apply_update(&self, name: &str, update: Vec<u8>) -> Result<bool, EditError> {
+        let (reply, answer) = oneshot::channel();
+        self.edit(
+            name,
+            RoomCommand::ApplyUpdate(ApplyUpdate { update, reply }),
+            answer,
+        )
+        .await
+    }
+
+    /// Makes room `name`'s content equal `content` (a version's) with new edits; as
+    /// [`RoomRegistry::apply_update`].
+    pub async fn restore(&self, name: &str, content: Vec<u8>) -> Result<bool, EditError> {
+        let (reply, answer) = oneshot::channel();
+        self.edit(
+            name,
+            RoomCommand::Restore(Restore { content, reply }),
+            answer,
+        )
+        .await
+    }
+
+    async fn edit(
+        &self,
+        name: &str,
+        command: RoomCommand,
+        answer: oneshot::Receiver<Result<bool, EditError>>,
+    ) -> Result<bool, EditError> {
         let unavailable = || EditError::Storage(format!("room {name:?} is unavailable"));
         self.send_command(name, command)
             .await
             .map_err(|_| unavailable())?;
-        answered.await.map_err(|_| unavailable())?
+        answer.await.map_err(|_| unavailable())?
+    }
+
+    /// Keeps room `name`'s current state as a new version labelled `label`.
+    pub async fn create_version(
+        &self,
+        name: &str,
+        label: String,
+    ) -> Result<VersionMeta, VersionError> {
+        let (reply, answer) = oneshot::channel();
+        let unavailable = || VersionError::Unavailable(format!("room {name:?} is unavailable"));
+        self.send_command(
+            name,
+            RoomCommand::CreateVersion(CreateVersion { label, reply }),
+        )
+        .await
+        .map_err(|_| unavailable())?;
+        answer.await.map_err(|_| unavailable())?
     }
 
     /// Deletes room `name`'s document, closing its clients; whether it existed.
     pub async fn delete(&self, name: &str) -> Result<bool, String> {
-        let (done, answered) = oneshot::channel();
-        self.send_command(name, RoomCommand::Delete { done })
+        let (reply, answer) = oneshot::channel();
+        self.send_command(name, RoomCommand::Delete(Delete { reply }))
             .await
             .map_err(|error| error.to_string())?;
-        answered
+        answer
             .await
             .map_err(|_| format!("room {name:?} is unavailable"))?
     }
@@ -247,7 +284,7 @@ impl RoomRegistry {
 
     /// Follows the number of rooms in memory as rooms load and unload.
     pub fn watch_loaded_rooms(&self) -> watch::Receiver<usize> {
-        self.inner.loaded.subscribe()
+        self.inner.rooms.loaded.subscribe()
     }
 
     /// Joins room `name` with `access`, starting its task if it is not in memory.
@@ -293,11 +330,11 @@ impl RoomRegistry {
             if receives_relays {
                 outbox = outbox.receiving_relays();
             }
-            let join = RoomCommand::Join {
+            let join = RoomCommand::Join(Join {
                 access,
                 outbox,
                 joined: joined_sender,
-            };
+            });
             if commands.send(Box::new(join)).await.is_err() {
                 continue;
             }
@@ -318,47 +355,12 @@ impl RoomRegistry {
         Err(JoinError::RoomUnavailable(name.to_owned()))
     }
 
-    /// Removes room `name` (generation `generation`) if no command is waiting for it, closing
-    /// its queue so late senders go to a fresh room. True when the room may stop.
-    pub(crate) fn retire(
-        &self,
-        name: &str,
-        generation: u64,
-        commands: &mut CommandReceiver<QueuedCommand>,
-    ) -> bool {
-        let rooms = self.lock_rooms();
-        if !commands.is_empty() {
-            return false;
-        }
-        drop(rooms);
-        self.remove(name, generation, commands);
-        true
-    }
-
-    /// Removes room `name` (generation `generation`) whatever is waiting, closing its queue.
-    pub(crate) fn remove(
-        &self,
-        name: &str,
-        generation: u64,
-        commands: &mut CommandReceiver<QueuedCommand>,
-    ) {
-        let mut rooms = self.lock_rooms();
-        if rooms
-            .get(name)
-            .is_some_and(|entry| entry.generation == generation)
-        {
-            rooms.remove(name);
-            self.inner.loaded.send_replace(rooms.len());
-        }
-        commands.close();
-    }
-
     /// The command queue of room `name`, starting its task if needed, and its client count.
     fn room_commands(
         &self,
         name: &str,
     ) -> Result<(CommandSender<QueuedCommand>, Arc<RoomStatus>), JoinError> {
-        let mut rooms = self.lock_rooms();
+        let mut rooms = self.inner.rooms.lock();
         if let Some(entry) = rooms.get(name)
             && !entry.commands.is_closed()
         {
@@ -378,26 +380,20 @@ impl RoomRegistry {
                 status: status.clone(),
             },
         );
-        self.inner.loaded.send_replace(rooms.len());
+        self.inner.rooms.loaded.send_replace(rooms.len());
+        let name: Arc<str> = name.into();
         let context = RoomContext {
-            name: name.into(),
-            generation,
-            registry: self.clone(),
-            persistence: self.inner.persistence.clone(),
+            retirement: Retirement {
+                rooms: self.inner.rooms.clone(),
+                name: name.clone(),
+                generation,
+            },
+            name,
+            storage: self.inner.storage.clone(),
             status: status.clone(),
-            max_document_bytes: self.inner.max_document_bytes,
-            frame_limits: self.inner.frame_limits,
-            idle_document_after: self.inner.idle_document_after,
+            settings: self.inner.settings.clone(),
         };
         self.inner.tracker.spawn(run_room(context, receiver));
         Ok((sender, status))
-    }
-
-    fn lock_rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {
-        // The map holds no invariant a panicking holder could break halfway.
-        self.inner
-            .rooms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 }

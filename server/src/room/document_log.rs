@@ -1,0 +1,153 @@
+//! Where a room's document stands in its stored log, and when to compact it.
+//!
+//! A document is stored as a snapshot plus the updates appended after it. The owner keeps this
+//! account from what it loaded and from every append receipt, so it knows without asking the
+//! store how large the document is (the `--max-document-bytes` check), when the log has grown
+//! enough to be folded into a new snapshot, and which seq a snapshot of its document covers.
+
+use storage::{AppendReceipt, LoadedDoc, Seq};
+
+/// Compact once this many updates follow the snapshot...
+pub const COMPACT_AFTER_RECORDS: u64 = 1_000;
+/// ...or once they hold this many bytes.
+pub const COMPACT_AFTER_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A room's account of its stored log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DocumentLog {
+    /// The last seq stored for the document; the room's state includes everything through it.
+    last_seq: Seq,
+    tail_records: u64,
+    tail_bytes: u64,
+    /// Size of the stored snapshot.
+    snapshot_bytes: u64,
+    /// The stored log could not be read whole: rewrite it from what was loaded.
+    damaged: bool,
+}
+
+impl DocumentLog {
+    /// The account of what was just loaded; `damaged` when part of it could not be used.
+    pub(crate) fn of_loaded(loaded: &LoadedDoc, damaged: bool) -> Self {
+        DocumentLog {
+            last_seq: loaded.last_seq,
+            tail_records: loaded.updates.len() as u64,
+            tail_bytes: loaded
+                .updates
+                .iter()
+                .map(|update| update.bytes.len() as u64)
+                .sum(),
+            snapshot_bytes: loaded
+                .snapshot
+                .as_ref()
+                .map_or(0, |snapshot| snapshot.len() as u64),
+            damaged: damaged || loaded.corruption.is_some(),
+        }
+    }
+
+    /// Notes an append the room's updates made.
+    pub(crate) fn record_append(&mut self, receipt: Option<AppendReceipt>) {
+        if let Some(receipt) = receipt {
+            self.last_seq = receipt.seq;
+            self.tail_records = receipt.log_records;
+            self.tail_bytes = receipt.log_bytes;
+        }
+    }
+
+    /// Notes that the log through `through` was folded into a snapshot of `snapshot_bytes`;
+    /// appends made meanwhile (after `through`) are still in the log.
+    pub(crate) fn record_compaction(&mut self, through: Seq, snapshot_bytes: u64) {
+        if self.last_seq == through {
+            self.tail_records = 0;
+            self.tail_bytes = 0;
+        }
+        self.snapshot_bytes = snapshot_bytes;
+        self.damaged = false;
+    }
+
+    /// The last seq stored.
+    pub(crate) fn last_seq(&self) -> Seq {
+        self.last_seq
+    }
+
+    /// What the document takes in storage: snapshot plus log.
+    pub(crate) fn stored_bytes(&self) -> u64 {
+        self.snapshot_bytes + self.tail_bytes
+    }
+
+    /// True when updates follow the snapshot.
+    pub(crate) fn has_tail(&self) -> bool {
+        self.tail_records > 0 || self.damaged
+    }
+
+    /// True when the log has grown past the compaction threshold, or is damaged.
+    pub(crate) fn needs_compaction(&self) -> bool {
+        self.damaged
+            || self.tail_records >= COMPACT_AFTER_RECORDS
+            || self.tail_bytes >= COMPACT_AFTER_BYTES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage::LoadedUpdate;
+
+    fn loaded(snapshot: usize, updates: &[usize]) -> LoadedDoc {
+        LoadedDoc {
+            snapshot: (snapshot > 0).then(|| vec![0; snapshot]),
+            snapshot_through: Seq(1),
+            updates: updates
+                .iter()
+                .enumerate()
+                .map(|(index, size)| LoadedUpdate {
+                    seq: Seq(index as u64 + 2),
+                    bytes: vec![0; *size],
+                })
+                .collect(),
+            last_seq: Seq(updates.len() as u64 + 1),
+            corruption: None,
+        }
+    }
+
+    #[test]
+    fn accounts_for_what_was_loaded_and_appended() {
+        let mut log = DocumentLog::of_loaded(&loaded(100, &[10, 20]), false);
+        assert_eq!(log.stored_bytes(), 130);
+        assert!(log.has_tail());
+        log.record_append(Some(AppendReceipt {
+            seq: Seq(4),
+            log_records: 3,
+            log_bytes: 35,
+        }));
+        assert_eq!(log.last_seq(), Seq(4));
+        assert_eq!(log.stored_bytes(), 135);
+        assert!(!log.needs_compaction());
+    }
+
+    #[test]
+    fn a_compaction_empties_the_tail_unless_appends_followed_it() {
+        let mut log = DocumentLog::of_loaded(&loaded(0, &[10]), false);
+        log.record_compaction(Seq(2), 12);
+        assert!(!log.has_tail());
+        assert_eq!(log.stored_bytes(), 12);
+
+        let mut log = DocumentLog::of_loaded(&loaded(0, &[10]), false);
+        log.record_append(Some(AppendReceipt {
+            seq: Seq(3),
+            log_records: 2,
+            log_bytes: 20,
+        }));
+        // Compacted through seq 2 while seq 3 was being appended: seq 3 is still in the log.
+        log.record_compaction(Seq(2), 12);
+        assert!(log.has_tail());
+    }
+
+    #[test]
+    fn damage_or_size_asks_for_compaction() {
+        assert!(DocumentLog::of_loaded(&loaded(0, &[1]), true).needs_compaction());
+        let many = vec![1; COMPACT_AFTER_RECORDS as usize];
+        assert!(DocumentLog::of_loaded(&loaded(0, &many), false).needs_compaction());
+        let large = [COMPACT_AFTER_BYTES as usize];
+        assert!(DocumentLog::of_loaded(&loaded(0, &large), false).needs_compaction());
+    }
+}

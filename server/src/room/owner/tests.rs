@@ -1,0 +1,1 @@
+//! Unit tests of the room owner (written next).

@@ -1,0 +1,341 @@
+//! The task that owns one room: moves bytes and time between the world and the room's owner.
+//!
+//! Every decision is the owner's ([`super::owner`]); this task only feeds it what happened and
+//! carries out what it decides: it takes commands from the room's bounded queue (everything
+//! waiting, as one batch), hands persists to the storage writer and the owner their outcome in
+//! order, runs loads, compactions, deletes and versions on the blocking pool, pushes frames into
+//! each connection's queue without waiting, and sleeps until the owner's next timeout. A
+//! connection whose queue is full is reported to the owner, which closes it (4000) rather than
+//! let it miss an update silently.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crdt_core::ConnectionId;
+use crdt_core::clock::SystemClock;
+use storage::{AppendReceipt, LoadedDoc};
+use tokio::sync::mpsc::error::TrySendError;
+use tracing::debug;
+
+use super::command::{ConnectionOutbox, Leave, QueuedCommand, RoomCommand, VersionError};
+use super::command_queue::CommandReceiver;
+use super::directory::{Retirement, RoomStatus};
+use super::effect::{BatchId, Effect};
+use super::loading::RoomClock;
+use super::owner::{OwnerSettings, RoomOwner};
+use super::storage::{PersistTicket, Storage, StorageError};
+use crate::telemetry;
+
+/// Most commands handed to the owner as one batch, bounding the latency a batch adds.
+const MAX_BATCH_COMMANDS: usize = 64;
+
+/// What a room task is given.
+pub(crate) struct RoomContext {
+    pub(crate) name: Arc<str>,
+    pub(crate) storage: Storage,
+    pub(crate) settings: OwnerSettings,
+    /// What the room publishes for listings.
+    pub(crate) status: Arc<RoomStatus>,
+    /// How it leaves the registry.
+    pub(crate) retirement: Retirement,
+}
+
+type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A persist in flight: its batch, and its outcome to come.
+type PersistInFlight = (
+    BatchId,
+    Pending<Result<Option<AppendReceipt>, StorageError>>,
+);
+
+/// The room's work in flight with storage.
+#[derive(Default)]
+struct InFlight {
+    /// Persists, oldest first: they complete in this order.
+    persists: VecDeque<PersistInFlight>,
+    load: Option<Pending<Result<LoadedDoc, StorageError>>>,
+    compaction: Option<Pending<Result<(), StorageError>>>,
+    deletion: Option<Pending<Result<bool, StorageError>>>,
+}
+
+/// Runs a room until its owner is done: retired, deleted or unable to load.
+pub(crate) async fn run_room(context: RoomContext, mut commands: CommandReceiver<QueuedCommand>) {
+    let loaded_rooms = metrics::gauge!(telemetry::ROOMS_LOADED);
+    let mut owner = RoomOwner::new(
+        context.name.clone(),
+        context.settings.clone(),
+        RoomClock(Arc::new(SystemClock)),
+        now(),
+    );
+    let mut room = RoomIo {
+        context: &context,
+        outboxes: HashMap::new(),
+        in_flight: InFlight::default(),
+        awake: false,
+        loaded_rooms,
+        fan_out: metrics::histogram!(telemetry::BROADCAST_FANOUT),
+    };
+    let mut batch = Vec::new();
+    loop {
+        room.carry_out(&mut owner, &mut commands).await;
+        context
+            .status
+            .clients
+            .store(owner.connection_count(), Ordering::Relaxed);
+        if owner.is_finished() {
+            break;
+        }
+        let deadline = owner.poll_timeout().map(tokio::time::Instant::from_std);
+        let in_flight = &mut room.in_flight;
+        tokio::select! {
+            received = commands.recv_many(&mut batch, MAX_BATCH_COMMANDS), if owner.wants_commands() => {
+                let now = now();
+                if received == 0 {
+                    // Only the room closes its queue, and then it no longer asks for commands.
+                    break;
+                }
+                for command in batch.drain(..) {
+                    owner.handle_command(*command, now);
+                }
+                owner.handle_batch_end(now);
+            }
+            outcome = next_persist(&mut in_flight.persists), if !in_flight.persists.is_empty() => {
+                let (batch, outcome) = outcome;
+                owner.handle_persisted(batch, outcome.map_err(|error| error.to_string()), now());
+            }
+            loaded = poll_slot(&mut in_flight.load), if in_flight.load.is_some() => {
+                owner.handle_loaded(loaded.map_err(|error| error.to_string()), now());
+            }
+            compacted = poll_slot(&mut in_flight.compaction), if in_flight.compaction.is_some() => {
+                owner.handle_compacted(compacted.map_err(|error| error.to_string()), now());
+            }
+            deleted = poll_slot(&mut in_flight.deletion), if in_flight.deletion.is_some() => {
+                owner.handle_deleted(deleted.map_err(|error| error.to_string()));
+            }
+            // Joiners of a room loaded unapplied are owed its SyncStep1; that waits until
+            // nothing else does, after the answers they were waiting for went out.
+            () = std::future::ready(()), if owner.has_idle_work() && commands.is_empty() => {
+                owner.handle_idle(now());
+            }
+            () = sleep_until(deadline), if deadline.is_some() => {
+                owner.handle_timeout(now());
+            }
+        }
+    }
+    if room.awake {
+        room.loaded_rooms.decrement(1.0);
+    }
+    debug!(room = %context.name, "room released from memory");
+}
+
+/// Now, as tokio's clock tells it (which tests may pause).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+async fn next_persist(
+    persists: &mut VecDeque<PersistInFlight>,
+) -> (BatchId, Result<Option<AppendReceipt>, StorageError>) {
+    let (batch, pending) = persists.front_mut().expect("polled only when not empty");
+    let batch = *batch;
+    let outcome = pending.await;
+    persists.pop_front();
+    (batch, outcome)
+}
+
+async fn poll_slot<T>(slot: &mut Option<Pending<T>>) -> T {
+    let outcome = slot.as_mut().expect("polled only when set").await;
+    *slot = None;
+    outcome
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The I/O a room's owner decides.
+struct RoomIo<'a> {
+    context: &'a RoomContext,
+    outboxes: HashMap<ConnectionId, ConnectionOutbox>,
+    in_flight: InFlight,
+    /// Whether the document is in memory (for the loaded-rooms gauge).
+    awake: bool,
+    loaded_rooms: metrics::Gauge,
+    /// Looked up once per room: a registry look-up per broadcast showed in W1's profile.
+    fan_out: metrics::Histogram,
+}
+
+impl RoomIo<'_> {
+    /// Carries out every effect the owner has decided, feeding back what it learns at once.
+    async fn carry_out(
+        &mut self,
+        owner: &mut RoomOwner,
+        commands: &mut CommandReceiver<QueuedCommand>,
+    ) {
+        while let Some(effect) = owner.poll_effect() {
+            match effect {
+                Effect::Load => self.load(),
+                Effect::Persist { batch, updates } => {
+                    let ticket = self
+                        .context
+                        .storage
+                        .submit(self.context.name.clone(), updates)
+                        .await;
+                    self.in_flight
+                        .persists
+                        .push_back((batch, Box::pin(PersistTicket::outcome(ticket))));
+                }
+                Effect::Admit {
+                    connection,
+                    outbox,
+                    joined,
+                } => {
+                    if joined.send(Ok(connection)).is_ok() {
+                        self.outboxes.insert(connection, outbox);
+                    } else {
+                        // The joiner gave up waiting: it leaves at once.
+                        owner.handle_command(RoomCommand::Leave(Leave { connection }), now());
+                        owner.handle_batch_end(now());
+                    }
+                }
+                Effect::Send { to, frame } => self.send(owner, to, frame),
+                Effect::Broadcast { except, frame } => {
+                    let recipients: Vec<ConnectionId> = self
+                        .outboxes
+                        .keys()
+                        .copied()
+                        .filter(|connection| Some(*connection) != except)
+                        .collect();
+                    self.fan_out.record(recipients.len() as f64);
+                    for connection in recipients {
+                        self.send(owner, connection, frame.clone());
+                    }
+                }
+                Effect::Relay { from, frame } => {
+                    let recipients: Vec<ConnectionId> = self
+                        .outboxes
+                        .iter()
+                        .filter(|(connection, outbox)| {
+                            **connection != from && outbox.receives_relays
+                        })
+                        .map(|(connection, _)| *connection)
+                        .collect();
+                    for connection in recipients {
+                        self.send(owner, connection, frame.clone());
+                    }
+                }
+                Effect::Close { connection, reason } => {
+                    if let Some(outbox) = self.outboxes.remove(&connection) {
+                        let _ = outbox.close.send(reason);
+                    }
+                }
+                Effect::Answer(answer) => answer.send(),
+                Effect::Compact { snapshot, through } => {
+                    let storage = self.context.storage.clone();
+                    let name = self.context.name.clone();
+                    self.in_flight.compaction = Some(Box::pin(async move {
+                        storage.compact(name, snapshot, through).await
+                    }));
+                }
+                Effect::CreateVersion {
+                    label,
+                    snapshot,
+                    reply,
+                } => {
+                    let storage = self.context.storage.clone();
+                    let name = self.context.name.clone();
+                    // Answered by its own task: the room has nothing to decide about it.
+                    tokio::spawn(async move {
+                        let created =
+                            storage
+                                .create_version(name, label, snapshot)
+                                .await
+                                .map_err(|error| match error {
+                                    StorageError::Store(error) => VersionError::Store(error),
+                                    other => VersionError::Unavailable(other.to_string()),
+                                });
+                        let _ = reply.send(created);
+                    });
+                }
+                Effect::Delete => {
+                    let storage = self.context.storage.clone();
+                    let name = self.context.name.clone();
+                    self.in_flight.deletion =
+                        Some(Box::pin(async move { storage.delete(name).await }));
+                }
+                Effect::Sleep => self.set_awake(false),
+                Effect::Wake => {}
+                Effect::Retire => {
+                    if self.context.retirement.retire_if_idle(commands) {
+                        owner.handle_retired();
+                        // Commands that slipped in meanwhile are still owed an answer.
+                        let now = now();
+                        while let Some(command) = commands.try_recv() {
+                            owner.handle_command(*command, now);
+                        }
+                        owner.handle_batch_end(now);
+                    } else {
+                        owner.handle_retire_declined();
+                    }
+                }
+                Effect::Remove { reason } => {
+                    self.context.retirement.remove(commands);
+                    for (_, outbox) in self.outboxes.drain() {
+                        let _ = outbox.close.send(reason.clone());
+                    }
+                    while let Some(command) = commands.try_recv() {
+                        command.refuse(&reason);
+                    }
+                }
+            }
+            self.set_awake(owner.is_awake());
+        }
+    }
+
+    fn load(&mut self) {
+        let storage = self.context.storage.clone();
+        let name = self.context.name.clone();
+        self.in_flight.load = Some(Box::pin(async move { storage.load(name).await }));
+    }
+
+    fn set_awake(&mut self, awake: bool) {
+        if awake != self.awake {
+            self.awake = awake;
+            if awake {
+                self.loaded_rooms.increment(1.0);
+            } else {
+                self.loaded_rooms.decrement(1.0);
+            }
+        }
+        let asleep = !awake && !self.outboxes.is_empty();
+        let was_asleep = self.context.status.asleep.swap(asleep, Ordering::Relaxed);
+        if asleep != was_asleep {
+            let sleeping = metrics::gauge!(telemetry::ROOMS_ASLEEP);
+            if asleep {
+                sleeping.increment(1.0);
+            } else {
+                sleeping.decrement(1.0);
+            }
+        }
+    }
+
+    /// Queues `frame` for `connection` without waiting; a full queue is the owner's to judge.
+    fn send(&mut self, owner: &mut RoomOwner, connection: ConnectionId, frame: bytes::Bytes) {
+        let Some(outbox) = self.outboxes.get(&connection) else {
+            return;
+        };
+        match outbox.frames.try_send(frame) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => owner.handle_undeliverable(connection, now()),
+            // The connection is on its way out; its Leave command follows.
+            Err(TrySendError::Closed(_)) => {}
+        }
+    }
+}
