@@ -40,6 +40,7 @@ use crate::telemetry;
 use pipeline::{MAX_PERSISTS_IN_FLIGHT, Pipeline};
 
 mod commands;
+mod lifecycle;
 mod pipeline;
 #[cfg(test)]
 mod tests;
@@ -100,6 +101,9 @@ pub(crate) struct RoomOwner {
     delete_in_flight: bool,
     /// A `Retire` was emitted and its outcome is not known yet.
     retiring: bool,
+    /// Whether any command arrived yet: a room is started for one, and must not retire before
+    /// it has seen it (its sender would only find the queue closed and start another).
+    commanded: bool,
     last_command: Instant,
     next_awareness_check: Instant,
 }
@@ -126,6 +130,7 @@ impl RoomOwner {
             load_in_flight: false,
             delete_in_flight: false,
             retiring: false,
+            commanded: false,
             last_command: now,
             next_awareness_check: now + AWARENESS_CHECK_INTERVAL,
         };
@@ -235,36 +240,6 @@ impl RoomOwner {
         self.after_progress();
     }
 
-    /// A compaction asked for with [`Effect::Compact`] finished.
-    pub(crate) fn handle_compacted(&mut self, result: Result<(), String>, now: Instant) {
-        let Some(compaction) = self.compaction.take() else {
-            return;
-        };
-        match result {
-            Ok(()) => self
-                .log
-                .record_compaction(compaction.through, compaction.snapshot_bytes),
-            Err(error) => warn!(room = %self.name, %error, "compaction failed"),
-        }
-        if compaction.then_sleep {
-            self.try_sleep(now, false);
-        }
-        self.after_progress();
-    }
-
-    /// The delete asked for with [`Effect::Delete`] finished.
-    pub(crate) fn handle_deleted(&mut self, result: Result<bool, String>) {
-        self.delete_in_flight = false;
-        if let Some(reply) = self.deleting.take() {
-            self.pipeline
-                .push([Effect::Answer(Answer::Deleted(reply, result))]);
-        }
-        self.stop(CloseReason::new(
-            close_code::DOCUMENT_DELETED,
-            "document deleted",
-        ));
-    }
-
     /// The task could not queue a frame for `connection`: its client fell too far behind. It is
     /// closed before anything else happens, so it misses nothing silently: it resyncs.
     pub(crate) fn handle_undeliverable(&mut self, connection: ConnectionId, now: Instant) {
@@ -281,34 +256,6 @@ impl RoomOwner {
             ),
         });
         self.handle_batch_end(now);
-    }
-
-    /// The room left the registry after [`Effect::Retire`]: what raced the retirement is fed
-    /// next; joins among it go to a fresh room.
-    pub(crate) fn handle_retired(&mut self) {
-        self.retiring = false;
-        let room = match std::mem::replace(&mut self.phase, Phase::Stopped(None)) {
-            Phase::Awake(room) => Some(room),
-            _ => None,
-        };
-        self.phase = Phase::Stopped(room);
-    }
-
-    /// The room could not leave the registry after [`Effect::Retire`]: a command is waiting.
-    pub(crate) fn handle_retire_declined(&mut self) {
-        self.retiring = false;
-    }
-
-    /// Time passed: awareness expiry, and sleep for a room idle long enough.
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        if let Phase::Awake(room) = &mut self.phase
-            && now >= self.next_awareness_check
-        {
-            room.handle_tick();
-            self.next_awareness_check = now + AWARENESS_CHECK_INTERVAL;
-            self.handle_batch_end(now);
-        }
-        self.try_sleep(now, true);
     }
 
     /// Whether the room has deferred work to do once no command is waiting (see
@@ -419,73 +366,6 @@ impl RoomOwner {
             } => members.handle_disconnect(connection),
             _ => false,
         }
-    }
-
-    /// After a batch, persist or compaction: compact, delete, or retire when the time is right.
-    fn after_progress(&mut self) {
-        if !self.pipeline.is_settled() || self.compaction.is_some() || self.retiring {
-            return;
-        }
-        if self.deleting.is_some() && !self.delete_in_flight {
-            self.delete_in_flight = true;
-            self.phase = Phase::Deleting;
-            self.pipeline.push([Effect::Delete]);
-            return;
-        }
-        let alone = self.connection_count() == 0 && self.stash.is_empty();
-        match &self.phase {
-            Phase::Awake(room) if self.log.needs_compaction() || (alone && self.log.has_tail()) => {
-                self.start_compaction(room.encode_state_as_update(), false);
-            }
-            Phase::Stopped(Some(room)) if self.log.has_tail() => {
-                self.start_compaction(room.encode_state_as_update(), false);
-            }
-            Phase::Awake(_) | Phase::Asleep(_) if alone => {
-                self.retiring = true;
-                self.pipeline.push([Effect::Retire]);
-            }
-            _ => {}
-        }
-    }
-
-    fn start_compaction(&mut self, snapshot: Vec<u8>, then_sleep: bool) {
-        let through = self.log.last_seq();
-        self.compaction = Some(Compaction {
-            through,
-            snapshot_bytes: snapshot.len() as u64,
-            then_sleep,
-        });
-        self.pipeline.push([Effect::Compact { snapshot, through }]);
-    }
-
-    /// Lets the document go if the room has been idle long enough and nothing lives only in
-    /// memory (awareness states, effects in flight); compacts first when the log has a tail.
-    fn try_sleep(&mut self, now: Instant, compact_first: bool) {
-        let Some(idle) = self.settings.idle_document_after else {
-            return;
-        };
-        if now < self.last_command + idle_before_sleep(idle, self.log.stored_bytes())
-            || !self.pipeline.is_settled()
-            || self.compaction.is_some()
-            || self.retiring
-            || !self.stash.is_empty()
-        {
-            return;
-        }
-        let Phase::Awake(room) = &self.phase else {
-            return;
-        };
-        if room.members_if_idle().is_none() {
-            return;
-        }
-        if compact_first && self.log.has_tail() {
-            let snapshot = room.encode_state_as_update();
-            self.start_compaction(snapshot, true);
-            return;
-        }
-        let members = room.members_if_idle().expect("checked above");
-        self.phase = Phase::Asleep(members);
-        self.pipeline.push([Effect::Sleep]);
     }
 
     /// Takes the room's effects from the crdt-core room into the batch being built.

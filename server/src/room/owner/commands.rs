@@ -60,6 +60,7 @@ impl RoomOwner {
     /// Handles one command; its effects join the batch being built.
     pub(crate) fn handle_command(&mut self, command: RoomCommand, now: Instant) {
         self.last_command = now;
+        self.commanded = true;
         if self.deleting.is_some() || matches!(self.phase, Phase::Deleting) {
             return self.refuse_while_deleting(command);
         }

@@ -1,1 +1,0 @@
-//! Unit tests of the room owner (written next).
