@@ -90,6 +90,11 @@ fn lock_directory(directory: &Path, deadline: Instant) -> Result<File, StoreErro
     }
 }
 
+/// Where sled keeps its own files inside the data directory.
+pub(crate) fn sled_directory(directory: &Path) -> std::path::PathBuf {
+    directory.join(SLED_DIRECTORY_NAME)
+}
+
 /// Opens sled's database, once our own directory lock is held.
 ///
 /// Holding our lock proves no live store owns the directory, so a sled lock
@@ -103,7 +108,7 @@ fn open_sled(
 ) -> Result<sled::Db, StoreError> {
     loop {
         let error = match sled::Config::new()
-            .path(directory.join(SLED_DIRECTORY_NAME))
+            .path(sled_directory(directory))
             .cache_capacity(cache_bytes)
             .open()
         {

@@ -31,6 +31,10 @@
 //! Every stored value is a CRC-32-checked [record] naming its kind and
 //! seq, so damage is detected on load: the document loads up to the last good
 //! record and [`LoadedDoc::corruption`] says what stopped it.
+//!
+//! [`SledStore`]'s flush is durable against a power cut, not only `kill -9`:
+//! after sled's own flush (whose `sync_file_range` does not count) it calls
+//! `fdatasync` on sled's files and `fsync` on their directories (`sled_sync`).
 
 mod data_directory;
 mod document_entry;
@@ -42,6 +46,7 @@ mod memory_store;
 pub mod record;
 mod sled_keys;
 mod sled_store;
+mod sled_sync;
 mod store;
 #[doc(hidden)]
 pub mod testing;

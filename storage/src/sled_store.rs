@@ -15,13 +15,14 @@ use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use crate::data_directory::{OpenedDirectory, open_data_directory};
+use crate::data_directory::{OpenedDirectory, open_data_directory, sled_directory};
 use crate::document_entry::DocumentEntry;
 use crate::document_id::validate_document_id;
 use crate::document_locks::DocumentLocks;
 use crate::error::StoreError;
 use crate::load::LoadAssembler;
 use crate::record::{RecordKind, encode_record, payload_length_of_stored};
+use crate::sled_sync::SledFiles;
 use crate::sled_keys::{
     document_prefix, entry_key, entry_key_prefix, id_from_entry_key, seq_from_update_key,
     snapshot_key, update_key, update_prefix, version_entry_key, version_entry_prefix,
@@ -36,6 +37,8 @@ use crate::version_record::{decode_version_entry, decode_version_snapshot, encod
 pub struct SledStore {
     documents: sled::Tree,
     database: sled::Db,
+    /// sled's files, synced after every flush (see `sled_sync`).
+    files: SledFiles,
     document_locks: DocumentLocks,
     directory: PathBuf,
     /// Held, never read: dropping it (last, after sled has closed) releases
@@ -68,9 +71,15 @@ impl SledStore {
             database,
             documents,
         } = open_data_directory(directory, cache_bytes)?;
+        let sled_directory = sled_directory(directory);
+        let files = SledFiles::open(&sled_directory).map_err(|source| StoreError::Io {
+            path: sled_directory,
+            source,
+        })?;
         Ok(SledStore {
             documents,
             database,
+            files,
             document_locks: DocumentLocks::new(),
             directory: directory.to_path_buf(),
             _directory_lock: lock_file,
@@ -209,9 +218,13 @@ impl DocStore for SledStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        // All trees share one log, so this covers every document.
+        // All trees share one log, so this covers every document. sled's flush alone survives
+        // kill -9 but not a power cut: its files are synced after it (see `sled_sync`).
         self.database.flush()?;
-        Ok(())
+        self.files.sync().map_err(|source| StoreError::Io {
+            path: sled_directory(&self.directory),
+            source,
+        })
     }
 
     fn compact(&self, doc: &str, snapshot: &[u8], through: Seq) -> Result<(), StoreError> {
