@@ -22,12 +22,12 @@ use crate::document_locks::DocumentLocks;
 use crate::error::StoreError;
 use crate::load::LoadAssembler;
 use crate::record::{RecordKind, encode_record, payload_length_of_stored};
-use crate::sled_sync::SledFiles;
 use crate::sled_keys::{
     document_prefix, entry_key, entry_key_prefix, id_from_entry_key, seq_from_update_key,
     snapshot_key, update_key, update_prefix, version_entry_key, version_entry_prefix,
     version_from_key, version_snapshot_key, version_snapshot_prefix,
 };
+use crate::sled_sync::SledFiles;
 use crate::store::{AppendReceipt, DocMeta, DocStore, LoadedDoc, Seq};
 use crate::testing::{RawRecordAccess, RawSlot};
 use crate::version::{VersionId, VersionMeta, validate_version_label};

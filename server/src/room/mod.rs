@@ -14,7 +14,7 @@
 //! - `sleep`: how long a quiet room keeps its document.
 //! - `document_log` and `loading`: the owner's account of its stored log, and turning a load
 //!   into a room.
-//! - [`storage`]: the one way to the store, with the group-commit writer.
+//! - [`storage`]: the one way to the store; `writer`: the group-commit writer thread behind it.
 
 pub mod command;
 pub mod command_queue;
@@ -28,6 +28,7 @@ pub mod registry;
 mod sleep;
 pub mod storage;
 mod task;
+mod writer;
 
 pub use command::{
     CloseReason, ConnectionOutbox, EditError, ExportError, ExportRequest, Exported, VersionError,

@@ -15,63 +15,17 @@
 //! sled then flushes on its own timer, and a crash can lose the updates of the last moments.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use storage::{
-    AppendReceipt, DocMeta, DocStore, LoadedDoc, Seq, StoreError, VersionId, VersionMeta,
-};
+use storage::{DocMeta, DocStore, LoadedDoc, Seq, StoreError, VersionId, VersionMeta};
 use tokio::sync::{mpsc, oneshot};
-use tracing::error;
 
+use super::writer::{CommitRequest, PersistResult, run_writer};
+pub use super::writer::{Durability, PersistenceCounters, StorageError};
 use crate::telemetry;
 
 /// Requests waiting for the writer before rooms feel back-pressure.
 const WRITER_QUEUE_REQUESTS: usize = 4096;
-
-/// How strictly accepted updates are made durable before anyone sees them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Durability {
-    /// Flushed to disk before any other client sees them (the default).
-    Strict,
-    /// Appended, then shown; flushed within sled's flush interval. Faster, but a crash can lose
-    /// what clients already saw.
-    Relaxed,
-}
-
-/// Why a storage operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// The store refused the operation.
-    #[error("storage failed: {0}")]
-    Store(#[from] StoreError),
-    /// The batch was appended but the flush failed, so none of it is known to be durable.
-    #[error("flushing the store failed: {0}")]
-    FlushFailed(String),
-    /// The writer thread is gone (the server is stopping).
-    #[error("the storage writer has stopped")]
-    WriterStopped,
-    /// The blocking task running the operation failed.
-    #[error("the storage task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
-}
-
-/// Counters of the writer's work, for benchmarks and metrics.
-#[derive(Debug, Default)]
-pub struct PersistenceCounters {
-    /// Updates appended.
-    pub updates: AtomicU64,
-    /// Flushes made; each covers every update appended before it.
-    pub flushes: AtomicU64,
-}
-
-type PersistResult = Result<Option<AppendReceipt>, StorageError>;
-
-struct CommitRequest {
-    document: Arc<str>,
-    updates: Vec<Bytes>,
-    done: oneshot::Sender<PersistResult>,
-}
 
 /// A persist handed to the writer; await it for the outcome.
 pub struct PersistTicket(oneshot::Receiver<PersistResult>);
@@ -229,63 +183,4 @@ impl Storage {
         .await?;
         Ok(done?)
     }
-}
-
-/// The writer thread: appends whatever is waiting, from every room, then flushes once.
-fn run_writer(
-    store: Arc<dyn DocStore>,
-    durability: Durability,
-    mut receiver: mpsc::Receiver<CommitRequest>,
-    counters: Arc<PersistenceCounters>,
-) {
-    let mut batch = Vec::new();
-    while let Some(first) = receiver.blocking_recv() {
-        batch.push(first);
-        while let Ok(next) = receiver.try_recv() {
-            batch.push(next);
-        }
-        let started = std::time::Instant::now();
-        let appended: Vec<Result<Option<AppendReceipt>, StoreError>> = batch
-            .iter()
-            .map(|request| append_all(store.as_ref(), request))
-            .collect();
-        telemetry::record_storage("append", started.elapsed());
-        let appended_count: usize = batch.iter().map(|request| request.updates.len()).sum();
-        counters
-            .updates
-            .fetch_add(appended_count as u64, Ordering::Relaxed);
-        let flushed = match durability {
-            Durability::Strict => {
-                counters.flushes.fetch_add(1, Ordering::Relaxed);
-                let started = std::time::Instant::now();
-                let flushed = store.flush();
-                telemetry::record_storage("flush", started.elapsed());
-                flushed
-            }
-            Durability::Relaxed => Ok(()),
-        };
-        let flush_failure = flushed.err().map(|error| {
-            error!(%error, "flushing the store failed; the batch's clients will be disconnected");
-            error.to_string()
-        });
-        for (request, result) in batch.drain(..).zip(appended) {
-            let answer = match (result, &flush_failure) {
-                (Ok(_), Some(failure)) => Err(StorageError::FlushFailed(failure.clone())),
-                (Ok(receipt), None) => Ok(receipt),
-                (Err(error), _) => Err(StorageError::Store(error)),
-            };
-            let _ = request.done.send(answer);
-        }
-    }
-}
-
-fn append_all(
-    store: &dyn DocStore,
-    request: &CommitRequest,
-) -> Result<Option<AppendReceipt>, StoreError> {
-    let mut last = None;
-    for update in &request.updates {
-        last = Some(store.append(&request.document, update)?);
-    }
-    Ok(last)
 }
