@@ -73,8 +73,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        // Every refusal of a request is counted by its code; server failures are not refusals.
-        if self.status.is_client_error() {
+        // Every refusal of a request is counted by its code (503 included: shutting down, no
+        // room for another connection); server failures are not refusals.
+        if self.status.is_client_error() || self.status == StatusCode::SERVICE_UNAVAILABLE {
             crate::telemetry::record_refusal(self.code);
         }
         let body = ErrorBody {

@@ -18,8 +18,16 @@ use tokio_tungstenite::tungstenite::{Error as SocketError, Message};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span};
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use crdt_core::Access;
 
+use crate::admission::{NamedDocument, admit_socket};
+use crate::api_error::ApiError;
+use crate::app::AppState;
+use crate::auth::AccessLevel;
 use crate::close_code;
 use crate::config::ServeConfig;
 use crate::limits::MessageRate;
@@ -27,7 +35,7 @@ use crate::room::CloseReason;
 use crate::room::{JoinError, Membership, RoomRegistry};
 use crate::telemetry;
 use crate::websocket::send::feed_binary;
-use crate::websocket::{Socket, SocketSink, SocketStream};
+use crate::websocket::{Handshake, HandshakeError, Socket, SocketSink, SocketStream};
 
 /// How long a closing connection waits for the client's close reply.
 const CLOSE_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -289,4 +297,53 @@ pub(crate) fn close_message(reason: CloseReason) -> Message {
         code: reason.code.into(),
         reason: reason.reason.into(),
     }))
+}
+
+/// The query string of a WebSocket request: y-websocket sends its `params` here.
+#[derive(serde::Deserialize)]
+pub(crate) struct UpgradeQuery {
+    token: Option<String>,
+}
+
+/// Upgrades `GET /ws/{room}` to a y-websocket connection, once the room name, origin and token
+/// have passed and the connection is admitted.
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    room: Result<Path<String>, PathRejection>,
+    query: Result<Query<UpgradeQuery>, QueryRejection>,
+    headers: HeaderMap,
+    handshake: Result<Handshake, HandshakeError>,
+) -> Response {
+    let room = match room {
+        Ok(Path(room)) => room,
+        Err(rejection) => {
+            return ApiError::bad_request("invalid_room_name", rejection.body_text())
+                .into_response();
+        }
+    };
+    let token = query.ok().and_then(|Query(query)| query.token);
+    let document = NamedDocument {
+        name: &room,
+        token: token.as_deref(),
+    };
+    let (admission, access) = match admit_socket(&state, peer, &headers, Some(document), handshake)
+    {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let context = ConnectionContext {
+        room,
+        peer,
+        access: match access {
+            AccessLevel::Read => Access::ReadOnly,
+            AccessLevel::Write | AccessLevel::Admin => Access::ReadWrite,
+        },
+        registry: state.registry.clone(),
+        config: state.config.clone(),
+        shutdown: state.shutdown.clone(),
+    };
+    admission.accept(state.config.max_message_bytes, move |socket| {
+        serve_connection(socket, context)
+    })
 }

@@ -1,7 +1,8 @@
 //! Quire's server: axum + tokio around the sans-IO `crdt-core` rooms.
 //!
 //! Layout:
-//! - [`app`]: routes, the `/ws` upgrade handler, bind/run/shutdown of the whole server.
+//! - [`app`]: the shared state, the router, bind/run/shutdown of the whole server.
+//! - [`admission`]: origin, token and limits checks, the same for every way in.
 //! - [`limits`]: connection counts per server and per address, message rates.
 //! - [`http`]: the `/api` routes (export, update, list, delete, versions) and OpenAPI.
 //! - [`connection`]: one task per WebSocket connection (keepalive, close codes, batching writes).
@@ -19,6 +20,7 @@
 //! - [`config`]: settings from flags and `QUIRE_*` variables.
 //! - [`logging`]: log output to stderr, pretty or JSON lines.
 
+pub mod admission;
 pub mod api_error;
 pub mod app;
 pub mod auth;
@@ -36,6 +38,6 @@ pub mod tls;
 pub mod web_assets;
 pub mod websocket;
 
-pub use app::{Server, ServerError};
+pub use app::{AppState, Server, ServerError, router};
 pub use config::ServeConfig;
 pub use room::Durability;

@@ -28,8 +28,9 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::{AppState, check_origin};
-use crate::websocket::{Admission, Handshake, HandshakeError};
+use crate::admission::admit_socket;
+use crate::app::AppState;
+use crate::websocket::{Handshake, HandshakeError};
 use session::{SessionContext, serve_session};
 
 /// Upgrades `GET /hocuspocus` to a Hocuspocus socket.
@@ -39,11 +40,8 @@ pub(crate) async fn upgrade(
     headers: HeaderMap,
     handshake: Result<Handshake, HandshakeError>,
 ) -> Response {
-    if let Err(refusal) = check_origin(&state.config.allowed_origins, &headers) {
-        return refusal.into_response();
-    }
-    let admission = match Admission::admit(&state, peer, handshake) {
-        Ok(admission) => admission,
+    let (admission, _) = match admit_socket(&state, peer, &headers, None, handshake) {
+        Ok(admitted) => admitted,
         Err(refusal) => return refusal.into_response(),
     };
     let context = SessionContext {

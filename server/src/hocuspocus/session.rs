@@ -22,7 +22,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span};
 use yrs::encoding::read::{Cursor, Read};
 
-use crate::auth::{AccessLevel, AuthError, Authenticator};
+use crate::admission::authorize;
+use crate::api_error::ApiError;
+use crate::auth::{AccessLevel, Authenticator};
 use crate::close_code;
 use crate::config::ServeConfig;
 use crate::connection::{Ending, ending_for_read_error, finish};
@@ -211,13 +213,10 @@ fn open_document(
             error.to_string()
         }
         Ok(()) => match grant(context.authenticator.as_ref(), token, name) {
-            Err(error) => {
-                telemetry::record_refusal(if error.is_unauthenticated() {
-                    "unauthorized"
-                } else {
-                    "forbidden"
-                });
-                error.to_string()
+            Err(refusal) => {
+                // Answered inside the socket, not as an HTTP response: counted here.
+                telemetry::record_refusal(refusal.code);
+                refusal.message
             }
             Ok(access) => match documents.open(address, name, access) {
                 Ok(()) => return Vec::new(),
@@ -232,17 +231,14 @@ fn open_document(
     )]
 }
 
-/// What `token` allows on document `name`: a `read` token makes the document read-only; without
-/// `--auth-secret` any token (or none) may read and write, as on `/ws`.
+/// What `token` allows on document `name`, decided as on `/ws` and `/api`: a `read` token makes
+/// the document read-only; without `--auth-secret` any token (or none) may read and write.
 fn grant(
     authenticator: Option<&Authenticator>,
     token: &str,
     name: &str,
-) -> Result<Access, AuthError> {
-    let Some(authenticator) = authenticator else {
-        return Ok(Access::ReadWrite);
-    };
-    match authenticator.authorize(Some(token), name, AccessLevel::Read)? {
+) -> Result<Access, ApiError> {
+    match authorize(authenticator, Some(token), name, AccessLevel::Read)? {
         AccessLevel::Read => Ok(Access::ReadOnly),
         AccessLevel::Write | AccessLevel::Admin => Ok(Access::ReadWrite),
     }

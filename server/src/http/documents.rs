@@ -12,9 +12,9 @@ use storage::DocMeta;
 use yrs::updates::encoder::Encode;
 
 use super::extract::{bearer, binary_body, document_id, query, state_vector_parameter, timestamp};
+use crate::admission::authorize;
 use crate::api_error::ApiError;
 use crate::app::AppState;
-use crate::app::authorize;
 use crate::auth::AccessLevel;
 use crate::room::{EditError, ExportError, ExportRequest, Exported, RoomRegistry};
 
@@ -64,7 +64,7 @@ pub(crate) async fn list_documents(
         Some(authenticator) => Some(
             authenticator
                 .verify(bearer(&headers))
-                .map_err(crate::app::refusal_for)?,
+                .map_err(crate::admission::refusal_for)?,
         ),
         None => None,
     };
@@ -90,7 +90,12 @@ pub(crate) async fn get_document(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<DocumentSummary>, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
-    authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
+    authorize(
+        state.authenticator.as_ref(),
+        bearer(&headers),
+        &id,
+        AccessLevel::Read,
+    )?;
     let meta = existing_document(&state, &id).await?;
     Ok(Json(DocumentSummary::new(meta, &state.registry)))
 }
@@ -142,7 +147,12 @@ pub(crate) async fn get_snapshot(
     snapshot: Result<Query<SnapshotQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
-    authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
+    authorize(
+        state.authenticator.as_ref(),
+        bearer(&headers),
+        &id,
+        AccessLevel::Read,
+    )?;
     let export = query(snapshot)?.0.into_export()?;
     existing_document(&state, &id).await?;
     export_response(state.registry.export(&id, export).await)
@@ -155,7 +165,12 @@ pub(crate) async fn get_state_vector(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
-    authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
+    authorize(
+        state.authenticator.as_ref(),
+        bearer(&headers),
+        &id,
+        AccessLevel::Read,
+    )?;
     existing_document(&state, &id).await?;
     export_response(state.registry.export(&id, ExportRequest::StateVector).await)
 }
@@ -181,7 +196,12 @@ pub(crate) async fn post_update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<UpdateApplied>, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
-    authorize(&state, bearer(&headers), &id, AccessLevel::Write)?;
+    authorize(
+        state.authenticator.as_ref(),
+        bearer(&headers),
+        &id,
+        AccessLevel::Write,
+    )?;
     let Query(update_query) = query(update_query)?;
     require_binary_content(&headers)?;
     let body = binary_body(body)?;
@@ -220,7 +240,12 @@ pub(crate) async fn delete_document(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
-    authorize(&state, bearer(&headers), &id, AccessLevel::Admin)?;
+    authorize(
+        state.authenticator.as_ref(),
+        bearer(&headers),
+        &id,
+        AccessLevel::Admin,
+    )?;
     existing_document(&state, &id).await?;
     match state.registry.delete(&id).await {
         Ok(true) => Ok(StatusCode::NO_CONTENT),

@@ -14,9 +14,9 @@ use storage::{VersionId, VersionMeta};
 
 use super::documents::{SnapshotQuery, existing_document, export_response};
 use super::extract::{bearer, document_id, json_body, query, timestamp};
+use crate::admission::authorize;
 use crate::api_error::ApiError;
 use crate::app::AppState;
-use crate::app::authorize;
 use crate::auth::AccessLevel;
 use crate::room::{EditError, VersionError};
 use axum::http::HeaderMap;
@@ -55,7 +55,12 @@ pub(crate) async fn create_version(
     body: Result<Json<NewVersion>, JsonRejection>,
 ) -> Result<(StatusCode, Json<VersionSummary>), ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
-    authorize(&state, bearer(&headers), &id, AccessLevel::Write)?;
+    authorize(
+        state.authenticator.as_ref(),
+        bearer(&headers),
+        &id,
+        AccessLevel::Write,
+    )?;
     let Json(new_version) = json_body(body)?;
     existing_document(&state, &id).await?;
     let created = state
@@ -79,7 +84,12 @@ pub(crate) async fn list_versions(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Vec<VersionSummary>>, ApiError> {
     let id = document_id(id.map(|Path(id)| id))?;
-    authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
+    authorize(
+        state.authenticator.as_ref(),
+        bearer(&headers),
+        &id,
+        AccessLevel::Read,
+    )?;
     existing_document(&state, &id).await?;
     let versions = state
         .storage
@@ -97,7 +107,12 @@ pub(crate) async fn get_version_snapshot(
     snapshot: Result<Query<SnapshotQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let (id, version) = version_path(path)?;
-    authorize(&state, bearer(&headers), &id, AccessLevel::Read)?;
+    authorize(
+        state.authenticator.as_ref(),
+        bearer(&headers),
+        &id,
+        AccessLevel::Read,
+    )?;
     let export = query(snapshot)?.0.into_export()?;
     let content = load_version(&state, &id, version).await?;
     let mut room = crdt_core::Room::new();
@@ -121,7 +136,12 @@ pub(crate) async fn restore_version(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<Restored>, ApiError> {
     let (id, version) = version_path(path)?;
-    authorize(&state, bearer(&headers), &id, AccessLevel::Write)?;
+    authorize(
+        state.authenticator.as_ref(),
+        bearer(&headers),
+        &id,
+        AccessLevel::Write,
+    )?;
     let content = load_version(&state, &id, version).await?;
     let changed = state
         .registry

@@ -1,0 +1,17 @@
+//! The HTTP face of Quire, by concept:
+//! - [`state`]: what every handler shares ([`AppState`]), built without a socket.
+//! - [`router`]: every route, plus health, readiness and metrics.
+//! - [`server`]: binding the listener, serving, shutting down.
+//! - [`error`]: why the server could not start.
+//!
+//! Admission (origin, token, connection limits, refusals counted) is [`crate::admission`].
+
+mod error;
+mod router;
+mod server;
+mod state;
+
+pub use error::ServerError;
+pub use router::router;
+pub use server::Server;
+pub use state::AppState;

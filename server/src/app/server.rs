@@ -1,0 +1,176 @@
+//! The server's lifecycle: bind, serve, shut down.
+//!
+//! [`Server::bind`] opens the listener (so callers learn the real port before serving) and
+//! [`Server::run`] serves until the shutdown token is cancelled, then waits, within the grace
+//! period, for every connection and room task: axum does not wait for upgraded WebSockets on its
+//! own, so they are tracked with a `TaskTracker`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::serve::ListenerExt;
+use storage::{DocStore, SledStore};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::error::ServerError;
+use super::router::router;
+use super::state::AppState;
+use crate::config::ServeConfig;
+use crate::room::RoomRegistry;
+use crate::tls::{TlsError, TlsListener, load_acceptor};
+
+/// Connections the kernel may hold completed but not yet accepted. tokio's default (1024)
+/// overflowed thousands of times when 5,000 clients joined at once (W4 in docs/benchmarks.md), and
+/// every dropped handshake was retried by its client only after 1 s, 3 s... The kernel caps it
+/// at `net.core.somaxconn` (4096 on current kernels).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`]; address reuse as `TcpListener::bind` sets it,
+/// so a restarted server gets its port back while old connections sit in TIME_WAIT.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// A server with its listener open.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    /// Set when serving https/wss directly.
+    tls: Option<TlsAcceptor>,
+}
+
+impl Server {
+    /// Opens the sled store in `config.data_dir` and the listener on `config.addr`; `shutdown`
+    /// stops the server when cancelled.
+    pub async fn bind(
+        config: ServeConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, ServerError> {
+        let path = config.data_dir.clone();
+        let cache_bytes = config.cache_bytes;
+        let opened =
+            tokio::task::spawn_blocking(move || SledStore::open_with_cache(&path, cache_bytes))
+                .await
+                .expect("opening the store does not panic");
+        let store = opened.map_err(|source| ServerError::Storage {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        Self::bind_with_store(config, Arc::new(store), shutdown).await
+    }
+
+    /// Like [`Server::bind`], over a store of the caller's choosing.
+    pub async fn bind_with_store(
+        config: ServeConfig,
+        store: Arc<dyn DocStore>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, ServerError> {
+        let listener = listen(config.addr).map_err(|source| ServerError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(certificate), Some(key)) => Some(load_acceptor(certificate, key)?),
+            (None, None) => None,
+            _ => return Err(TlsError::Incomplete.into()),
+        };
+        if config.auth_secret.is_none() {
+            warn!(
+                "no --auth-secret: anyone who can reach this server can read and edit every document"
+            );
+        }
+        Ok(Server {
+            listener,
+            tls,
+            state: AppState::new(config, store, shutdown),
+        })
+    }
+
+    /// The rooms in memory (to observe loading and unloading).
+    pub fn rooms(&self) -> RoomRegistry {
+        self.state.registry.clone()
+    }
+
+    /// The address actually listened on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// Serves until shutdown, then waits for connections and rooms to finish.
+    pub async fn run(self) -> Result<(), ServerError> {
+        let Server {
+            listener,
+            state,
+            tls,
+        } = self;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        info!(
+            "listening on {scheme}://{}",
+            listener.local_addr().map_err(ServerError::Serve)?
+        );
+        let shutdown = state.shutdown.clone();
+        let tracker = state.tracker.clone();
+        let storage = state.storage.clone();
+        let grace = state.config.shutdown_grace();
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        // Once shutdown begins, WebSockets close with 1001 and /readyz answers 503 at once, but
+        // the listener stays open a moment longer so load balancers polling readiness see the
+        // flip and stop sending traffic before connections are refused.
+        let drain = grace / 5;
+        let stop_listening = async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(drain).await;
+        };
+        match tls {
+            Some(acceptor) => {
+                let stop_accepting = CancellationToken::new();
+                let listener = TlsListener::new(listener, acceptor, stop_accepting.clone())
+                    // TapIo is what axum gives connection info for; TCP_NODELAY is set inside.
+                    .tap_io(|_| {});
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop_listening)
+                    .await;
+                stop_accepting.cancel();
+                served.map_err(ServerError::Serve)?;
+            }
+            None => {
+                let listener = listener.tap_io(|stream| {
+                    // Yjs frames are small and latency-bound: Nagle would hold them back ~40 ms.
+                    if let Err(error) = stream.set_nodelay(true) {
+                        warn!(%error, "cannot set TCP_NODELAY");
+                    }
+                });
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop_listening)
+                    .await
+                    .map_err(ServerError::Serve)?;
+            }
+        }
+        tracker.close();
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            warn!(
+                ?grace,
+                "shutdown grace period over with tasks still running"
+            );
+        }
+        // Every accepted update was flushed before it was shown; this covers relaxed mode and
+        // the compactions of rooms that just closed.
+        if let Err(error) = storage.flush().await {
+            warn!(%error, "final flush failed");
+        }
+        info!("stopped");
+        Ok(())
+    }
+}

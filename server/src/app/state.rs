@@ -1,0 +1,59 @@
+//! What every request handler shares, and how it is built.
+//!
+//! Built from settings and a store, with no socket: the server binds a listener around it, and
+//! tests drive the router over it directly (a [`storage::MemoryStore`] will do), so the HTTP API
+//! is tested in Rust without a network.
+
+use std::sync::Arc;
+
+use storage::DocStore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Authenticator;
+use crate::config::ServeConfig;
+use crate::limits::ConnectionLimits;
+use crate::room::{RoomRegistry, Storage};
+use crate::telemetry;
+
+/// State shared by every request handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) config: Arc<ServeConfig>,
+    pub(crate) registry: RoomRegistry,
+    pub(crate) storage: Storage,
+    pub(crate) tracker: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
+    /// Open connections, in total and per address.
+    pub(crate) connection_limits: Arc<ConnectionLimits>,
+    /// Checks tokens; `None` when Quire runs open (no `--auth-secret`).
+    pub(crate) authenticator: Option<Authenticator>,
+}
+
+impl AppState {
+    /// The state of a server with `config`, storing in `store`, stopped by `shutdown`: starts
+    /// the storage writer and an empty room registry.
+    pub fn new(config: ServeConfig, store: Arc<dyn DocStore>, shutdown: CancellationToken) -> Self {
+        telemetry::prometheus();
+        let tracker = TaskTracker::new();
+        let storage = Storage::start(store, config.durability);
+        let registry = RoomRegistry::new(&config, storage.clone(), tracker.clone());
+        AppState {
+            authenticator: config.auth_secret.as_deref().map(Authenticator::new),
+            connection_limits: ConnectionLimits::new(
+                config.max_connections,
+                config.max_connections_per_ip,
+            ),
+            config: Arc::new(config),
+            registry,
+            storage,
+            tracker,
+            shutdown,
+        }
+    }
+
+    /// The rooms in memory.
+    pub fn rooms(&self) -> &RoomRegistry {
+        &self.registry
+    }
+}
