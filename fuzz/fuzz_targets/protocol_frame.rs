@@ -9,7 +9,8 @@
 
 #![no_main]
 
-use std::sync::Once;
+#[path = "shared/mod.rs"]
+mod shared;
 
 use crdt_core::wire::{decode_frame, encode_frame};
 use crdt_core::{Access, Outgoing, ProtocolError, Room};
@@ -21,20 +22,13 @@ use yrs::{Doc, StateVector, Transact, Update};
 /// Separates frames in the input; unlikely inside a short y-protocols message.
 const FRAME_SEPARATOR: &[u8] = b"\xfe\xfd|";
 
-static PANIC_HOOK: Once = Once::new();
-
 fuzz_target!(|data: &[u8]| {
-    // libfuzzer-sys installs a panic hook that aborts, which would turn the panics `Room` catches
-    // on purpose (inside yrs's update decoder, see `ProtocolError::UndecodableUpdate`) into
-    // crashes. Restore the standard hook: a panic escaping `handle_frame` still aborts, since
-    // libfuzzer-sys aborts on any panic reaching it. Set QUIRE_FUZZ_ABORT_ON_CAUGHT_PANIC=1 to
-    // keep libfuzzer's hook and hunt for those yrs panics too.
-    PANIC_HOOK.call_once(|| {
-        if std::env::var_os("QUIRE_FUZZ_ABORT_ON_CAUGHT_PANIC").is_none() {
-            let _ = std::panic::take_hook();
-        }
-    });
+    // The panics `Room` catches on purpose (inside yrs's decoders, see
+    // `ProtocolError::UndecodableUpdate`) are not crashes; one escaping `handle_frame` is.
+    shared::run(|| check(data));
+});
 
+fn check(data: &[u8]) {
     let _ = decode_frame(data);
 
     let Some((&flags, rest)) = data.split_first() else {
@@ -77,7 +71,7 @@ fuzz_target!(|data: &[u8]| {
         .transact_mut()
         .apply_update(update)
         .expect("the SyncStep2 update applies to a fresh document");
-});
+}
 
 fn split_frames(mut input: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut done = false;

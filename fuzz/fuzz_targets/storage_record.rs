@@ -3,16 +3,21 @@
 
 #![no_main]
 
+#[path = "shared/mod.rs"]
+mod shared;
+
 use libfuzzer_sys::fuzz_target;
 use storage::{decode_record, encode_record};
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(record) = decode_record(data) {
-        let encoded = encode_record(record.kind, record.seq, record.payload)
-            .expect("a decoded record re-encodes");
-        assert_eq!(
-            encoded, data,
-            "decode_record accepted a non-canonical encoding"
-        );
-    }
+    shared::run(|| {
+        if let Ok(record) = decode_record(data) {
+            let encoded = encode_record(record.kind, record.seq, record.payload)
+                .expect("a decoded record re-encodes");
+            assert_eq!(
+                encoded, data,
+                "decode_record accepted a non-canonical encoding"
+            );
+        }
+    });
 });
