@@ -12,7 +12,7 @@ mod shared;
 
 use std::panic::catch_unwind;
 
-use crdt_core::untrusted::{decode_update_v1, decode_update_v2};
+use crdt_core::untrusted::{DecodeError, decode_update_v1, decode_update_v2};
 use libfuzzer_sys::fuzz_target;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
@@ -80,6 +80,9 @@ fn require_readable(what: &str, encoded: &[u8]) {
 /// export, so that yrs bug is reported there, not a crash here.
 fn require_v2_accepted_if_yrs_reads_it(encoded: &[u8]) {
     if let Err(error) = decode_update_v2(encoded)
+        // A v2 encoding may legitimately compress past what the server accepts from a client
+        // (deleted runs cost nothing in its columns); the budget is the point, not a bug.
+        && !matches!(error, DecodeError::ExpandsTooFar { .. })
         && matches!(
             catch_unwind(|| Update::decode_v2(encoded).is_ok()),
             Ok(true)

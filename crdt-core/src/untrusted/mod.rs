@@ -33,7 +33,7 @@ use yrs::sync::AwarenessUpdate;
 use yrs::updates::decoder::{Decode, DecoderV1, DecoderV2};
 use yrs::{StateVector, Update};
 
-pub use update::V2_UNITS_PER_BYTE;
+pub use update::{MAX_CLOCK, V2_UNITS_PER_BYTE};
 
 /// Yjs client ids are 53-bit (JavaScript's safe integers); yrs asserts it in debug builds and
 /// silently truncates in release ones, so larger ids are refused rather than aliased.
@@ -73,6 +73,11 @@ pub enum DecodeError {
         /// The most it may decode into, in budget units.
         limit: u64,
     },
+    /// The update is well-formed but not one a Yjs client makes, in a way yrs cannot apply
+    /// safely (a client listed twice, an item referring to itself, an empty item, a clock out
+    /// of range, legacy JSON content).
+    #[error("inconsistent update: {0}")]
+    Inconsistent(&'static str),
     /// yrs's decoder panicked on the input (caught).
     #[error("the decoder failed on this input")]
     DecoderPanicked,
@@ -122,7 +127,7 @@ pub fn check_state_vector(bytes: &[u8]) -> Result<(), DecodeError> {
     let entries = read_count(&mut cursor, "state vector entry", 2)?;
     for _ in 0..entries {
         read_client(&mut cursor)?;
-        cursor.read_var::<u32>()?;
+        update::read_u32(&mut cursor)?;
     }
     // Bytes after the last entry are ignored, as yrs and Yjs ignore them.
     Ok(())
@@ -152,7 +157,7 @@ pub fn check_awareness_update(bytes: &[u8], max_state_bytes: usize) -> Result<()
     let entries = read_count(&mut cursor, "awareness entry", 3)?;
     for _ in 0..entries {
         let client = read_client(&mut cursor)?;
-        cursor.read_var::<u32>()?;
+        update::read_u32(&mut cursor)?;
         let state = cursor.read_string()?;
         if state.len() > max_state_bytes {
             return Err(DecodeError::AwarenessTooLarge {

@@ -7,6 +7,8 @@
 //! caps the few kinds yrs builds large (sub-documents); in v2 a run-length-encoded column can
 //! repeat a value forever, and the budget is what stops it.
 
+use std::collections::HashSet;
+
 use yrs::encoding::read::{Error as ReadError, Read};
 use yrs::updates::decoder::{Decoder, DecoderV1, DecoderV2};
 
@@ -25,6 +27,11 @@ const ITEM_UNITS: u64 = 4;
 /// Budget units a sub-document costs on top of its item: yrs builds a whole `Doc` for it. Yjs
 /// names every sub-document by a 36-character UUID, so a real one takes 40 bytes at least.
 const SUBDOCUMENT_UNITS: u64 = 32;
+
+/// The highest clock accepted: half of yrs's 32-bit range, far above any real document (each
+/// clock tick is one character or value a client wrote), and far enough below the top that yrs's
+/// clock arithmetic cannot wrap.
+pub const MAX_CLOCK: u64 = 1 << 31;
 
 const GC: u8 = 0;
 const SKIP: u8 = 10;
@@ -76,8 +83,12 @@ pub(super) trait Source: Decoder {
     const V2: bool;
     /// Reads a client id, refusing one over 53 bits.
     fn walk_client(&mut self) -> Result<u64, DecodeError>;
-    /// Reads an item's left (or right) origin.
-    fn walk_id(&mut self, right: bool) -> Result<(), DecodeError>;
+    /// Reads an item's left (or right) origin: its client and clock.
+    fn walk_id(&mut self, right: bool) -> Result<(u64, u32), DecodeError>;
+    /// Reads a length (of a GC range or of content).
+    fn walk_len(&mut self) -> Result<u32, DecodeError>;
+    /// Reads whether an item's parent is named (a root type) rather than an item.
+    fn walk_parent_info(&mut self) -> Result<bool, DecodeError>;
     /// Reads one deleted range of a client whose previous range ended at `end`, refusing one
     /// that would overflow yrs's u32 clock arithmetic (a panic in a debug build).
     fn walk_deleted_range(&mut self, end: &mut u32) -> Result<(), DecodeError>;
@@ -95,17 +106,29 @@ impl Source for DecoderV1<'_> {
         checked_client(self.read_var::<u64>()?)
     }
 
-    fn walk_id(&mut self, _right: bool) -> Result<(), DecodeError> {
-        self.walk_client()?;
-        self.read_var::<u32>()?;
-        Ok(())
+    fn walk_id(&mut self, _right: bool) -> Result<(u64, u32), DecodeError> {
+        let client = self.walk_client()?;
+        Ok((client, read_u32(self)?))
+    }
+
+    fn walk_len(&mut self) -> Result<u32, DecodeError> {
+        read_u32(self)
+    }
+
+    fn walk_parent_info(&mut self) -> Result<bool, DecodeError> {
+        // Compared as the u32 yrs reads, but refused past it: yrs would take 2^32 + 1 for 1.
+        Ok(read_u32(self)? == 1)
     }
 
     fn walk_deleted_range(&mut self, _end: &mut u32) -> Result<(), DecodeError> {
-        let start: u32 = self.read_var()?;
-        let length: u32 = self.read_var()?;
-        start.checked_add(length).ok_or_else(overflow)?;
-        Ok(())
+        let start = read_u32(self)?;
+        let length = read_u32(self)?;
+        if length == 0 {
+            // Yjs clients refuse an empty deleted range ("Unexpected case").
+            return Err(inconsistent("a deleted range is empty"));
+        }
+        let end = start.checked_add(length).ok_or_else(overflow)?;
+        within_clock_range(u64::from(end))
     }
 }
 
@@ -118,27 +141,32 @@ impl Source for DecoderV2<'_> {
         checked_client(self.read_client()?.get())
     }
 
-    fn walk_id(&mut self, right: bool) -> Result<(), DecodeError> {
-        if right {
-            self.read_right_id()?;
+    fn walk_id(&mut self, right: bool) -> Result<(u64, u32), DecodeError> {
+        let id = if right {
+            self.read_right_id()?
         } else {
-            self.read_left_id()?;
-        }
-        Ok(())
+            self.read_left_id()?
+        };
+        Ok((checked_client(id.client.get())?, id.clock))
+    }
+
+    fn walk_len(&mut self) -> Result<u32, DecodeError> {
+        Ok(self.read_len()?)
+    }
+
+    fn walk_parent_info(&mut self) -> Result<bool, DecodeError> {
+        Ok(self.read_parent_info()?)
     }
 
     fn walk_deleted_range(&mut self, end: &mut u32) -> Result<(), DecodeError> {
         // v2 stores each range's start as the gap after the previous range's end, and its
         // length minus one; yrs's decoder keeps the running end. Read the same varints here
         // with checked arithmetic, in place of the decoder's own unchecked adds.
-        let gap: u32 = self.read_var()?;
+        let gap = read_u32(self)?;
         let start = end.checked_add(gap).ok_or_else(overflow)?;
-        let length = self
-            .read_var::<u32>()?
-            .checked_add(1)
-            .ok_or_else(overflow)?;
+        let length = read_u32(self)?.checked_add(1).ok_or_else(overflow)?;
         *end = start.checked_add(length).ok_or_else(overflow)?;
-        Ok(())
+        within_clock_range(u64::from(*end))
     }
 }
 
@@ -161,57 +189,103 @@ pub(super) fn check<D: Source>(decoder: &mut D, bytes: usize) -> Result<(), Deco
 }
 
 fn check_blocks<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<(), DecodeError> {
-    let clients: u32 = decoder.read_var()?;
+    let clients = read_u32(decoder)?;
+    // Each client once: yrs appends a client listed twice to its first list, clocks overlapping,
+    // and then loses its way in its block store (panics, a segfault, endless loops).
+    let mut seen = HashSet::new();
     for _ in 0..clients {
         budget.take(1)?;
-        let blocks: u32 = decoder.read_var()?;
-        decoder.walk_client()?;
-        // yrs adds each block's length to a u32 clock; an overflow panics in a debug build.
-        let mut clock = u64::from(decoder.read_var::<u32>()?);
+        let blocks = read_u32(decoder)?;
+        let client = decoder.walk_client()?;
+        if !seen.insert(client) {
+            return Err(inconsistent("a client is listed twice"));
+        }
+        let mut clock = u64::from(read_u32(decoder)?);
         for _ in 0..blocks {
-            clock += check_block(decoder, budget)?;
-            if clock > u64::from(u32::MAX) {
-                return Err(overflow());
-            }
+            within_clock_range(clock)?;
+            clock += check_block(decoder, budget, client, clock)?;
+            within_clock_range(clock)?;
         }
     }
     Ok(())
 }
 
-/// Walks one block; its length in clock ticks.
-fn check_block<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<u64, DecodeError> {
+/// Refuses clocks past [`MAX_CLOCK`]: yrs keeps clocks in 32 bits, and its arithmetic near the
+/// top of that range wraps (in release builds) or panics (in debug ones).
+fn within_clock_range(clock: u64) -> Result<(), DecodeError> {
+    if clock > MAX_CLOCK {
+        return Err(inconsistent("a clock is out of range"));
+    }
+    Ok(())
+}
+
+fn inconsistent(what: &'static str) -> DecodeError {
+    DecodeError::Inconsistent(what)
+}
+
+/// Walks one block of `client` starting at `clock`; its length in clock ticks.
+fn check_block<D: Source>(
+    decoder: &mut D,
+    budget: &mut Budget,
+    client: u64,
+    clock: u64,
+) -> Result<u64, DecodeError> {
     let info = decoder.read_info()?;
     match info {
         SKIP => {
             budget.take(1)?;
-            non_empty(decoder.read_var::<u32>()?)
+            non_empty(read_u32(decoder)?)
         }
         GC => {
             budget.take(1)?;
-            non_empty(decoder.read_len()?)
+            non_empty(decoder.walk_len()?)
         }
         _ => {
             budget.take(ITEM_UNITS)?;
+            // What an item points at (its neighbours when it was inserted, its parent type)
+            // existed before it: of its own client, only at an earlier clock. yrs assumes so;
+            // an item that names itself sends it round in circles.
+            let earlier = |(id_client, id_clock): (u64, u32)| {
+                let id_clock = u64::from(id_clock);
+                within_clock_range(id_clock)?;
+                if id_client == client && id_clock >= clock {
+                    return Err(inconsistent("an item refers to itself or to a later item"));
+                }
+                Ok(())
+            };
             let copies_parent = info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) != 0;
             if info & HAS_ORIGIN != 0 {
-                decoder.walk_id(false)?;
+                earlier(decoder.walk_id(false)?)?;
             }
             if info & HAS_RIGHT_ORIGIN != 0 {
-                decoder.walk_id(true)?;
+                earlier(decoder.walk_id(true)?)?;
             }
             if !copies_parent {
-                if decoder.read_parent_info()? {
+                if decoder.walk_parent_info()? {
                     decoder.read_string()?;
                 } else {
-                    decoder.walk_id(false)?;
+                    earlier(decoder.walk_id(false)?)?;
                 }
                 if info & HAS_PARENT_SUB != 0 {
                     decoder.read_string()?;
                 }
             }
-            check_content(decoder, info, budget)
+            let length = check_content(decoder, info, budget)?;
+            if length == 0 {
+                // Yjs never writes an empty item; yrs divides by item lengths.
+                return Err(inconsistent("an item is empty"));
+            }
+            Ok(length)
         }
     }
+}
+
+/// Reads a varint that must fit 32 bits. yrs reads such numbers with wrapping arithmetic (for
+/// Yjs compatibility, it says) while Yjs clients read them whole and refuse what does not fit, so
+/// a number past 32 bits would mean one thing to the server and another to every client.
+pub(super) fn read_u32<R: Read>(reader: &mut R) -> Result<u32, DecodeError> {
+    let value: u64 = reader.read_var()?;
+    u32::try_from(value).map_err(|_| inconsistent("a number does not fit 32 bits"))
 }
 
 fn non_empty(length: u32) -> Result<u64, DecodeError> {
@@ -228,20 +302,11 @@ fn check_content<D: Source>(
     budget: &mut Budget,
 ) -> Result<u64, DecodeError> {
     match info & 0b1111 {
-        CONTENT_DELETED => Ok(u64::from(decoder.read_len()?)),
-        CONTENT_JSON => {
-            // yrs reads one string more than the count it reads (`while remaining >= 0`), and
-            // refuses a count past i32::MAX; the walk must agree on where the content ends.
-            let count = decoder.read_len()?;
-            if count > i32::MAX as u32 {
-                return Err(DecodeError::Read(ReadError::UnexpectedValue));
-            }
-            for _ in 0..=count {
-                budget.take(1)?;
-                decoder.read_string()?;
-            }
-            Ok(u64::from(count) + 1)
-        }
+        CONTENT_DELETED => Ok(u64::from(decoder.walk_len()?)),
+        // Yjs stopped writing JSON content long ago (it writes `Any` content instead), and
+        // yrs cannot re-encode what it decodes of it: it reads one string more than it writes,
+        // so a document holding some could not be stored and loaded back.
+        CONTENT_JSON => Err(inconsistent("legacy JSON content")),
         CONTENT_BINARY => {
             decoder.read_buf()?;
             Ok(1)
@@ -270,7 +335,7 @@ fn check_content<D: Source>(
             Ok(1)
         }
         CONTENT_ANY => {
-            let count = decoder.read_len()?;
+            let count = decoder.walk_len()?;
             for _ in 0..count {
                 any::check(decoder, budget, 0)?;
             }
@@ -299,11 +364,11 @@ fn check_json<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<(), Dec
 
 /// Walks the delete set (yrs's `IdSet::decode`).
 fn check_delete_set<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<(), DecodeError> {
-    let clients: u32 = decoder.read_var()?;
+    let clients = read_u32(decoder)?;
     for _ in 0..clients {
         budget.take(1)?;
         checked_client(decoder.read_var::<u64>()?)?;
-        let ranges: u32 = decoder.read_var()?;
+        let ranges = read_u32(decoder)?;
         let mut end = 0;
         for _ in 0..ranges {
             budget.take(1)?;

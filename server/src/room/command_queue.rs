@@ -136,6 +136,10 @@ pub struct CommandReceiver<T> {
 impl<T> Drop for CommandReceiver<T> {
     fn drop(&mut self) {
         self.shared.close();
+        // Nobody will take what is queued: drop it now, not when the last sender goes, so every
+        // reply channel in it closes and its sender stops waiting (a join retries elsewhere).
+        let queued = std::mem::take(&mut self.shared.lock().items);
+        drop(queued);
     }
 }
 
@@ -203,6 +207,17 @@ impl<T> CommandReceiver<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_dropped_receiver_drops_what_was_queued() {
+        let (sender, receiver) = command_queue(8);
+        let (reply, answer) = tokio::sync::oneshot::channel::<()>();
+        sender.send(reply).await.unwrap();
+        drop(receiver);
+        // The reply channel inside the queue is gone: whoever waits on it hears so at once.
+        assert!(answer.await.is_err());
+        assert!(sender.is_closed());
+    }
 
     #[tokio::test]
     async fn items_arrive_in_order_in_batches_up_to_the_limit() {

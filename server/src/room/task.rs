@@ -17,17 +17,23 @@ use std::time::Instant;
 
 use crdt_core::ConnectionId;
 use crdt_core::clock::SystemClock;
+use std::panic::AssertUnwindSafe;
 use storage::{AppendReceipt, LoadedDoc};
 use tokio::sync::mpsc::error::TrySendError;
-use tracing::debug;
 
-use super::command::{ConnectionOutbox, Leave, QueuedCommand, RoomCommand, VersionError};
+use futures_util::FutureExt;
+use tracing::{debug, error};
+
+use super::command::{
+    CloseReason, ConnectionOutbox, Leave, QueuedCommand, RoomCommand, VersionError,
+};
 use super::command_queue::CommandReceiver;
 use super::directory::{Retirement, RoomStatus};
 use super::effect::{BatchId, Effect};
 use super::loading::RoomClock;
 use super::owner::{OwnerSettings, RoomOwner};
 use super::storage::{PersistTicket, Storage, StorageError};
+use crate::close_code;
 use crate::telemetry;
 
 /// Most commands handed to the owner as one batch, bounding the latency a batch adds.
@@ -63,7 +69,26 @@ struct InFlight {
 }
 
 /// Runs a room until its owner is done: retired, deleted or unable to load.
+///
+/// A panic inside (yrs has panicked on input the server accepted) ends this room alone: its
+/// connections see their queues close and are closed with 1011, whatever waits for it is
+/// refused, and it leaves the registry, so the next join loads the document afresh from
+/// storage, where only what was durable is.
 pub(crate) async fn run_room(context: RoomContext, mut commands: CommandReceiver<QueuedCommand>) {
+    let served = AssertUnwindSafe(serve_room(&context, &mut commands))
+        .catch_unwind()
+        .await;
+    if served.is_err() {
+        error!(room = %context.name, "the room failed: its clients are closed and it is unloaded");
+        context.retirement.remove(&mut commands);
+        let reason = CloseReason::new(close_code::INTERNAL_ERROR, "the room failed");
+        while let Some(command) = commands.try_recv() {
+            command.refuse(&reason);
+        }
+    }
+}
+
+async fn serve_room(context: &RoomContext, commands: &mut CommandReceiver<QueuedCommand>) {
     let loaded_rooms = metrics::gauge!(telemetry::ROOMS_LOADED);
     let mut owner = RoomOwner::new(
         context.name.clone(),
@@ -72,7 +97,7 @@ pub(crate) async fn run_room(context: RoomContext, mut commands: CommandReceiver
         now(),
     );
     let mut room = RoomIo {
-        context: &context,
+        context,
         outboxes: HashMap::new(),
         in_flight: InFlight::default(),
         awake: false,
@@ -81,7 +106,7 @@ pub(crate) async fn run_room(context: RoomContext, mut commands: CommandReceiver
     };
     let mut batch = Vec::new();
     loop {
-        room.carry_out(&mut owner, &mut commands).await;
+        room.carry_out(&mut owner, commands).await;
         context
             .status
             .clients
