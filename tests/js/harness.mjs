@@ -17,13 +17,13 @@ const here = dirname(fileURLToPath(import.meta.url))
 process.setMaxListeners(2000)
 export const quireBin = process.env.QUIRE_BIN ?? join(here, '..', '..', 'target', 'debug', 'quire')
 
-/** Runs `quire serve` on a fresh data dir; resolves once it listens. */
-export async function startQuire (extraArgs = [], { dataDir } = {}) {
+/** Runs `quire serve` on a fresh data dir (with `env` added to its environment); resolves once it listens. */
+export async function startQuire (extraArgs = [], { dataDir, env = {} } = {}) {
   const ownDir = dataDir === undefined
   dataDir ??= mkdtempSync(join(tmpdir(), 'quire-interop-'))
   const child = spawn(quireBin, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' }
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', ...env }
   })
   let log = ''
   const url = await new Promise((resolve, reject) => {
