@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Quire test on a fresh machine: installs what the tests need (npm packages for the
 # interop, web and browser tests; Debian's Chromium for the browser tests), builds the web editor
-# and the `quire` binary, then runs the Rust tests (unit, property, end-to-end over real sockets),
-# the interop tests against the real npm Yjs clients, the web editor's unit tests and the browser
-# tests. Safe to run again: every install step is idempotent.
+# and the `quire` binary (debug and release), then runs the Rust tests (unit, property,
+# end-to-end over real sockets), the interop tests against the real npm Yjs clients, the web
+# editor's unit tests and the browser tests. Safe to run again: every install step is idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,8 @@ client-web/build.sh
 
 echo "== building quire"
 cargo build --locked --bin quire
+# tests/js/hostile-frames.test.mjs fuzzes the release build, the one that ships.
+cargo build --locked --release --bin quire
 
 echo "== Rust tests"
 cargo test --locked --workspace --all-targets

@@ -4,7 +4,7 @@
 // its path. The server listens on 127.0.0.1:0 and the test reads the bound address from the log
 // line `listening on http://127.0.0.1:PORT`, so tests never guess a port.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,11 +17,11 @@ const here = dirname(fileURLToPath(import.meta.url))
 process.setMaxListeners(2000)
 export const quireBin = process.env.QUIRE_BIN ?? join(here, '..', '..', 'target', 'debug', 'quire')
 
-/** Runs `quire serve` on a fresh data dir (with `env` added to its environment); resolves once it listens. */
-export async function startQuire (extraArgs = [], { dataDir, env = {} } = {}) {
+/** Runs `quire serve` (the binary `bin`) on a fresh data dir, with `env` added to its environment; resolves once it listens. */
+export async function startQuire (extraArgs = [], { dataDir, bin = quireBin, env = {} } = {}) {
   const ownDir = dataDir === undefined
   dataDir ??= mkdtempSync(join(tmpdir(), 'quire-interop-'))
-  const child = spawn(quireBin, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, ...extraArgs], {
+  const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', ...env }
   })
@@ -58,6 +58,21 @@ export async function startQuire (extraArgs = [], { dataDir, env = {} } = {}) {
       return result
     }
   }
+}
+
+/** Resident memory of a process (VmRSS), in bytes. */
+export const residentBytes = (pid) => 1024 * Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1])
+
+/** Samples the VmRSS of process `pid` every 20 ms until `stop()`, keeping the peak. */
+export function watchMemory (pid) {
+  const watch = { baseline: residentBytes(pid), peak: 0 }
+  const sample = () => {
+    try { watch.peak = Math.max(watch.peak, residentBytes(pid)) } catch { /* exited: asserted elsewhere */ }
+  }
+  sample()
+  const timer = setInterval(sample, 20)
+  watch.stop = () => { clearInterval(timer); sample(); return watch }
+  return watch
 }
 
 /** A y-websocket client on its own Y.Doc. */
@@ -120,4 +135,32 @@ export function awarenessSatisfies (awareness, predicate) {
     }
     awareness.on('change', handler)
   })
+}
+
+/** `promise`, or a rejection naming `what` after `ms`. */
+export function within (promise, ms, what) {
+  let timer
+  const timeout = new Promise((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * A raw WebSocket. `onMessage` hears every message, even one in the same packet as the upgrade's
+ * answer; `nextMessage(predicate)` must be called before what provokes the message.
+ */
+export async function openRaw (url, onMessage = () => {}) {
+  const socket = new WebSocket(url)
+  socket.on('message', (data) => onMessage(new Uint8Array(data)))
+  const closed = new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+  const nextMessage = (predicate) => new Promise((resolve) => {
+    const handler = (data) => {
+      const frame = new Uint8Array(data)
+      if (predicate(frame)) { socket.off('message', handler); resolve(frame) }
+    }
+    socket.on('message', handler)
+  })
+  await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
+  return { socket, closed, nextMessage }
 }

@@ -1,14 +1,10 @@
 // Idle unload: rooms without clients are persisted and released, and memory goes back down.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
-import { startQuire, connectProvider, synced } from './harness.mjs'
+import { startQuire, connectProvider, synced, residentBytes } from './harness.mjs'
 
 const DOCUMENTS = 1000
 const BATCH = 100
-
-/** Resident memory of a process, in bytes. */
-const residentBytes = (pid) => 1024 * Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1])
 
 /** A gauge or counter read from the server's /metrics. */
 async function metric (server, name) {
