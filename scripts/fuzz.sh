@@ -2,8 +2,8 @@
 # Runs every coverage-guided fuzz target in fuzz/ for a bounded time, for CI (docs/fuzzing.md).
 # Installs cargo-fuzz when missing, builds every target once on stable Rust without a sanitizer
 # (-s none), then fuzzes each one for QUIRE_FUZZ_SECONDS seconds (default 30), starting from its
-# corpus in fuzz/corpus/<target> (kept between runs) and the committed seeds in
-# fuzz/seeds/<target>. Exits non-zero if any target crashed, naming the saved input and the
+# corpus in fuzz/corpus/<target> (kept between runs), the committed seeds in fuzz/seeds/<target>
+# and every input that once crashed it, in fuzz/regressions/<target>. Exits non-zero if any target crashed, naming the saved input and the
 # command that reproduces it.
 #
 # Environment:
@@ -45,9 +45,12 @@ for target in $(cargo fuzz list); do
   echo "== $target: ${seconds} s"
   mkdir -p "corpus/$target" "artifacts/$target"
   corpora=("corpus/$target")
-  if [ -d "seeds/$target" ]; then
-    corpora+=("seeds/$target")
-  fi
+  # Seeds are real encodings; regressions are inputs that once crashed a target, replayed first.
+  for extra in "seeds/$target" "regressions/$target"; do
+    if [ -d "$extra" ]; then
+      corpora+=("$extra")
+    fi
+  done
   # Artifacts older than this marker belong to earlier runs.
   marker="$(mktemp)"
   # -malloc_limit_mb only works with a sanitizer's malloc hooks; without one the targets'

@@ -35,6 +35,10 @@ pub enum ProtocolError {
     /// (see [`crate::untrusted`]).
     #[error("invalid message: {0}")]
     Invalid(#[from] DecodeError),
+    /// The update builds on content the room does not hold (it follows missing clocks, or
+    /// points at items never seen): a client that reconnects sends them in its SyncStep2.
+    #[error("the update depends on content the server lacks: reconnect to resync")]
+    MissingDependencies,
     /// The connection is not (or no longer) part of this room.
     #[error("unknown connection {0}")]
     UnknownConnection(ConnectionId),

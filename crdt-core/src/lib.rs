@@ -41,4 +41,7 @@ pub use client::{REMOTE_ORIGIN, SyncClient};
 pub use clock::{ManualClock, SystemClock};
 pub use error::ProtocolError;
 pub use members::Members;
-pub use room::{AWARENESS_TIMEOUT_MILLIS, Access, ConnectionId, Outgoing, Room};
+pub use room::{
+    AWARENESS_TIMEOUT_MILLIS, Access, ConnectionId, MAX_WAITING_BYTES, MAX_WAITING_UPDATES,
+    Outgoing, Room,
+};

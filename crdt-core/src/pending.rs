@@ -9,7 +9,7 @@ use yrs::updates::encoder::Encode;
 use yrs::{ReadTxn, Update};
 
 use crate::error::ProtocolError;
-use crate::untrusted::{DecodeError, decode_update_v1};
+use crate::untrusted::{DecodeError, UpdateShape, decode_update_v1_with_shape};
 
 /// What a document holds back until missing dependencies arrive. Usually nothing, so comparing
 /// it costs nothing on the common path.
@@ -40,7 +40,14 @@ impl PendingState {
 /// trusted, and a panic inside yrs's decoder becomes an error, so one client cannot take the room
 /// down (see [`crate::untrusted`]).
 pub(crate) fn decode_update(update: &[u8]) -> Result<Update, ProtocolError> {
-    match decode_update_v1(update) {
+    decode_update_with_shape(update).map(|(update, _)| update)
+}
+
+/// [`decode_update`], with what the update covers and refers to.
+pub(crate) fn decode_update_with_shape(
+    update: &[u8],
+) -> Result<(Update, UpdateShape), ProtocolError> {
+    match decode_update_v1_with_shape(update) {
         Ok(decoded) => Ok(decoded),
         Err(DecodeError::Read(error)) => Err(ProtocolError::MalformedUpdate(error)),
         Err(DecodeError::DecoderPanicked) => Err(ProtocolError::UndecodableUpdate),

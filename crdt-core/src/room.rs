@@ -33,7 +33,11 @@ use crate::wire::{FrameLimits, decode_frame_within, encode_frame};
 
 mod deferred_load;
 mod messages;
+mod waiting;
 use deferred_load::DeferredLoad;
+use messages::Arrival;
+use waiting::Waiting;
+pub use waiting::{MAX_WAITING_BYTES, MAX_WAITING_UPDATES};
 
 pub use crate::presence::AWARENESS_TIMEOUT_MILLIS;
 
@@ -84,6 +88,8 @@ pub struct Room {
     next_connection: u64,
     outgoing: VecDeque<Outgoing>,
     limits: FrameLimits,
+    /// Updates from peers that arrived before what they build on.
+    waiting: Waiting,
 }
 
 impl Default for Room {
@@ -112,6 +118,7 @@ impl Room {
             next_connection: 0,
             outgoing: VecDeque::new(),
             limits: FrameLimits::default(),
+            waiting: Waiting::default(),
         }
     }
 
@@ -174,7 +181,7 @@ impl Room {
 
     /// Applies an update read back from storage: nothing is persisted or sent.
     pub fn handle_stored_update(&mut self, update: &[u8]) -> Result<(), ProtocolError> {
-        let applied = self.apply_update(update).map(|_| ());
+        let applied = self.apply_update(update, Arrival::Store).map(|_| ());
         self.full_state.release_if_outdated();
         applied
     }
@@ -201,7 +208,7 @@ impl Room {
     /// Applies an update made on the server side (for example over HTTP): it is persisted and
     /// broadcast to every connection. Returns whether it carried anything.
     pub fn handle_local_update(&mut self, update: &[u8]) -> Result<bool, ProtocolError> {
-        let changed = self.apply_update(update)?;
+        let changed = self.apply_update(update, Arrival::Peer)?;
         self.full_state.release_if_outdated();
         if changed {
             self.queue_document_update(None, update.to_vec());
@@ -250,6 +257,7 @@ impl Room {
         if self.access.remove(&connection).is_none() {
             return;
         }
+        self.waiting.forget(connection);
         if let Some(removal) = self.presence.release(connection, &mut self.awareness) {
             self.broadcast(None, &Message::Awareness(removal));
         }
@@ -305,6 +313,7 @@ impl Room {
     pub fn members_if_idle(&self) -> Option<Members> {
         if !self.outgoing.is_empty()
             || self.has_idle_work()
+            || !self.waiting.is_empty()
             || self.presence.current_states(&self.awareness).is_some()
         {
             return None;

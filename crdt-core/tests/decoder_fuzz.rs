@@ -137,7 +137,8 @@ fn room_survives(fuzzed_access: Access, frames: &[Vec<u8>]) -> Result<(), TestCa
                 | ProtocolError::UpdateRejected(_)
                 | ProtocolError::UndecodableUpdate
                 | ProtocolError::UndecodableMessage
-                | ProtocolError::Invalid(_),
+                | ProtocolError::Invalid(_)
+                | ProtocolError::MissingDependencies,
             ) => break,
             Err(error @ ProtocolError::UnknownConnection(_)) => {
                 return Err(TestCaseError::fail(format!("unexpected error: {error}")));

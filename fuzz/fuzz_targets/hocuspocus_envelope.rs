@@ -4,8 +4,8 @@
 //!
 //! The server trusts the codec's classification of a room message (`RoomMessage::writes`
 //! decides whether a read-only client is refused and whether the update is acknowledged), so
-//! the room must decode exactly one message, of the kind the codec named. Updates in it go on to
-//! crdt_core's update decoder and, when accepted, to a fresh document.
+//! the room must decode exactly one message, of the kind the codec named. The frame then goes to
+//! a room, as the server hands it to the document's room.
 
 #![no_main]
 
@@ -22,11 +22,10 @@ mod codec;
 
 use bytes::Bytes;
 use codec::{ClientFrame, DocumentMessage, RoomMessage, decode_client_frame};
-use crdt_core::untrusted::decode_update_v1;
 use crdt_core::wire::{FrameLimits, decode_frame_within};
+use crdt_core::{Access, Room};
 use libfuzzer_sys::fuzz_target;
 use yrs::sync::{Message, SyncMessage};
-use yrs::{Doc, Transact};
 
 /// Small enough that mutated awareness states cross it often.
 const LIMITS: FrameLimits = FrameLimits {
@@ -53,12 +52,13 @@ fuzz_target!(|data: &[u8]| {
             is_kind(message, kind),
             "the codec named a {kind:?} message, the room decoded {message:?}"
         );
-        if let Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) = message
-            && let Ok(update) = decode_update_v1(update)
-        {
-            // A refusal is the room's answer to a bad update; only a panic is a crash.
-            let _ = Doc::new().transact_mut().apply_update(update);
-        }
+        // What the server does with it: hand it to the document's room, which applies an
+        // update only once it holds what the update builds on. A refusal is the room's answer
+        // to a bad frame; only a panic is a crash.
+        let mut room = Room::new();
+        let connection = room.handle_connect(Access::ReadWrite);
+        let _ = room.handle_frame(connection, &frame);
+        while room.poll_outgoing().is_some() {}
     });
 });
 

@@ -9,8 +9,20 @@ use yrs::{ReadTxn, Transact};
 
 use super::{Access, ConnectionId, Outgoing, READ_ONLY_REASON, Room};
 use crate::error::ProtocolError;
-use crate::pending::{PendingState, decode_update};
+use crate::pending::{PendingState, decode_update, decode_update_with_shape};
 use crate::wire::{encode_frame, encode_update_frame};
+
+/// Where an update comes from, and so whether to check what it builds on first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Arrival {
+    /// From a peer, not checked yet: refused if the room lacks what it builds on.
+    Peer,
+    /// From a peer, checked already (see `receive_update`).
+    CheckedPeer,
+    /// From the store, which may hold what waits for a dependency (written before peers were
+    /// held to that): applied as it is.
+    Store,
+}
 
 impl Room {
     pub(super) fn handle_message(
@@ -60,18 +72,10 @@ impl Room {
                 }
             }
             Message::Sync(SyncMessage::Update(update)) => {
-                // An Update is one client transaction: already minimal, forwarded as received.
-                if self.apply_update(&update)? {
-                    self.queue_document_update(Some(connection), update);
-                }
+                self.receive_update(connection, update, false)?;
             }
             Message::Sync(SyncMessage::SyncStep2(update)) => {
-                // A SyncStep2 carries its sender's whole delete set; a one-character offline
-                // edit would otherwise cost every reconnect the size of that set, stored and
-                // broadcast. What this room's transaction applied is all anyone else needs.
-                if let Some(applied) = self.apply_sync_step2(&update)? {
-                    self.queue_document_update(Some(connection), applied);
-                }
+                self.receive_update(connection, update, true)?;
             }
             Message::Awareness(update) => {
                 let frame = encode_frame(&Message::Awareness(update.clone()));
@@ -106,26 +110,69 @@ impl Room {
         Ok(())
     }
 
+    /// An Update or SyncStep2 from `connection`: applied if the room has what it builds on,
+    /// held in `waiting` otherwise; then whatever waited and can now be applied is.
+    fn receive_update(
+        &mut self,
+        connection: ConnectionId,
+        update: Vec<u8>,
+        sync_step2: bool,
+    ) -> Result<(), ProtocolError> {
+        let (decoded, shape) = decode_update_with_shape(&update)?;
+        if decoded.is_empty() || self.deferred.holds_all_of(&decoded) {
+            return Ok(());
+        }
+        if !shape.is_satisfied_by(&self.state_vector()) {
+            return self.waiting.hold(connection, sync_step2, update, shape);
+        }
+        self.apply_from_peer(connection, update, sync_step2)?;
+        while !self.waiting.is_empty()
+            && let Some(ready) = self.waiting.take_ready(&self.state_vector())
+        {
+            // What waited came from another turn, maybe another connection: a refusal now is
+            // that update's, and the room goes on without it.
+            let _ = self.apply_from_peer(ready.from, ready.bytes, ready.sync_step2);
+        }
+        Ok(())
+    }
+
+    /// Applies an update a peer sent, and queues it to be stored and sent to the others.
+    fn apply_from_peer(
+        &mut self,
+        from: ConnectionId,
+        update: Vec<u8>,
+        sync_step2: bool,
+    ) -> Result<(), ProtocolError> {
+        if sync_step2 {
+            // A SyncStep2 carries its sender's whole delete set; a one-character offline edit
+            // would otherwise cost every reconnect the size of that set, stored and broadcast.
+            // What this room's transaction applied is all anyone else needs.
+            let applied = match self.apply_and_encode(&update, true, Arrival::CheckedPeer)? {
+                Some(Some(applied)) => applied,
+                Some(None) => update,
+                None => return Ok(()),
+            };
+            self.queue_document_update(Some(from), applied);
+        } else if self.apply_update(&update, Arrival::CheckedPeer)? {
+            // An Update is one client transaction: already minimal, forwarded as received.
+            self.queue_document_update(Some(from), update);
+        }
+        Ok(())
+    }
+
     /// Applies a v1 update in its own transaction; false when it told the document nothing new.
     ///
     /// "Nothing new" must be judged after applying: a SyncStep2 carries its sender's whole
     /// delete set every time, and storing or forwarding that on each reconnect would grow the log
-    /// for nothing. An update that cannot be integrated yet (it waits for a missing dependency)
-    /// still counts as new: other clients need it as much as the room does.
-    pub(super) fn apply_update(&mut self, update: &[u8]) -> Result<bool, ProtocolError> {
-        Ok(self.apply_and_encode(update, false)?.is_some())
-    }
-
-    /// Applies a SyncStep2's update; what to store and forward of it, if anything.
-    pub(super) fn apply_sync_step2(
+    /// for nothing. An update from a peer must build only on what the room holds (see
+    /// [`crate::untrusted::UpdateShape`]); one read back from storage may still wait for a
+    /// missing dependency inside yrs, and then counts as new.
+    pub(super) fn apply_update(
         &mut self,
         update: &[u8],
-    ) -> Result<Option<Vec<u8>>, ProtocolError> {
-        match self.apply_and_encode(update, true)? {
-            Some(Some(applied)) => Ok(Some(applied)),
-            Some(None) => Ok(Some(update.to_vec())),
-            None => Ok(None),
-        }
+        arrival: Arrival,
+    ) -> Result<bool, ProtocolError> {
+        Ok(self.apply_and_encode(update, false, arrival)?.is_some())
     }
 
     /// Applies `update` in its own transaction. `None` when it told the document nothing new;
@@ -136,10 +183,15 @@ impl Room {
         &mut self,
         update: &[u8],
         encode_applied: bool,
+        arrival: Arrival,
     ) -> Result<Option<Option<Vec<u8>>>, ProtocolError> {
-        let update = decode_update(update)?;
+        let (update, shape) = decode_update_with_shape(update)?;
         if update.is_empty() || self.deferred.holds_all_of(&update) {
             return Ok(None);
+        }
+        if arrival == Arrival::Peer && !shape.is_satisfied_by(&self.doc().transact().state_vector())
+        {
+            return Err(ProtocolError::MissingDependencies);
         }
         let mut transaction = self.doc().transact_mut();
         let pending_before = PendingState::of(&transaction);

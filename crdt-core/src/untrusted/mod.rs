@@ -26,6 +26,7 @@
 //! `JSON.parse` what they are relayed and throw otherwise) and within the room's size limit.
 
 mod any;
+mod shape;
 mod update;
 
 use yrs::encoding::read::{Cursor, Error as ReadError, Read};
@@ -33,6 +34,7 @@ use yrs::sync::AwarenessUpdate;
 use yrs::updates::decoder::{Decode, DecoderV1, DecoderV2};
 use yrs::{StateVector, Update};
 
+pub use shape::UpdateShape;
 pub use update::{MAX_CLOCK, V2_UNITS_PER_BYTE};
 
 /// Yjs client ids are 53-bit (JavaScript's safe integers); yrs asserts it in debug builds and
@@ -135,9 +137,14 @@ pub fn check_state_vector(bytes: &[u8]) -> Result<(), DecodeError> {
 
 /// Decodes a Yjs v1 update.
 pub fn decode_update_v1(bytes: &[u8]) -> Result<Update, DecodeError> {
+    decode_update_v1_with_shape(bytes).map(|(update, _)| update)
+}
+
+/// Decodes a Yjs v1 update, with what it covers and refers to (see [`UpdateShape`]).
+pub fn decode_update_v1_with_shape(bytes: &[u8]) -> Result<(Update, UpdateShape), DecodeError> {
     guarded(|| {
-        update::check_v1(bytes)?;
-        Ok(Update::decode_v1(bytes)?)
+        let shape = update::check_v1(bytes)?;
+        Ok((Update::decode_v1(bytes)?, shape))
     })
 }
 

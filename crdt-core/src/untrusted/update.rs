@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use yrs::encoding::read::{Error as ReadError, Read};
 use yrs::updates::decoder::{Decoder, DecoderV1, DecoderV2};
 
+use super::shape::UpdateShape;
 use super::{DecodeError, any, checked_client};
 
 /// Most budget units (see [`Budget`]) a v2 update may spend per byte of its encoding. Yjs's
@@ -91,7 +92,7 @@ pub(super) trait Source: Decoder {
     fn walk_parent_info(&mut self) -> Result<bool, DecodeError>;
     /// Reads one deleted range of a client whose previous range ended at `end`, refusing one
     /// that would overflow yrs's u32 clock arithmetic (a panic in a debug build).
-    fn walk_deleted_range(&mut self, end: &mut u32) -> Result<(), DecodeError>;
+    fn walk_deleted_range(&mut self, end: &mut u32) -> Result<(u32, u32), DecodeError>;
 }
 
 fn overflow() -> DecodeError {
@@ -120,7 +121,7 @@ impl Source for DecoderV1<'_> {
         Ok(read_u32(self)? == 1)
     }
 
-    fn walk_deleted_range(&mut self, _end: &mut u32) -> Result<(), DecodeError> {
+    fn walk_deleted_range(&mut self, _end: &mut u32) -> Result<(u32, u32), DecodeError> {
         let start = read_u32(self)?;
         let length = read_u32(self)?;
         if length == 0 {
@@ -128,7 +129,8 @@ impl Source for DecoderV1<'_> {
             return Err(inconsistent("a deleted range is empty"));
         }
         let end = start.checked_add(length).ok_or_else(overflow)?;
-        within_clock_range(u64::from(end))
+        within_clock_range(u64::from(end))?;
+        Ok((start, end))
     }
 }
 
@@ -158,7 +160,7 @@ impl Source for DecoderV2<'_> {
         Ok(self.read_parent_info()?)
     }
 
-    fn walk_deleted_range(&mut self, end: &mut u32) -> Result<(), DecodeError> {
+    fn walk_deleted_range(&mut self, end: &mut u32) -> Result<(u32, u32), DecodeError> {
         // v2 stores each range's start as the gap after the previous range's end, and its
         // length minus one; yrs's decoder keeps the running end. Read the same varints here
         // with checked arithmetic, in place of the decoder's own unchecked adds.
@@ -166,17 +168,18 @@ impl Source for DecoderV2<'_> {
         let start = end.checked_add(gap).ok_or_else(overflow)?;
         let length = read_u32(self)?.checked_add(1).ok_or_else(overflow)?;
         *end = start.checked_add(length).ok_or_else(overflow)?;
-        within_clock_range(u64::from(*end))
+        within_clock_range(u64::from(*end))?;
+        Ok((start, *end))
     }
 }
 
 /// Checks a v1 update.
-pub(super) fn check_v1(bytes: &[u8]) -> Result<(), DecodeError> {
+pub(super) fn check_v1(bytes: &[u8]) -> Result<UpdateShape, DecodeError> {
     check(&mut super::decoder_v1(bytes), bytes.len())
 }
 
-/// Walks one update of `bytes` bytes from `decoder`.
-pub(super) fn check<D: Source>(decoder: &mut D, bytes: usize) -> Result<(), DecodeError> {
+/// Walks one update of `bytes` bytes from `decoder`; what it covers and refers to.
+pub(super) fn check<D: Source>(decoder: &mut D, bytes: usize) -> Result<UpdateShape, DecodeError> {
     let per_byte = if D::V2 { V2_UNITS_PER_BYTE } else { 1 };
     let limit = (bytes as u64).saturating_mul(per_byte);
     let mut budget = Budget {
@@ -184,11 +187,17 @@ pub(super) fn check<D: Source>(decoder: &mut D, bytes: usize) -> Result<(), Deco
         limit,
         bytes,
     };
-    check_blocks(decoder, &mut budget)?;
-    check_delete_set(decoder, &mut budget)
+    let mut shape = UpdateShape::default();
+    check_blocks(decoder, &mut budget, &mut shape)?;
+    check_delete_set(decoder, &mut budget, &mut shape)?;
+    Ok(shape)
 }
 
-fn check_blocks<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<(), DecodeError> {
+fn check_blocks<D: Source>(
+    decoder: &mut D,
+    budget: &mut Budget,
+    shape: &mut UpdateShape,
+) -> Result<(), DecodeError> {
     let clients = read_u32(decoder)?;
     // Each client once: yrs appends a client listed twice to its first list, clocks overlapping,
     // and then loses its way in its block store (panics, a segfault, endless loops).
@@ -203,7 +212,11 @@ fn check_blocks<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<(), D
         let mut clock = u64::from(read_u32(decoder)?);
         for _ in 0..blocks {
             within_clock_range(clock)?;
-            clock += check_block(decoder, budget, client, clock)?;
+            let (length, skip) = check_block(decoder, budget, shape, client, clock)?;
+            if !skip {
+                shape.add_block(client, clock, clock + length);
+            }
+            clock += length;
             within_clock_range(clock)?;
         }
     }
@@ -223,34 +236,37 @@ fn inconsistent(what: &'static str) -> DecodeError {
     DecodeError::Inconsistent(what)
 }
 
-/// Walks one block of `client` starting at `clock`; its length in clock ticks.
+/// Walks one block of `client` starting at `clock`; its length in clock ticks, and whether it
+/// is a skip (a gap the update does not cover).
 fn check_block<D: Source>(
     decoder: &mut D,
     budget: &mut Budget,
+    shape: &mut UpdateShape,
     client: u64,
     clock: u64,
-) -> Result<u64, DecodeError> {
+) -> Result<(u64, bool), DecodeError> {
     let info = decoder.read_info()?;
     match info {
         SKIP => {
             budget.take(1)?;
-            non_empty(read_u32(decoder)?)
+            Ok((non_empty(read_u32(decoder)?)?, true))
         }
         GC => {
             budget.take(1)?;
-            non_empty(decoder.walk_len()?)
+            Ok((non_empty(decoder.walk_len()?)?, false))
         }
         _ => {
             budget.take(ITEM_UNITS)?;
             // What an item points at (its neighbours when it was inserted, its parent type)
             // existed before it: of its own client, only at an earlier clock. yrs assumes so;
             // an item that names itself sends it round in circles.
-            let earlier = |(id_client, id_clock): (u64, u32)| {
+            let mut earlier = |(id_client, id_clock): (u64, u32)| {
                 let id_clock = u64::from(id_clock);
                 within_clock_range(id_clock)?;
                 if id_client == client && id_clock >= clock {
                     return Err(inconsistent("an item refers to itself or to a later item"));
                 }
+                shape.add_reference(id_client, id_clock);
                 Ok(())
             };
             let copies_parent = info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) != 0;
@@ -275,7 +291,7 @@ fn check_block<D: Source>(
                 // Yjs never writes an empty item; yrs divides by item lengths.
                 return Err(inconsistent("an item is empty"));
             }
-            Ok(length)
+            Ok((length, false))
         }
     }
 }
@@ -363,16 +379,21 @@ fn check_json<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<(), Dec
 }
 
 /// Walks the delete set (yrs's `IdSet::decode`).
-fn check_delete_set<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<(), DecodeError> {
+fn check_delete_set<D: Source>(
+    decoder: &mut D,
+    budget: &mut Budget,
+    shape: &mut UpdateShape,
+) -> Result<(), DecodeError> {
     let clients = read_u32(decoder)?;
     for _ in 0..clients {
         budget.take(1)?;
-        checked_client(decoder.read_var::<u64>()?)?;
+        let client = checked_client(decoder.read_var::<u64>()?)?;
         let ranges = read_u32(decoder)?;
         let mut end = 0;
         for _ in 0..ranges {
             budget.take(1)?;
-            decoder.walk_deleted_range(&mut end)?;
+            let (start, range_end) = decoder.walk_deleted_range(&mut end)?;
+            shape.add_deletion(client, u64::from(start), u64::from(range_end));
         }
     }
     Ok(())

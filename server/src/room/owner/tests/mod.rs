@@ -377,3 +377,42 @@ fn a_client_whose_queue_is_full_is_closed_before_anything_else() {
     room.exchange();
     assert!(room.peers[&slow].closed.is_some());
 }
+
+#[test]
+fn a_v2_export_yrs_cannot_make_is_refused_and_the_room_goes_on() {
+    // A genuine Yjs update delivered out of order: it waits for clocks 0..23 of its client, and
+    // its deletions wait with it. Peers can no longer leave one inside yrs (the room holds such
+    // updates until what they build on arrives), but a store written before may hold one, and
+    // yrs 0.28 panics encoding such a document as v2.
+    let waiting = [
+        0x01, 0x01, 0x07, 0x17, 0x04, 0x01, 0x01, 0x74, 0x01, 0x21, 0x01, 0x07, 0x01, 0x03, 0x02,
+    ];
+    let store = storage::MemoryStore::new();
+    storage::DocStore::append(&store, "doc", &waiting).unwrap();
+    let mut room = Harness::over(store, None);
+    let alice = room.join(Access::ReadWrite);
+    let export = |format| {
+        let (reply, answer) = oneshot::channel();
+        let request = ExportRequest::Document {
+            format,
+            since: None,
+            text_name: None,
+        };
+        (RoomCommand::Export(Export { request, reply }), answer)
+    };
+    let (command, mut answer) = export(crdt_core::export::ExportFormat::UpdateV2);
+    room.command(command);
+    assert!(matches!(
+        answer.try_recv().unwrap(),
+        Err(super::super::command::ExportError::Unavailable(_))
+    ));
+    let (command, mut answer) = export(crdt_core::export::ExportFormat::Update);
+    room.command(command);
+    assert!(matches!(
+        answer.try_recv().unwrap(),
+        Ok(Exported::Binary(_))
+    ));
+    room.type_text(alice, "still editing");
+    room.complete_persists();
+    assert!(room.durable_text().contains("still editing"));
+}
