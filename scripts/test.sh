@@ -2,8 +2,10 @@
 # Runs every Quire test on a fresh machine: installs what the tests need (npm packages for the
 # interop, web and browser tests; Debian's Chromium for the browser tests), builds the web editor
 # and the `quire` binary (debug and release), then runs the Rust tests (unit, property,
-# end-to-end over real sockets), the interop tests against the real npm Yjs clients, the web
-# editor's unit tests and the browser tests. Safe to run again: every install step is idempotent.
+# end-to-end over real sockets), the fuzz targets for a bounded time (installing cargo-fuzz), the
+# interop tests against the real npm Yjs clients (including the power-cut test, which builds its
+# fault-injecting library with gcc, and a mutation fuzz over real sockets), the web editor's unit
+# tests and the browser tests. Safe to run again: every install step is idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,11 @@ cargo build --locked --release --bin quire
 
 echo "== Rust tests"
 cargo test --locked --workspace --all-targets
+
+# Coverage-guided fuzzing of every untrusted-input decoder for a bounded time, replaying every
+# input that ever crashed one first (docs/fuzzing.md). Installs cargo-fuzz when missing.
+echo "== fuzz targets (${QUIRE_FUZZ_SECONDS:-20} s each)"
+QUIRE_FUZZ_SECONDS="${QUIRE_FUZZ_SECONDS:-20}" bash scripts/fuzz.sh
 
 echo "== interop tests (npm yjs + y-websocket against the quire binary)"
 (cd tests/js && npm test)

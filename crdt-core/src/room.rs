@@ -33,6 +33,7 @@ use crate::wire::{FrameLimits, decode_frame_within, encode_frame};
 
 mod deferred_load;
 mod messages;
+mod subdocuments;
 mod waiting;
 use deferred_load::DeferredLoad;
 use messages::Arrival;
@@ -90,6 +91,13 @@ pub struct Room {
     limits: FrameLimits,
     /// Updates from peers that arrived before what they build on.
     waiting: Waiting,
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        // The document itself, not `doc()`: a snapshot held unapplied holds no items.
+        subdocuments::release_subdocuments(self.awareness.doc());
+    }
 }
 
 impl Default for Room {

@@ -1,7 +1,7 @@
 //! `crdt_core::untrusted::decode_update_v1` and `decode_update_v2` on the same arbitrary bytes,
-//! as a sync message or the store hands them to a room. An accepted update must apply to a fresh
-//! yrs document without panicking (the room applies without `catch_unwind`; refusing with an
-//! error is fine). What the room then encodes from that document and stores must be accepted
+//! as a sync message or an HTTP body brings them to a room. An update a room would apply (it
+//! decodes, and builds only on what the document holds) must apply to a fresh yrs document
+//! without panicking (the room applies without `catch_unwind`; refusing with an error is fine). What the room then encodes from that document and stores must be accepted
 //! again: the transaction's update (stored for a SyncStep2) and the whole document (compaction's
 //! v1 snapshot); so must the v2 export, unless yrs cannot read it either.
 
@@ -12,9 +12,12 @@ mod shared;
 
 use std::panic::catch_unwind;
 
-use crdt_core::untrusted::{DecodeError, decode_update_v1, decode_update_v2};
+use crdt_core::untrusted::{
+    DecodeError, decode_update_v1, decode_update_v1_with_shape, decode_update_v2,
+};
 use libfuzzer_sys::fuzz_target;
 use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 /// The fresh document's own client id, fixed so a crash reproduces: `Doc::new` picks one at
@@ -23,14 +26,24 @@ const LOCAL_CLIENT: u64 = 1;
 
 fuzz_target!(|data: &[u8]| {
     shared::run(|| {
-        if let Ok(update) = decode_update_v1(data) {
-            apply_and_reencode(update);
-        }
+        apply_if_the_room_would(data);
+        // A v2 body (`POST .../update?format=update-v2`) reaches the room as its v1 encoding.
         if let Ok(update) = decode_update_v2(data) {
-            apply_and_reencode(update);
+            apply_if_the_room_would(&update.encode_v1());
         }
     });
 });
+
+/// Applies `v1` to a fresh document if a room would: it decodes, and the document holds what
+/// it builds on (a room holds an update that builds on what it lacks until that arrives, and
+/// never lets yrs keep it pending).
+fn apply_if_the_room_would(v1: &[u8]) {
+    if let Ok((update, shape)) = decode_update_v1_with_shape(v1)
+        && shape.is_satisfied_by(&StateVector::default())
+    {
+        apply_and_reencode(update);
+    }
+}
 
 fn apply_and_reencode(update: Update) {
     let doc = Doc::with_client_id(LOCAL_CLIENT);
