@@ -12,6 +12,7 @@
 //! - [`presence`]: awareness bookkeeping: who controls which awareness client, expiry.
 //! - `full_state`: the whole document as one SyncStep2 frame, encoded once for every joiner.
 //! - `pending`: what a document holds back for missing dependencies; decoding untrusted updates.
+//! - [`subdocuments`]: freeing a document that holds sub-documents (a yrs reference cycle).
 //! - [`untrusted`]: walking encodings from peers and disks before yrs decodes them, so no
 //!   length or count in them is trusted.
 //! - [`wire`]: decoding frames into y-protocols messages and encoding one message per frame.
@@ -34,6 +35,7 @@ mod pending;
 mod presence;
 pub mod restore;
 pub mod room;
+pub mod subdocuments;
 pub mod untrusted;
 pub mod wire;
 

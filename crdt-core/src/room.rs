@@ -33,7 +33,6 @@ use crate::wire::{FrameLimits, decode_frame_within, encode_frame};
 
 mod deferred_load;
 mod messages;
-mod subdocuments;
 mod waiting;
 use deferred_load::DeferredLoad;
 use messages::Arrival;
@@ -96,7 +95,7 @@ pub struct Room {
 impl Drop for Room {
     fn drop(&mut self) {
         // The document itself, not `doc()`: a snapshot held unapplied holds no items.
-        subdocuments::release_subdocuments(self.awareness.doc());
+        crate::subdocuments::release_subdocuments(self.awareness.doc());
     }
 }
 

@@ -3,7 +3,7 @@
 //! decodes, and builds only on what the document holds) must apply to a fresh yrs document
 //! without panicking (the room applies without `catch_unwind`; refusing with an error is fine). What the room then encodes from that document and stores must be accepted
 //! again: the transaction's update (stored for a SyncStep2) and the whole document (compaction's
-//! v1 snapshot); so must the v2 export, unless yrs cannot read it either.
+//! v1 snapshot); the v2 export must be made without a panic.
 
 #![no_main]
 
@@ -12,9 +12,7 @@ mod shared;
 
 use std::panic::catch_unwind;
 
-use crdt_core::untrusted::{
-    DecodeError, decode_update_v1, decode_update_v1_with_shape, decode_update_v2,
-};
+use crdt_core::untrusted::{decode_update_v1, decode_update_v1_with_shape, decode_update_v2};
 use libfuzzer_sys::fuzz_target;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
@@ -68,9 +66,14 @@ fn apply_and_reencode(update: Update) {
         // The v2 export. Skipped with something pending: yrs 0.28 panics merging a pending
         // update into a v2 encoding (a known finding, docs/fuzzing.md), which would stop this
         // target at the first out-of-order update.
-        let export = state.encode_state_as_update_v2(&StateVector::default());
-        require_v2_accepted_if_yrs_reads_it(&export);
+        // Encoded for its panics only: what yrs's v2 encoder writes for odd documents its own
+        // decoder only wraps (numbers past 32 bits, client ids past 53), and the server reads no
+        // v2 of its own; clients get it from `?format=update-v2`.
+        let _ = state.encode_state_as_update_v2(&StateVector::default());
     }
+    drop(state);
+    // As a room does when it lets a document go: yrs never frees one holding sub-documents.
+    crdt_core::subdocuments::release_subdocuments(&doc);
 }
 
 /// Panics unless crdt_core accepts a v1 encoding yrs made: the room stores these and must load
@@ -86,23 +89,4 @@ fn require_readable(what: &str, encoded: &[u8]) {
         Err(_) => "yrs panics on it".to_owned(),
     };
     panic!("{what} (v1) is refused: {error}; {yrs_verdict}; bytes: {encoded:02x?}");
-}
-
-/// Panics when crdt_core refuses a v2 encoding yrs made and decodes. yrs 0.28 cannot always
-/// decode its own v2 encoding (of skipped ranges, see docs/fuzzing.md); only clients read the v2
-/// export, so that yrs bug is reported there, not a crash here.
-fn require_v2_accepted_if_yrs_reads_it(encoded: &[u8]) {
-    if let Err(error) = decode_update_v2(encoded)
-        // A v2 encoding may legitimately compress past what the server accepts from a client
-        // (deleted runs cost nothing in its columns); the budget is the point, not a bug.
-        && !matches!(error, DecodeError::ExpandsTooFar { .. })
-        && matches!(
-            catch_unwind(|| Update::decode_v2(encoded).is_ok()),
-            Ok(true)
-        )
-    {
-        panic!(
-            "the document's state (v2) is refused though yrs decodes it: {error}; bytes: {encoded:02x?}"
-        );
-    }
 }

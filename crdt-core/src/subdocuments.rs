@@ -6,7 +6,7 @@
 //! one leaks the whole document each time (2.7 KB for a document of one sub-document, measured;
 //! `tests/room_memory.rs`), which a client could repeat at will. Deleting those items breaks the
 //! cycle: garbage collection then drops their content. A room does that as it is dropped, when
-//! nothing it does is stored or sent any more.
+//! nothing it does is stored or sent any more; so should anyone else dropping such a document.
 
 use std::collections::BTreeMap;
 
@@ -16,8 +16,9 @@ use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::{Encoder, EncoderV1};
 use yrs::{Doc, ReadTxn, Transact, Update};
 
-/// Deletes every sub-document item `doc` holds, so the document can be freed.
-pub(crate) fn release_subdocuments(doc: &Doc) {
+/// Deletes every sub-document item `doc` holds, so the document can be freed. For a document
+/// about to be dropped: what it does to the content is never stored or sent.
+pub fn release_subdocuments(doc: &Doc) {
     let mut items: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
     for subdocument in doc.transact().subdocs() {
         if let Some(BranchID::Nested(id)) = subdocument.branch_id() {
