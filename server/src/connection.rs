@@ -220,29 +220,32 @@ pub(crate) async fn finish(
     shutdown: &CancellationToken,
     config: &ServeConfig,
 ) {
-    if let Ending::Close(reason) = ending {
-        debug!(code = reason.code, reason = %reason.reason, "closing");
-        let closing = async {
-            if sink.send(close_message(reason)).await.is_ok() {
-                // Read until the client's close reply: dropping the socket while the client is
-                // still sending would make the kernel answer with a reset, which discards the
-                // frames and the close frame still in flight to it.
-                while let Some(Ok(message)) = stream.next().await {
-                    if matches!(message, Message::Close(_)) {
-                        break;
-                    }
+    let closing = async {
+        if let Ending::Close(reason) = ending {
+            debug!(code = reason.code, reason = %reason.reason, "closing");
+            if sink.send(close_message(reason)).await.is_err() {
+                return;
+            }
+            // Read until the client's close reply: dropping the socket while the client is still
+            // sending would make the kernel answer with a reset, which discards the frames and
+            // the close frame still in flight to it.
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
                 }
             }
-        };
-        // While the server stops, every connection waits at once and must fit in the grace.
-        let patience = if shutdown.is_cancelled() {
-            config.shutdown_grace() / 4
-        } else {
-            CLOSE_HANDSHAKE_TIMEOUT
-        };
-        let _ = tokio::time::timeout(patience, closing).await;
-    }
-    let _ = sink.close().await;
+        }
+        let _ = sink.close().await;
+    };
+    // Bounded as a whole: a client that stopped reading would hold even the final flush, and
+    // with it this task and its buffers, for as long as it kept its socket open. While the
+    // server stops, every connection waits at once and must fit in the grace.
+    let patience = if shutdown.is_cancelled() {
+        config.shutdown_grace() / 4
+    } else {
+        CLOSE_HANDSHAKE_TIMEOUT
+    };
+    let _ = tokio::time::timeout(patience, closing).await;
 }
 
 /// Polls `future` once, leaving it to be awaited further if it is not done.

@@ -220,6 +220,25 @@ impl TestClient {
         .await
     }
 
+    /// Reads (applying frames) until the connection ends: the server's close frame if one
+    /// came, `None` if the connection ended without one (a server that gave up on a client not
+    /// reading drops the socket, often in the middle of a frame).
+    pub async fn wait_for_end(&mut self) -> Result<Option<CloseNotice>> {
+        let waiting = async {
+            loop {
+                let Some(Ok(message)) = self.socket.next().await else {
+                    return Ok(None);
+                };
+                if let Some(Event::Closed(notice)) = self.handle_message(message).await? {
+                    return Ok(Some(notice));
+                }
+            }
+        };
+        tokio::time::timeout(WAIT_LIMIT, waiting)
+            .await
+            .map_err(|_| anyhow!("the connection was still open after {WAIT_LIMIT:?}"))?
+    }
+
     /// Reads (applying frames) until the server's close frame arrives and returns it; fails if
     /// the connection ends without one.
     pub async fn wait_for_close(&mut self) -> Result<CloseNotice> {
@@ -265,32 +284,36 @@ impl TestClient {
                 .await
                 .context("the connection ended without a close frame")?
                 .context("the connection failed")?;
-            match message {
-                Message::Binary(frame) => {
-                    self.receive_frame(&frame).await?;
-                    return Ok(Event::Frame(frame));
-                }
-                Message::Ping(_) => {
-                    self.pings += 1;
-                    return Ok(Event::Ping);
-                }
-                Message::Close(frame) => {
-                    let notice = match frame {
-                        Some(frame) => CloseNotice {
-                            code: frame.code.into(),
-                            reason: frame.reason.to_string(),
-                        },
-                        None => CloseNotice {
-                            code: 1005,
-                            reason: String::new(),
-                        },
-                    };
-                    return Ok(Event::Closed(notice));
-                }
-                Message::Text(text) => bail!("the server sent a text frame: {text}"),
-                Message::Pong(_) | Message::Frame(_) => {}
+            if let Some(event) = self.handle_message(message).await? {
+                return Ok(event);
             }
         }
+    }
+
+    /// Applies what one message says; `None` for the ones that are no event (pongs).
+    async fn handle_message(&mut self, message: Message) -> Result<Option<Event>> {
+        Ok(Some(match message {
+            Message::Binary(frame) => {
+                self.receive_frame(&frame).await?;
+                Event::Frame(frame)
+            }
+            Message::Ping(_) => {
+                self.pings += 1;
+                Event::Ping
+            }
+            Message::Close(frame) => Event::Closed(match frame {
+                Some(frame) => CloseNotice {
+                    code: frame.code.into(),
+                    reason: frame.reason.to_string(),
+                },
+                None => CloseNotice {
+                    code: 1005,
+                    reason: String::new(),
+                },
+            }),
+            Message::Text(text) => bail!("the server sent a text frame: {text}"),
+            Message::Pong(_) | Message::Frame(_) => return Ok(None),
+        }))
     }
 
     async fn receive_frame(&mut self, frame: &Bytes) -> Result<()> {

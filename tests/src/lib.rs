@@ -6,6 +6,7 @@
 //! happens; [`WAIT_LIMIT`] only turns a missing event into a failure instead of a hang.
 
 mod client;
+mod directory_store;
 mod server;
 mod transport;
 

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use server::{ServeConfig, Server, ServerError};
-use tempfile::TempDir;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::client_async;
@@ -15,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::WAIT_LIMIT;
 use crate::client::TestClient;
+use crate::directory_store::DirectoryStore;
 use crate::transport::TestStream;
 
 /// Bytes of a room name left as they are in a URL path: unreserved characters and `/`, which
@@ -46,8 +46,6 @@ pub struct TestServer {
     shutdown: CancellationToken,
     running: Option<JoinHandle<Result<(), ServerError>>>,
     data_dir: PathBuf,
-    /// Removes the directory when the server owns it.
-    _owned_data_dir: Option<TempDir>,
 }
 
 impl TestServer {
@@ -58,10 +56,20 @@ impl TestServer {
 
     /// Starts a server whose settings `configure` adjusts.
     pub async fn start_with(configure: impl FnOnce(&mut ServeConfig)) -> Result<Self> {
-        let data_dir = tempfile::tempdir().context("creating the data directory")?;
-        let mut server = Self::start_in(data_dir.path(), configure).await?;
-        server._owned_data_dir = Some(data_dir);
-        Ok(server)
+        let directory = tempfile::tempdir().context("creating the data directory")?;
+        let config = Self::config(directory.path(), configure);
+        let data_dir = config.data_dir.clone();
+        let cache_bytes = config.cache_bytes;
+        let store =
+            tokio::task::spawn_blocking(move || DirectoryStore::open(directory, cache_bytes))
+                .await
+                .context("opening the store panicked")?
+                .context("opening the store")?;
+        let shutdown = CancellationToken::new();
+        let server = Server::bind_with_store(config, store, shutdown.clone())
+            .await
+            .context("binding the server")?;
+        Ok(Self::run(server, shutdown, data_dir))
     }
 
     /// Starts a server on an existing data directory (which outlives it), for restarts.
@@ -69,24 +77,32 @@ impl TestServer {
         data_dir: &Path,
         configure: impl FnOnce(&mut ServeConfig),
     ) -> Result<Self> {
+        let config = Self::config(data_dir, configure);
+        let shutdown = CancellationToken::new();
+        let server = Server::bind(config, shutdown.clone())
+            .await
+            .context("binding the server")?;
+        Ok(Self::run(server, shutdown, data_dir.to_path_buf()))
+    }
+
+    fn config(data_dir: &Path, configure: impl FnOnce(&mut ServeConfig)) -> ServeConfig {
         let mut config = ServeConfig::new(
             SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir.to_path_buf(),
         );
         configure(&mut config);
-        let shutdown = CancellationToken::new();
-        let server = Server::bind(config, shutdown.clone())
-            .await
-            .context("binding the server")?;
+        config
+    }
+
+    fn run(server: Server, shutdown: CancellationToken, data_dir: PathBuf) -> Self {
         let address = server.local_addr();
         let running = tokio::spawn(server.run());
-        Ok(TestServer {
+        TestServer {
             address,
             shutdown,
             running: Some(running),
-            data_dir: data_dir.to_path_buf(),
-            _owned_data_dir: None,
-        })
+            data_dir,
+        }
     }
 
     /// The directory the server stores in.

@@ -160,8 +160,13 @@ async fn shutdown_is_bounded_by_grace_despite_a_wedged_reader() -> Result<()> {
     assert!(result.is_ok(), "{result:?}");
     assert!(took < GRACE + Duration::from_secs(2), "run() took {took:?}");
 
-    let notice = reader.wait_for_close().await?;
-    assert_eq!(notice.code, 1001, "{notice:?}");
+    // The server gave up on the reader mid-write, so no close frame may have got through; if
+    // the kernel took the whole write after all, the close frame followed it.
+    let end = reader.wait_for_end().await?;
+    assert!(
+        end.as_ref().is_none_or(|notice| notice.code == 1001),
+        "{end:?}"
+    );
     assert!(writer.text().starts_with(&reader.text()));
     Ok(())
 }
