@@ -311,6 +311,7 @@ fn malformed_frames_are_typed_errors_and_the_room_keeps_serving() {
         let refused = matches!(
             result,
             Err(ProtocolError::MalformedUpdate(_)
+                | ProtocolError::Invalid(_)
                 | ProtocolError::UndecodableUpdate
                 | ProtocolError::UpdateRejected(_))
         );

@@ -11,7 +11,7 @@
 use yrs::encoding::read::{Error as ReadError, Read};
 
 use super::update::Budget;
-use super::{DecodeError, MAX_NESTING};
+use super::{DecodeError, MAX_NESTING, varint};
 
 const UNDEFINED: u8 = 127;
 const NULL: u8 = 126;
@@ -39,7 +39,7 @@ pub(super) fn check<R: Read>(
     match reader.read_u8()? {
         UNDEFINED | NULL | FALSE | TRUE => {}
         INTEGER => {
-            reader.read_var::<i64>()?;
+            varint::read_signed(reader)?;
         }
         FLOAT32 => {
             reader.read_exact(4)?;
@@ -49,20 +49,20 @@ pub(super) fn check<R: Read>(
         }
         STRING => read_str(reader)?,
         MAP => {
-            let entries: usize = reader.read_var()?;
+            let entries = varint::read_u32(reader)?;
             for _ in 0..entries {
                 read_str(reader)?;
                 check(reader, budget, depth + 1)?;
             }
         }
         ARRAY => {
-            let elements: usize = reader.read_var()?;
+            let elements = varint::read_u32(reader)?;
             for _ in 0..elements {
                 check(reader, budget, depth + 1)?;
             }
         }
         BUFFER => {
-            reader.read_buf()?;
+            varint::read_bytes(reader)?;
         }
         _ => return Err(DecodeError::Read(ReadError::UnexpectedValue)),
     }
@@ -70,8 +70,5 @@ pub(super) fn check<R: Read>(
 }
 
 fn read_str<R: Read>(reader: &mut R) -> Result<(), DecodeError> {
-    let bytes = reader.read_buf()?;
-    std::str::from_utf8(bytes)
-        .map(|_| ())
-        .map_err(|_| DecodeError::Read(ReadError::UnexpectedValue))
+    varint::read_text(reader).map(|_| ())
 }

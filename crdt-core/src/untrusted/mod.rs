@@ -28,6 +28,7 @@
 mod any;
 mod shape;
 mod update;
+mod varint;
 
 use yrs::encoding::read::{Cursor, Error as ReadError, Read};
 use yrs::sync::AwarenessUpdate;
@@ -60,6 +61,12 @@ pub enum DecodeError {
         count: u64,
         /// Bytes left after it.
         remaining: usize,
+    },
+    /// A varint's value does not fit the width its field has in Yjs (see `varint.rs`).
+    #[error("a number does not fit {bits} bits")]
+    NumberTooWide {
+        /// The field's width.
+        bits: u32,
     },
     /// A client id does not fit in 53 bits.
     #[error("client id {0} does not fit in 53 bits")]
@@ -129,7 +136,7 @@ pub fn check_state_vector(bytes: &[u8]) -> Result<(), DecodeError> {
     let entries = read_count(&mut cursor, "state vector entry", 2)?;
     for _ in 0..entries {
         read_client(&mut cursor)?;
-        update::read_u32(&mut cursor)?;
+        varint::read_u32(&mut cursor)?;
     }
     // Bytes after the last entry are ignored, as yrs and Yjs ignore them.
     Ok(())
@@ -164,8 +171,8 @@ pub fn check_awareness_update(bytes: &[u8], max_state_bytes: usize) -> Result<()
     let entries = read_count(&mut cursor, "awareness entry", 3)?;
     for _ in 0..entries {
         let client = read_client(&mut cursor)?;
-        update::read_u32(&mut cursor)?;
-        let state = cursor.read_string()?;
+        varint::read_u32(&mut cursor)?;
+        let state = varint::read_text(&mut cursor)?;
         if state.len() > max_state_bytes {
             return Err(DecodeError::AwarenessTooLarge {
                 client,
@@ -196,7 +203,7 @@ pub(crate) fn read_count(
     what: &'static str,
     min_bytes: usize,
 ) -> Result<u64, DecodeError> {
-    let count: u64 = cursor.read_var()?;
+    let count = varint::read_unsigned(cursor, 53)?;
     let remaining = cursor.buf.len() - cursor.next;
     if count > (remaining / min_bytes) as u64 {
         return Err(DecodeError::CountExceedsInput {
@@ -209,7 +216,7 @@ pub(crate) fn read_count(
 }
 
 fn read_client(cursor: &mut Cursor<'_>) -> Result<u64, DecodeError> {
-    checked_client(cursor.read_var::<u64>()?)
+    checked_client(varint::read_unsigned(cursor, 53)?)
 }
 
 pub(crate) fn checked_client(client: u64) -> Result<u64, DecodeError> {

@@ -61,7 +61,7 @@ fn client_ids_over_53_bits_are_refused() {
     let state_vector = [1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10, 0];
     assert!(matches!(
         check_state_vector(&state_vector),
-        Err(DecodeError::ClientIdTooLarge(_))
+        Err(DecodeError::NumberTooWide { bits: 53 })
     ));
 }
 
@@ -291,4 +291,42 @@ proptest! {
             prop_assert!(update::check_v1(prefix).is_ok(), "walk refused what yrs decodes");
         }
     }
+}
+
+/// The update the mutation fuzz got relayed to stock clients, which threw "Unexpected case" on
+/// it: no blocks, and a deleted range of client 104 whose clock yrs reads as 0 (ten bytes of
+/// varint wrap around) and Yjs as a number past 2^53.
+#[test]
+fn numbers_yrs_would_wrap_are_refused_before_they_are_relayed() {
+    let wrapped_clock = [
+        0x00, 0x01, 0x68, 0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x68, 0x29,
+    ];
+    assert!(
+        Update::decode_v1(&wrapped_clock).is_ok(),
+        "yrs alone accepts it"
+    );
+    assert!(matches!(
+        decode_update_v1(&wrapped_clock),
+        Err(DecodeError::NumberTooWide { bits: 32 })
+    ));
+    // A string whose length wraps: Yjs would read past the end of the update.
+    let doc = edited_doc(&[Edit::Text(0, "abc".into())]);
+    let update = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    let length_at = update
+        .windows(4)
+        .position(|window| window == [3, b'a', b'b', b'c'])
+        .expect("the string content is in the update");
+    let mut wrapped_length = update[..length_at].to_vec();
+    wrapped_length.extend_from_slice(&[0x83, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02]);
+    wrapped_length.extend_from_slice(&update[length_at + 1..]);
+    assert!(
+        Update::decode_v1(&wrapped_length).is_ok(),
+        "yrs alone reads 3"
+    );
+    assert!(matches!(
+        decode_update_v1(&wrapped_length),
+        Err(DecodeError::NumberTooWide { bits: 32 })
+    ));
 }

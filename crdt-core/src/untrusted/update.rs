@@ -13,6 +13,7 @@ use yrs::encoding::read::{Error as ReadError, Read};
 use yrs::updates::decoder::{Decoder, DecoderV1, DecoderV2};
 
 use super::shape::UpdateShape;
+use super::varint::{self, read_u32};
 use super::{DecodeError, any, checked_client};
 
 /// Most budget units (see [`Budget`]) a v2 update may spend per byte of its encoding. Yjs's
@@ -86,6 +87,12 @@ pub(super) trait Source: Decoder {
     fn walk_client(&mut self) -> Result<u64, DecodeError>;
     /// Reads an item's left (or right) origin: its client and clock.
     fn walk_id(&mut self, right: bool) -> Result<(u64, u32), DecodeError>;
+    /// Reads a string (a root type's name, a key, string content, v1's JSON): v1 keeps it
+    /// inline, v2 in its string column.
+    fn walk_string(&mut self) -> Result<&str, DecodeError>;
+    /// Reads a key (a format's name, an XML element's tag): v1 keeps it inline, v2 in its
+    /// key table or string column.
+    fn walk_key(&mut self) -> Result<(), DecodeError>;
     /// Reads a length (of a GC range or of content).
     fn walk_len(&mut self) -> Result<u32, DecodeError>;
     /// Reads whether an item's parent is named (a root type) rather than an item.
@@ -104,7 +111,15 @@ impl Source for DecoderV1<'_> {
 
     fn walk_client(&mut self) -> Result<u64, DecodeError> {
         // Read as the varint it is: yrs's `read_client` asserts 53 bits in debug builds.
-        checked_client(self.read_var::<u64>()?)
+        checked_client(varint::read_unsigned(self, 53)?)
+    }
+
+    fn walk_string(&mut self) -> Result<&str, DecodeError> {
+        varint::read_text(self)
+    }
+
+    fn walk_key(&mut self) -> Result<(), DecodeError> {
+        varint::read_text(self).map(|_| ())
     }
 
     fn walk_id(&mut self, _right: bool) -> Result<(u64, u32), DecodeError> {
@@ -141,6 +156,15 @@ impl Source for DecoderV2<'_> {
         // The column decoder builds the id itself; an id over 53 bits trips yrs's debug
         // assertion there, which the caller catches.
         checked_client(self.read_client()?.get())
+    }
+
+    fn walk_string(&mut self) -> Result<&str, DecodeError> {
+        Ok(self.read_string()?)
+    }
+
+    fn walk_key(&mut self) -> Result<(), DecodeError> {
+        self.read_key()?;
+        Ok(())
     }
 
     fn walk_id(&mut self, right: bool) -> Result<(u64, u32), DecodeError> {
@@ -278,12 +302,12 @@ fn check_block<D: Source>(
             }
             if !copies_parent {
                 if decoder.walk_parent_info()? {
-                    decoder.read_string()?;
+                    decoder.walk_string()?;
                 } else {
                     earlier(decoder.walk_id(false)?)?;
                 }
                 if info & HAS_PARENT_SUB != 0 {
-                    decoder.read_string()?;
+                    decoder.walk_string()?;
                 }
             }
             let length = check_content(decoder, info, budget)?;
@@ -294,14 +318,6 @@ fn check_block<D: Source>(
             Ok((length, false))
         }
     }
-}
-
-/// Reads a varint that must fit 32 bits. yrs reads such numbers with wrapping arithmetic (for
-/// Yjs compatibility, it says) while Yjs clients read them whole and refuse what does not fit, so
-/// a number past 32 bits would mean one thing to the server and another to every client.
-pub(super) fn read_u32<R: Read>(reader: &mut R) -> Result<u32, DecodeError> {
-    let value: u64 = reader.read_var()?;
-    u32::try_from(value).map_err(|_| inconsistent("a number does not fit 32 bits"))
 }
 
 fn non_empty(length: u32) -> Result<u64, DecodeError> {
@@ -317,26 +333,28 @@ fn check_content<D: Source>(
     info: u8,
     budget: &mut Budget,
 ) -> Result<u64, DecodeError> {
-    match info & 0b1111 {
+    // Yjs reads the content kind from the low five bits (`info & BITS5`), yrs from the low
+    // four: a kind of 16 or more would be content to yrs and an exception in every client.
+    match info & 0b1_1111 {
         CONTENT_DELETED => Ok(u64::from(decoder.walk_len()?)),
         // Yjs stopped writing JSON content long ago (it writes `Any` content instead), and
         // yrs cannot re-encode what it decodes of it: it reads one string more than it writes,
         // so a document holding some could not be stored and loaded back.
         CONTENT_JSON => Err(inconsistent("legacy JSON content")),
         CONTENT_BINARY => {
-            decoder.read_buf()?;
+            varint::read_bytes(decoder)?;
             Ok(1)
         }
         CONTENT_STRING => {
             // yrs measures string content in UTF-16 code units.
-            Ok(decoder.read_string()?.encode_utf16().count() as u64)
+            Ok(decoder.walk_string()?.encode_utf16().count() as u64)
         }
         CONTENT_EMBED => {
             check_json(decoder, budget)?;
             Ok(1)
         }
         CONTENT_FORMAT => {
-            decoder.read_key()?;
+            decoder.walk_key()?;
             check_json(decoder, budget)?;
             Ok(1)
         }
@@ -346,7 +364,7 @@ fn check_content<D: Source>(
                 return Err(DecodeError::UnknownTypeRef(kind));
             }
             if kind == TYPE_XML_ELEMENT {
-                decoder.read_key()?;
+                decoder.walk_key()?;
             }
             Ok(1)
         }
@@ -360,7 +378,7 @@ fn check_content<D: Source>(
         CONTENT_DOC => {
             // A sub-document's guid, then its options as one `Any`.
             budget.take(SUBDOCUMENT_UNITS)?;
-            decoder.read_string()?;
+            decoder.walk_string()?;
             any::check(decoder, budget, 0)?;
             Ok(1)
         }
@@ -373,7 +391,7 @@ fn check_json<D: Source>(decoder: &mut D, budget: &mut Budget) -> Result<(), Dec
     if D::V2 {
         any::check(decoder, budget, 0)
     } else {
-        decoder.read_string()?;
+        decoder.walk_string()?;
         Ok(())
     }
 }
@@ -387,7 +405,7 @@ fn check_delete_set<D: Source>(
     let clients = read_u32(decoder)?;
     for _ in 0..clients {
         budget.take(1)?;
-        let client = checked_client(decoder.read_var::<u64>()?)?;
+        let client = checked_client(varint::read_unsigned(decoder, 53)?)?;
         let ranges = read_u32(decoder)?;
         let mut end = 0;
         for _ in 0..ranges {
