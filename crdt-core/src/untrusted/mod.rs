@@ -30,7 +30,7 @@ mod shape;
 mod update;
 mod varint;
 
-use yrs::encoding::read::{Cursor, Error as ReadError, Read};
+use yrs::encoding::read::{Cursor, Error as ReadError};
 use yrs::sync::AwarenessUpdate;
 use yrs::updates::decoder::{Decode, DecoderV1, DecoderV2};
 use yrs::{StateVector, Update};
