@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::api_routes(state.config.max_body_bytes))
         .merge(crate::web_assets::web_routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
@@ -60,4 +61,14 @@ async fn render_metrics() -> impl IntoResponse {
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// A route asked with a method it lacks: refused in JSON like every other refusal, where axum
+/// would answer with an empty body.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
 }

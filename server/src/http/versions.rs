@@ -162,7 +162,12 @@ fn version_path(
 ) -> Result<(String, VersionId), ApiError> {
     let (id, version) = match path {
         Ok(Path(parts)) => (Ok(parts.0), parts.1),
-        Err(rejection) => return Err(ApiError::bad_request("invalid_path", rejection.body_text())),
+        Err(rejection) => {
+            return Err(ApiError::bad_request(
+                "invalid_document_id",
+                rejection.body_text(),
+            ));
+        }
     };
     let id = document_id(id)?;
     let version = version.parse().map_err(|_| {
