@@ -73,7 +73,7 @@ pub fn openapi_document() -> Value {
             "/api/docs": {"get": {
                 "summary": "List documents, in id order",
                 "parameters": [
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 100, "description": "0 counts as 1"}},
                     {"name": "after", "in": "query", "description": "the last id of the previous page", "schema": {"type": "string"}}
                 ],
                 "responses": {"200": {"description": "A page of documents", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Document"}}}}}}
@@ -107,7 +107,7 @@ pub fn openapi_document() -> Value {
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"label": {"type": "string", "maxLength": 256}}}}}},
                     "responses": {
                         "201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Version"}}}},
-                        "400": error_response("Bad label"), "404": error_response("No such document"), "415": error_response("Body not JSON")}}
+                        "400": error_response("Bad label"), "404": error_response("No such document"), "413": error_response("Body over the limit"), "415": error_response("Body not JSON")}}
             },
             "/api/docs/{id}/versions/{version}/snapshot": {"get": {"summary": "Export a version", "parameters": snapshot_parameters(true), "responses": snapshot_responses()}},
             "/api/docs/{id}/versions/{version}/restore": {"post": {
