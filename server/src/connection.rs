@@ -1,20 +1,17 @@
-//! One WebSocket connection: the task that moves frames between a client and its room.
+//! The `/ws` endpoint: one y-websocket connection, joined to one room.
 //!
-//! A single task per connection reads the client's frames into the room's queue and writes the
-//! room's frames out, batching whatever is queued into one flush. It owns the connection's
-//! lifecycle: keepalive pings, the close code for every way a connection ends (shutdown, slow
-//! consumer, malformed or oversized input, silence), and telling the room it left. An error here
+//! The connection joins its room, then runs the shared [`crate::socket_loop`] with
+//! [`YWebsocket`]: every binary frame goes to the room as it came (the room decodes and checks
+//! it), and the room's frames and its close come back through the membership. An error here
 //! ends this connection only.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
-use futures_util::{SinkExt, StreamExt};
-use tokio::time::{Instant, MissedTickBehavior};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Error as SocketError, Message};
+use bytes::Bytes;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span};
 
@@ -22,7 +19,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use crdt_core::Access;
+use crdt_core::{Access, ConnectionId};
 
 use crate::admission::{NamedDocument, admit_socket};
 use crate::api_error::ApiError;
@@ -30,18 +27,11 @@ use crate::app::AppState;
 use crate::auth::AccessLevel;
 use crate::close_code;
 use crate::config::ServeConfig;
-use crate::limits::MessageRate;
-use crate::room::CloseReason;
-use crate::room::{JoinError, Membership, RoomRegistry};
+use crate::room::frame_queue::FrameReceiver;
+use crate::room::{CloseReason, JoinError, Membership, RoomHandle, RoomRegistry};
+use crate::socket_loop::{self, Ending, Outgoing, Protocol, Reply, close_message};
 use crate::telemetry;
-use crate::websocket::send::feed_binary;
 use crate::websocket::{Handshake, HandshakeError, Socket, SocketSink, SocketStream};
-
-/// How long a closing connection waits for the client's close reply.
-const CLOSE_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Frames written before a flush, so one slow flush does not hold back the queue forever.
-const MAX_FRAMES_PER_FLUSH: usize = 256;
 
 /// Everything a connection task needs besides its socket.
 pub struct ConnectionContext {
@@ -57,14 +47,6 @@ pub struct ConnectionContext {
     pub config: Arc<ServeConfig>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
-}
-
-/// How a connection loop ended.
-pub(crate) enum Ending {
-    /// Send this close frame, then end.
-    Close(CloseReason),
-    /// The client is gone (closed, reset); nothing to send.
-    Gone,
 }
 
 /// Serves one upgraded WebSocket until it ends.
@@ -84,13 +66,13 @@ pub fn serve_connection(
     serve(sink, stream, context).instrument(span)
 }
 
-async fn serve(mut sink: SocketSink, mut stream: SocketStream, context: ConnectionContext) {
-    let _open = telemetry::OpenConnection::new("y-websocket");
-    // Boxed, like `finish` below: a future entered once would otherwise keep its size in this
-    // one for the connection's whole life.
+async fn serve(mut sink: SocketSink, stream: SocketStream, context: ConnectionContext) {
+    // Boxed, like the loop's rarer awaits: a future entered once would otherwise keep its size
+    // in this one for the connection's whole life.
     let membership = match Box::pin(context.registry.join(&context.room, context.access)).await {
         Ok(membership) => membership,
         Err(error) => {
+            let _open = telemetry::OpenConnection::new(YWebsocket::NAME);
             let code = match &error {
                 JoinError::TooManyRooms(_) => close_code::TRY_AGAIN_LATER,
                 JoinError::Refused(reason) => reason.code,
@@ -105,201 +87,70 @@ async fn serve(mut sink: SocketSink, mut stream: SocketStream, context: Connecti
     let Membership {
         room,
         connection,
-        mut frames,
-        mut close,
+        frames,
+        close,
     } = membership;
+    let protocol = YWebsocket {
+        room,
+        connection,
+        frames,
+        close,
+    };
+    socket_loop::run(sink, stream, protocol, &context.config, &context.shutdown).await;
+}
 
-    let mut keepalive = tokio::time::interval(context.config.ping_interval());
-    keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    keepalive.tick().await;
-    let mut last_heard = Instant::now();
-    let mut rate = MessageRate::new(context.config.max_messages_per_second);
+/// y-websocket: one room per socket, y-protocols messages as they are.
+struct YWebsocket {
+    room: RoomHandle,
+    connection: ConnectionId,
+    frames: FrameReceiver,
+    close: oneshot::Receiver<CloseReason>,
+}
 
-    // One wait for shutdown for the connection's life: made anew each turn, it would join and
-    // leave the token's list of waiters (a lock each way) for every frame.
-    let mut shutdown = std::pin::pin!(context.shutdown.cancelled());
-    let ending = loop {
-        tokio::select! {
-            biased;
-            _ = &mut shutdown => {
-                break Ending::Close(CloseReason::new(close_code::GOING_AWAY, "server shutting down"));
-            }
-            reason = &mut close => {
-                break Ending::Close(reason.unwrap_or_else(|_| {
-                    CloseReason::new(close_code::INTERNAL_ERROR, "room stopped")
-                }));
-            }
-            frame = frames.recv() => {
-                let Some(frame) = frame else {
-                    break Ending::Close(CloseReason::new(close_code::INTERNAL_ERROR, "room stopped"));
-                };
-                // Boxed here and below: what a branch awaits would otherwise be part of every
-                // idle connection's task, for the connection's whole life (W7).
-                let mut writing = Box::pin(write_frames(&mut sink, frame, &mut frames));
-                // Almost every write completes at once, the socket having room. One that waits
-                // is a client that stopped reading and filled its socket: only then is the write
-                // bounded, and made to give way to shutdown (a close frame could not get through
-                // anyway), which spares arming a timer for every write.
-                let written = match poll_once(&mut writing).await {
-                    Poll::Ready(written) => Ok(written),
-                    Poll::Pending => tokio::select! {
-                        biased;
-                        _ = &mut shutdown => break Ending::Gone,
-                        written = tokio::time::timeout(context.config.idle_timeout(), writing) => written,
-                    },
-                };
-                match written {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => break Ending::Gone,
-                    Err(_) => {
-                        debug!("dropping a client that has not read for the idle timeout");
-                        break Ending::Gone;
-                    }
-                }
-            }
-            message = stream.next() => {
-                last_heard = Instant::now();
-                match message {
-                    Some(Ok(Message::Binary(frame))) => {
-                        count_frame(&telemetry::FRAMES_RECEIVED, &frame);
-                        if !rate.allow(last_heard.into_std()) {
-                            telemetry::record_refusal("rate_limited");
-                            break Ending::Close(CloseReason::new(
-                                close_code::RATE_LIMITED,
-                                "sending faster than the server allows",
-                            ));
-                        }
-                        if !Box::pin(room.send_frame(connection, frame)).await {
-                            break Ending::Close(CloseReason::new(close_code::INTERNAL_ERROR, "room stopped"));
-                        }
-                    }
-                    Some(Ok(Message::Text(_))) => {
-                        telemetry::record_refusal("malformed_frame");
-                        break Ending::Close(CloseReason::new(
-                            close_code::MALFORMED,
-                            "text frames are not part of the Yjs sync protocol",
-                        ));
-                    }
-                    // Reading reassembles frames into messages: `Frame` only exists for writing.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => break Ending::Gone,
-                    Some(Err(error)) => break ending_for_read_error(error),
-                }
-            }
-            _ = keepalive.tick() => {
-                if last_heard.elapsed() >= context.config.idle_timeout() {
-                    break Ending::Close(CloseReason::new(
-                        close_code::KEEPALIVE_TIMEOUT,
-                        "no answer to keepalive pings",
-                    ));
-                }
-                if Box::pin(sink.send(Message::Ping(Default::default()))).await.is_err() {
-                    break Ending::Gone;
-                }
-            }
+impl Protocol for YWebsocket {
+    /// Nothing: every frame comes ready from the room.
+    type Work = std::convert::Infallible;
+
+    const NAME: &'static str = "y-websocket";
+    const TEXT_REFUSAL: &'static str = "text frames are not part of the Yjs sync protocol";
+
+    fn poll_outgoing(&mut self, context: &mut Context<'_>) -> Poll<Outgoing<Self::Work>> {
+        // The room's close first: frames still queued behind it would reach a client the room
+        // has already let go.
+        if let Poll::Ready(reason) = self.close.poll_unpin(context) {
+            return Poll::Ready(Outgoing::End(Ending::Close(
+                reason.unwrap_or_else(|_| room_stopped()),
+            )));
         }
-    };
+        self.frames.poll_recv(context).map(|frame| match frame {
+            Some(frame) => Outgoing::Send(frame),
+            None => Outgoing::End(Ending::Close(room_stopped())),
+        })
+    }
 
-    room.leave(connection).await;
-    Box::pin(finish(
-        sink,
-        stream,
-        ending,
-        &context.shutdown,
-        &context.config,
-    ))
-    .await;
-}
+    async fn resume(&mut self, work: Self::Work) -> Reply {
+        match work {}
+    }
 
-/// Ends a WebSocket the way `ending` says: a close frame and a short wait for the client's
-/// close reply, or nothing when the client is gone.
-pub(crate) async fn finish(
-    mut sink: SocketSink,
-    mut stream: SocketStream,
-    ending: Ending,
-    shutdown: &CancellationToken,
-    config: &ServeConfig,
-) {
-    let closing = async {
-        if let Ending::Close(reason) = ending {
-            debug!(code = reason.code, reason = %reason.reason, "closing");
-            if sink.send(close_message(reason)).await.is_err() {
-                return;
-            }
-            // Read until the client's close reply: dropping the socket while the client is still
-            // sending would make the kernel answer with a reset, which discards the frames and
-            // the close frame still in flight to it.
-            while let Some(Ok(message)) = stream.next().await {
-                if matches!(message, Message::Close(_)) {
-                    break;
-                }
-            }
-        }
-        let _ = sink.close().await;
-    };
-    // Bounded as a whole: a client that stopped reading would hold even the final flush, and
-    // with it this task and its buffers, for as long as it kept its socket open. While the
-    // server stops, every connection waits at once and must fit in the grace.
-    let patience = if shutdown.is_cancelled() {
-        config.shutdown_grace() / 4
-    } else {
-        CLOSE_HANDSHAKE_TIMEOUT
-    };
-    let _ = tokio::time::timeout(patience, closing).await;
-}
-
-/// Polls `future` once, leaving it to be awaited further if it is not done.
-async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    std::future::poll_fn(|context| Poll::Ready(Pin::new(&mut *future).poll(context))).await
-}
-
-/// Writes `first` and whatever else is already queued, then flushes once.
-async fn write_frames(
-    sink: &mut SocketSink,
-    first: bytes::Bytes,
-    frames: &mut crate::room::frame_queue::FrameReceiver,
-) -> Result<(), SocketError> {
-    count_frame(&telemetry::FRAMES_SENT, &first);
-    feed_binary(sink, first).await?;
-    for _ in 1..MAX_FRAMES_PER_FLUSH {
-        match frames.try_recv() {
-            Ok(frame) => {
-                count_frame(&telemetry::FRAMES_SENT, &frame);
-                feed_binary(sink, frame).await?
-            }
-            Err(_) => break,
+    async fn handle_frame(&mut self, frame: Bytes) -> Reply {
+        if self.room.send_frame(self.connection, frame).await {
+            Reply::nothing()
+        } else {
+            Reply::end(Ending::Close(room_stopped()))
         }
     }
-    sink.flush().await
-}
 
-fn count_frame(counters: &telemetry::FrameCounters, frame: &[u8]) {
-    counters.count(telemetry::FrameType::of_frame(frame), frame.len());
-}
+    fn count(counters: &telemetry::FrameCounters, frame: &[u8]) {
+        counters.count(telemetry::FrameType::of_frame(frame), frame.len());
+    }
 
-/// A read error that is the client's fault gets a close code; others mean it is gone.
-pub(crate) fn ending_for_read_error(error: SocketError) -> Ending {
-    match error {
-        SocketError::Capacity(capacity) => {
-            telemetry::record_refusal("message_too_big");
-            Ending::Close(CloseReason::new(
-                close_code::TOO_BIG,
-                &format!("message too big: {capacity}"),
-            ))
-        }
-        SocketError::Protocol(protocol) => Ending::Close(CloseReason::new(
-            close_code::PROTOCOL_ERROR,
-            &format!("WebSocket protocol error: {protocol}"),
-        )),
-        _ => Ending::Gone,
+    async fn leave(&mut self) {
+        self.room.leave(self.connection).await;
     }
 }
 
-pub(crate) fn close_message(reason: CloseReason) -> Message {
-    Message::Close(Some(CloseFrame {
-        code: reason.code.into(),
-        reason: reason.reason.into(),
-    }))
+fn room_stopped() -> CloseReason {
+    CloseReason::new(close_code::INTERNAL_ERROR, "room stopped")
 }
 
 /// The query string of a WebSocket request: y-websocket sends its `params` here.

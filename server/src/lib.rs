@@ -5,7 +5,9 @@
 //! - [`admission`]: origin, token and limits checks, the same for every way in.
 //! - [`limits`]: connection counts per server and per address, message rates.
 //! - [`http`]: the `/api` routes (export, update, list, delete, versions) and OpenAPI.
-//! - [`connection`]: one task per WebSocket connection (keepalive, close codes, batching writes).
+//! - [`socket_loop`]: the loop every WebSocket connection runs, whatever its protocol
+//!   (keepalive, rate limit, batching writes, slow clients, shutdown, close codes).
+//! - [`connection`]: the `/ws` endpoint: one y-websocket connection per room.
 //! - [`hocuspocus`]: the `/hocuspocus` endpoint: Hocuspocus providers, many documents per socket.
 //! - [`room`]: the room engine: registry, named commands, queues, the sans-IO owner of each
 //!   room and the task around it, sleep, and the one way to the store (group commit).
@@ -33,6 +35,7 @@ pub mod limits;
 pub mod logging;
 pub mod room;
 pub mod room_name;
+pub mod socket_loop;
 pub mod telemetry;
 pub mod tls;
 pub mod web_assets;
