@@ -22,7 +22,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ALL_WORKLOADS="W1,W2,W3,W4,W5,W6,W7"
-ALL_TARGETS="quire,y-websocket-server,hocuspocus,null-relay"
+ALL_TARGETS="quire,y-websocket-server,hocuspocus,null-relay,quire-hocuspocus"
+# What a case's "all" means: every server, each over its own protocol. quire-hocuspocus (Quire
+# over /hocuspocus) runs only where a case names it: W2, next to Quire over /ws.
+EVERY_SERVER="quire,y-websocket-server,hocuspocus,null-relay"
 
 usage() {
   cat <<EOF
@@ -210,9 +213,13 @@ start_server_once() {
   protocol="y-websocket"
   metrics_url=""
   case "$target" in
-    quire)
+    quire | quire-hocuspocus)
       server_data="$(mktemp -d "${TMPDIR:-/tmp}/quire-compare.XXXXXX")"
       room_prefix="/ws/"
+      if [[ $target == quire-hocuspocus ]]; then
+        room_prefix="/hocuspocus"
+        protocol="hocuspocus"
+      fi
       metrics_url="http://127.0.0.1:$port/metrics"
       # Durability stays strict (the default); only the per-client and per-address abuse
       # limits are raised, since the load generator is one fast client on one address.
@@ -238,7 +245,7 @@ start_server_once() {
     if ! kill -0 "$server_pid" 2>/dev/null; then
       return 1
     fi
-    if [[ $target == quire ]]; then
+    if [[ $target == quire* ]]; then
       curl -fs --max-time 2 -o /dev/null "http://127.0.0.1:$port/readyz" && listening_on "$port" && return 0
     elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && listening_on "$port"; then
       return 0
@@ -289,7 +296,7 @@ add_case() { cases+=("$1|$2|$3|$4|$5"); }
 if [[ $quick == 1 ]]; then
   add_case W1 "replay" all 120 "replay --trace $trace --quick"
   add_case W2 "readers=10 saturate" all 60 "hot-room --readers 10 --mode saturate --seconds 2 --quick"
-  add_case W2 "readers=10 fixed" all 60 "hot-room --readers 10 --mode fixed --rate 2000 --seconds 2 --quick"
+  add_case W2 "readers=10 fixed" "$EVERY_SERVER,quire-hocuspocus" 60 "hot-room --readers 10 --mode fixed --rate 2000 --seconds 2 --quick"
   add_case W2 "readers=10 search" all 120 "hot-room --readers 10 --mode search --rate 2000 --p99-limit-ms 50 --seconds 1 --quick"
   add_case W3 "rooms=20" all 60 "many-rooms --rooms 20 --clients-per-room 3 --rate-per-room 5 --seconds 2 --quick"
   add_case W4 "clients=50" "$STATEFUL" 60 "join-storm --clients 50 --trace $trace --quick"
@@ -303,8 +310,8 @@ else
   add_case W1 "replay" all 300 "replay --trace $trace"
   for readers in 10 100 1000; do
     # 20,000 deliveries/s in all: readers x updates/s.
-    add_case W2 "readers=$readers saturate" all 90 "hot-room --readers $readers --mode saturate --seconds 4"
-    add_case W2 "readers=$readers fixed" all 90 "hot-room --readers $readers --mode fixed --rate $((20000 / readers)) --seconds 5"
+    add_case W2 "readers=$readers saturate" "$EVERY_SERVER,quire-hocuspocus" 90 "hot-room --readers $readers --mode saturate --seconds 4"
+    add_case W2 "readers=$readers fixed" "$EVERY_SERVER,quire-hocuspocus" 90 "hot-room --readers $readers --mode fixed --rate $((20000 / readers)) --seconds 5"
     # Search from 20,000 deliveries/s: doubling, then bisecting (quire-bench), 1.5 s per step.
     add_case W2 "readers=$readers search" all 240 "hot-room --readers $readers --mode search --rate $((20000 / readers)) --p99-limit-ms 50 --seconds 1.5"
   done
@@ -340,7 +347,8 @@ for entry in "${cases[@]}"; do
     [[ $wanted == 1 ]] || continue
   fi
   for target in ${targets//,/ }; do
-    if [[ $case_targets != all && ",$case_targets," != *",$target,"* ]]; then
+    [[ $case_targets == all ]] && case_targets="$EVERY_SERVER"
+    if [[ ",$case_targets," != *",$target,"* ]]; then
       continue
     fi
     planned+=("$workload|$case_id|$target|$limit|$command")

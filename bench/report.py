@@ -28,10 +28,11 @@ from pathlib import Path
 
 BEGIN = "<!-- compare:begin -->"
 END = "<!-- compare:end -->"
-TARGETS = ["quire", "y-websocket-server", "hocuspocus", "null-relay"]
+TARGETS = ["quire", "quire-hocuspocus", "y-websocket-server", "hocuspocus", "null-relay"]
 PEERS = ["y-websocket-server", "hocuspocus", "null-relay"]
 TARGET_NAMES = {
     "quire": "Quire",
+    "quire-hocuspocus": "Quire /hocuspocus",
     "y-websocket-server": "y-websocket-server",
     "hocuspocus": "Hocuspocus",
     "null-relay": "null relay",
@@ -443,7 +444,7 @@ def evaluate_targets(results: Results) -> list[Verdict]:
 # SVG: grouped bar charts, standard library only.
 
 # One colour per target, in TARGETS order (Okabe-Ito, readable by colour-blind readers).
-COLOURS = ["#0072B2", "#E69F00", "#009E73", "#999999"]
+COLOURS = ["#0072B2", "#56B4E9", "#E69F00", "#009E73", "#999999"]
 
 
 def nice_ceiling(value: float) -> float:
@@ -611,6 +612,9 @@ directory):
   abuse limits raised for a load generator that is one fast client on a few addresses:
   `--max-messages-per-second 1000000 --max-connections-per-ip 1000000 --max-connections
   1000000`.
+- **Quire /hocuspocus** (W2 only): the same server, the load generator speaking the Hocuspocus
+  protocol to its `/hocuspocus` endpoint, to show what the multiplexed protocol costs next to
+  `/ws` (both run the one connection loop, `server/src/socket_loop.rs`).
 - **y-websocket-server**: the package's own `y-websocket` bin (`src/server.js`, its `ws` 6.x),
   default settings: in-memory documents, no persistence (`YPERSISTENCE` unset), gc on.
 - **Hocuspocus**: `new Server({ quiet: true })`, no extensions: no persistence, no throttle,
