@@ -5,7 +5,8 @@
 //! close (4000, 4008), a rate-limit close (4429, after waiting). It stops on what would only
 //! repeat: refused tokens (HTTP 401/403), a bad document id (HTTP 400), and close codes that say
 //! the client or its data is at fault, including y-websocket's final range 4400-4499 (Quire's
-//! 4410 deleted, 4413 too large; Hocuspocus-style 4401/4403 auth refusals).
+//! 4410 deleted, 4413 too large; Hocuspocus-style 4401/4403 auth refusals). Which close codes
+//! are final is `crdt_core::close_code::is_final`, next to the codes the server sends.
 //!
 //! Waits grow exponentially with full-range jitter between half and all of the delay, so a
 //! restarted server is not hit by every client in the same millisecond; they start over once a
@@ -83,20 +84,6 @@ impl Backoff {
     }
 }
 
-/// Whether a close code is worth reconnecting after.
-pub(crate) fn close_is_final(code: u16) -> bool {
-    match code {
-        // Protocol error, unsupported data, invalid payload, policy violation, too big,
-        // missing extension: the same client would get the same answer.
-        1002 | 1003 | 1007 | 1008 | 1009 | 1010 => true,
-        // Rate limited: slow down, then try again.
-        4429 => false,
-        // y-websocket's final range.
-        4400..=4499 => true,
-        _ => false,
-    }
-}
-
 /// Whether an HTTP status refusing the upgrade is worth trying again.
 pub(crate) fn refusal_is_final(status: u16) -> bool {
     !matches!(status, 408 | 429 | 500..=599)
@@ -139,13 +126,7 @@ mod tests {
     }
 
     #[test]
-    fn quire_close_codes_are_classified_as_documented() {
-        for retry in [1000, 1001, 1005, 1006, 1011, 1013, 4000, 4008, 4429] {
-            assert!(!close_is_final(retry), "{retry} should be retried");
-        }
-        for stop in [1002, 1007, 1009, 4401, 4403, 4410, 4413] {
-            assert!(close_is_final(stop), "{stop} should be final");
-        }
+    fn refusals_worth_retrying_are_the_temporary_ones() {
         assert!(refusal_is_final(401) && refusal_is_final(403) && refusal_is_final(400));
         assert!(!refusal_is_final(503) && !refusal_is_final(429));
     }

@@ -26,7 +26,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::error::ClientError;
-use crate::reconnect::close_is_final;
 use crate::status::{ConnectionState, Shared};
 
 /// A connected socket.
@@ -134,7 +133,7 @@ async fn drive(
                         let (code, reason) = frame
                             .map(|frame| (u16::from(frame.code), frame.reason.to_string()))
                             .unwrap_or((1005, String::new()));
-                        if close_is_final(code) {
+                        if crdt_core::close_code::is_final(code) {
                             return SessionEnd::Fatal(ClientError::ClosedForGood { code, reason });
                         }
                         return dropped(format!("closed by the server: {code} {reason}"), synced);

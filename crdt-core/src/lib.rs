@@ -23,9 +23,11 @@
 //! - [`client`]: the client side of the sync, sans-IO, for tests and Rust plugins.
 //! - [`clock`]: the time source awareness expiry reads, injectable for tests.
 //! - [`error`]: the typed errors malformed input turns into.
+//! - [`close_code`]: the WebSocket close codes the server sends, and which are final.
 
 pub mod client;
 pub mod clock;
+pub mod close_code;
 pub mod error;
 pub mod export;
 mod full_state;

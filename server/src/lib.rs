@@ -12,7 +12,8 @@
 //! - [`room`]: the room engine: registry, named commands, queues, the sans-IO owner of each
 //!   room and the task around it, sleep, and the one way to the store (group commit).
 //! - [`room_name`]: which room names are accepted.
-//! - [`close_code`]: the WebSocket close codes Quire sends.
+//! - [`close_code`]: the WebSocket close codes Quire sends (defined in `crdt-core`, shared with
+//!   the Rust client).
 //! - [`auth`]: access tokens (HS256 JWTs) and what they grant.
 //! - [`api_error`]: JSON error bodies.
 //! - [`tls`]: serving https/wss directly with rustls.
@@ -26,7 +27,6 @@ pub mod admission;
 pub mod api_error;
 pub mod app;
 pub mod auth;
-pub mod close_code;
 pub mod config;
 pub mod connection;
 pub mod hocuspocus;
@@ -43,4 +43,5 @@ pub mod websocket;
 
 pub use app::{AppState, Server, ServerError, router};
 pub use config::ServeConfig;
+pub use crdt_core::close_code;
 pub use room::Durability;

@@ -1,7 +1,10 @@
-//! WebSocket close codes Quire sends, and why. Documented in `docs/protocol.md`.
+//! The WebSocket close codes Quire sends, what each means, and which are final for a client.
+//! Documented in `docs/protocol.md`; defined here, in the protocol crate, so that the server
+//! that sends them and the Rust client that acts on them cannot drift apart.
 //!
 //! Standard codes where one fits; 4xxx codes otherwise, chosen so y-websocket's provider (which
-//! reconnects after any close) resyncs.
+//! reconnects after any close) resyncs, and codes in its final range (4400-4499) where
+//! reconnecting could only get the same answer.
 
 /// The server is shutting down; reconnect later.
 pub const GOING_AWAY: u16 = 1001;
@@ -28,6 +31,20 @@ pub const TRY_AGAIN_LATER: u16 = 1013;
 /// create an empty document of the same name.
 pub const DOCUMENT_DELETED: u16 = 4410;
 
+/// Whether a client should stop rather than reconnect after a close with `code`: the same
+/// client would get the same answer (a protocol error, a message the server refuses, a deleted
+/// or full document, y-websocket's final range). A rate-limited client slows down and retries.
+pub fn is_final(code: u16) -> bool {
+    match code {
+        // Protocol error, unsupported data, invalid payload, policy violation, too big,
+        // missing extension.
+        PROTOCOL_ERROR | 1003 | MALFORMED | 1008 | TOO_BIG | 1010 => true,
+        RATE_LIMITED => false,
+        4400..=4499 => true,
+        _ => false,
+    }
+}
+
 /// Caps a close reason at the 123 bytes a close frame can carry, on a character boundary.
 pub fn truncate_reason(reason: &str) -> String {
     const MAX: usize = 123;
@@ -43,7 +60,37 @@ pub fn truncate_reason(reason: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate_reason;
+    use super::*;
+
+    #[test]
+    fn every_code_quire_sends_is_classified_as_documented() {
+        let retried = [
+            1000,
+            GOING_AWAY,
+            1005,
+            1006,
+            INTERNAL_ERROR,
+            TRY_AGAIN_LATER,
+            SLOW_CONSUMER,
+            KEEPALIVE_TIMEOUT,
+            RATE_LIMITED,
+        ];
+        for code in retried {
+            assert!(!is_final(code), "{code} should be retried");
+        }
+        let final_codes = [
+            PROTOCOL_ERROR,
+            MALFORMED,
+            TOO_BIG,
+            4401,
+            4403,
+            DOCUMENT_DELETED,
+            DOCUMENT_TOO_LARGE,
+        ];
+        for code in final_codes {
+            assert!(is_final(code), "{code} should be final");
+        }
+    }
 
     #[test]
     fn long_reasons_are_cut_on_a_character_boundary() {
