@@ -181,11 +181,6 @@ impl FrameType {
     }
 }
 
-/// The y-protocols name of a frame's first message, for per-type counts.
-pub fn message_type(frame: &[u8]) -> &'static str {
-    FrameType::of_frame(frame).label()
-}
-
 /// The message and byte counters of one direction, one pair per [`FrameType`], each registered
 /// the first time a frame of its type is counted (so `/metrics` lists only types seen, as the
 /// `counter!` macro did).
@@ -270,10 +265,10 @@ mod tests {
 
     #[test]
     fn frames_are_named_by_their_first_message() {
-        assert_eq!(message_type(&[0, 0, 1, 0]), "sync_step1");
-        assert_eq!(message_type(&[0, 2, 0]), "update");
-        assert_eq!(message_type(&[1, 5]), "awareness");
-        assert_eq!(message_type(&[]), "other");
+        assert_eq!(FrameType::of_frame(&[0, 0, 1, 0]).label(), "sync_step1");
+        assert_eq!(FrameType::of_frame(&[0, 2, 0]).label(), "update");
+        assert_eq!(FrameType::of_frame(&[1, 5]).label(), "awareness");
+        assert_eq!(FrameType::of_frame(&[]).label(), "other");
     }
 
     #[test]
