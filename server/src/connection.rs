@@ -66,7 +66,7 @@ pub fn serve_connection(
     serve(sink, stream, context).instrument(span)
 }
 
-async fn serve(mut sink: SocketSink, stream: SocketStream, context: ConnectionContext) {
+async fn serve(mut sink: SocketSink, mut stream: SocketStream, context: ConnectionContext) {
     // Boxed, like the loop's rarer awaits: a future entered once would otherwise keep its size
     // in this one for the connection's whole life.
     let membership = match Box::pin(context.registry.join(&context.room, context.access)).await {
@@ -90,13 +90,14 @@ async fn serve(mut sink: SocketSink, stream: SocketStream, context: ConnectionCo
         frames,
         close,
     } = membership;
-    let protocol = YWebsocket {
+    let mut protocol = YWebsocket {
         room,
         connection,
         frames,
         close,
     };
-    socket_loop::run(sink, stream, protocol, &context.config, &context.shutdown).await;
+    let (config, shutdown) = (&context.config, &context.shutdown);
+    socket_loop::run(&mut sink, &mut stream, &mut protocol, config, shutdown).await;
 }
 
 /// y-websocket: one room per socket, y-protocols messages as they are.
@@ -134,9 +135,9 @@ impl Protocol for YWebsocket {
 
     async fn handle_frame(&mut self, frame: Bytes) -> Reply {
         if self.room.send_frame(self.connection, frame).await {
-            Reply::nothing()
+            Reply::Nothing
         } else {
-            Reply::end(Ending::Close(room_stopped()))
+            Reply::End(Ending::Close(room_stopped()))
         }
     }
 
@@ -200,4 +201,27 @@ pub(crate) async fn upgrade(
     admission.accept(state.config.max_message_bytes, move |socket| {
         serve_connection(socket, context)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The size of the future `make` returns, without making one.
+    fn future_size<A, F>(_: impl FnOnce(A) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// An idle connection's memory is mostly its task's future (W7, 19,000 idle clients): the
+    /// loop keeps what it awaits only once in a while boxed, and this keeps it that way. Past
+    /// 1 KiB the allocation moves up a size class, about 300 bytes more per connection in W7.
+    #[test]
+    fn a_connection_future_stays_within_a_kibibyte() {
+        let size = future_size(
+            |(sink, stream, context): (
+                super::SocketSink,
+                super::SocketStream,
+                super::ConnectionContext,
+            )| super::serve(sink, stream, context),
+        );
+        assert!(size <= 1024, "a /ws connection's future is {size} bytes");
+    }
 }

@@ -64,38 +64,14 @@ pub(crate) enum Outgoing<Work> {
     End(Ending),
 }
 
-/// What handling something gave: frames to send the client now, and maybe the end.
-pub(crate) struct Reply {
-    /// Sent in order, before the connection ends if it does.
-    pub frames: Vec<Bytes>,
-    /// Set when the connection must end.
-    pub ending: Option<Ending>,
-}
-
-impl Reply {
-    /// Nothing to send, and the connection goes on.
-    pub(crate) fn nothing() -> Self {
-        Reply {
-            frames: Vec::new(),
-            ending: None,
-        }
-    }
-
-    /// These frames, and the connection goes on.
-    pub(crate) fn send(frames: Vec<Bytes>) -> Self {
-        Reply {
-            frames,
-            ending: None,
-        }
-    }
-
-    /// The connection ends, with nothing sent first.
-    pub(crate) fn end(ending: Ending) -> Self {
-        Reply {
-            frames: Vec::new(),
-            ending: Some(ending),
-        }
-    }
+/// What handling something gave the client.
+pub(crate) enum Reply {
+    /// Nothing to send; the connection goes on.
+    Nothing,
+    /// These frames, in order; the connection goes on.
+    Send(Vec<Bytes>),
+    /// The connection ends.
+    End(Ending),
 }
 
 /// What one WebSocket protocol adds to the loop.
@@ -120,7 +96,7 @@ pub(crate) trait Protocol: Send {
 
     /// Asked at each keepalive tick, once the client is known to be alive: whether the
     /// connection should end anyway (Hocuspocus: a socket that never opened a document).
-    fn check_idle(&self, _open_for: Duration, _idle_timeout: Duration) -> Option<Ending> {
+    fn check_idle(&self, _idle_timeout: Duration) -> Option<Ending> {
         None
     }
 
@@ -132,29 +108,33 @@ pub(crate) trait Protocol: Send {
 }
 
 /// Serves a socket with `protocol` until it ends, then closes it the way it ended.
+///
+/// Everything is borrowed: the caller's future holds the socket and the protocol once, where
+/// taking them by value would keep a second copy in this future for the connection's life.
 pub(crate) async fn run<P: Protocol>(
-    mut sink: SocketSink,
-    mut stream: SocketStream,
-    mut protocol: P,
+    sink: &mut SocketSink,
+    stream: &mut SocketStream,
+    protocol: &mut P,
     config: &ServeConfig,
     shutdown: &CancellationToken,
 ) {
     let _open = telemetry::OpenConnection::new(P::NAME);
+
     let mut keepalive = tokio::time::interval(config.ping_interval());
     keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
     keepalive.tick().await;
-    let opened = Instant::now();
-    let mut last_heard = opened;
+    let mut last_heard = Instant::now();
     let mut rate = MessageRate::new(config.max_messages_per_second);
     // One wait for shutdown for the connection's life: made anew each turn, it would join and
     // leave the token's list of waiters (a lock each way) for every frame.
     let mut stopping = pin!(shutdown.cancelled());
     // What a batch found ready but could not write (the end, or work to resume): next turn's.
-    let mut held: Option<Outgoing<P::Work>> = None;
+    // Boxed: rarely set, and an idle connection's task would otherwise keep its room.
+    let mut held: Option<Box<Outgoing<P::Work>>> = None;
 
     let ending = loop {
         let turn = match held.take() {
-            Some(outgoing) => Turn::Outgoing(outgoing),
+            Some(outgoing) => Turn::Outgoing(*outgoing),
             None => tokio::select! {
                 biased;
                 _ = &mut stopping => {
@@ -164,20 +144,7 @@ pub(crate) async fn run<P: Protocol>(
                 message = stream.next() => {
                     last_heard = Instant::now();
                     match message {
-                        Some(Ok(Message::Binary(frame))) => {
-                            P::count(&telemetry::FRAMES_RECEIVED, &frame);
-                            if rate.allow(last_heard.into_std()) {
-                                // Boxed here and below: what a branch awaits would otherwise be
-                                // part of every idle connection's task for its whole life (W7).
-                                Turn::Reply(Box::pin(protocol.handle_frame(frame)).await)
-                            } else {
-                                telemetry::record_refusal("rate_limited");
-                                break Ending::close(
-                                    close_code::RATE_LIMITED,
-                                    "sending faster than the server allows",
-                                );
-                            }
-                        }
+                        Some(Ok(Message::Binary(frame))) => Turn::Frame(frame),
                         Some(Ok(Message::Text(_))) => {
                             telemetry::record_refusal("malformed_frame");
                             break Ending::close(close_code::MALFORMED, P::TEXT_REFUSAL);
@@ -194,7 +161,7 @@ pub(crate) async fn run<P: Protocol>(
                     if last_heard.elapsed() >= config.idle_timeout() {
                         break Ending::close(close_code::KEEPALIVE_TIMEOUT, "no answer to keepalive pings");
                     }
-                    if let Some(ending) = protocol.check_idle(opened.elapsed(), config.idle_timeout()) {
+                    if let Some(ending) = protocol.check_idle(config.idle_timeout()) {
                         break ending;
                     }
                     if Box::pin(sink.send(Message::Ping(Default::default()))).await.is_err() {
@@ -204,57 +171,65 @@ pub(crate) async fn run<P: Protocol>(
                 }
             },
         };
-        let (first, reply) = match turn {
+        // Whatever is awaited from here on is boxed, and nothing of this turn stays alive across
+        // it: an idle connection's task keeps the room for all of that for its whole life (W7).
+        let batch = match turn {
             Turn::Nothing => continue,
-            Turn::Outgoing(Outgoing::Send(frame)) => (Some(frame), Reply::nothing()),
-            Turn::Outgoing(Outgoing::Resume(work)) => (None, Box::pin(protocol.resume(work)).await),
+            Turn::Outgoing(Outgoing::Send(frame)) => Batch::One(frame),
             Turn::Outgoing(Outgoing::End(ending)) => break ending,
-            Turn::Reply(reply) => (None, reply),
+            Turn::Outgoing(Outgoing::Resume(work)) => {
+                match batch_of(Box::pin(protocol.resume(work)).await) {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => continue,
+                    Err(ending) => break ending,
+                }
+            }
+            Turn::Frame(frame) => {
+                P::count(&telemetry::FRAMES_RECEIVED, &frame);
+                if !rate.allow(last_heard.into_std()) {
+                    telemetry::record_refusal("rate_limited");
+                    break Ending::close(
+                        close_code::RATE_LIMITED,
+                        "sending faster than the server allows",
+                    );
+                }
+                match batch_of(Box::pin(protocol.handle_frame(frame)).await) {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => continue,
+                    Err(ending) => break ending,
+                }
+            }
         };
-        let batch = Batch {
-            first,
-            rest: reply.frames,
-        };
-        if !batch.is_empty()
-            && let Some(ending) = Box::pin(deliver(
-                &mut sink,
-                batch,
-                &mut protocol,
-                &mut held,
-                stopping.as_mut(),
-                config,
-            ))
-            .await
-        {
-            break ending;
-        }
-        if let Some(ending) = reply.ending {
+        let delivering = deliver(sink, batch, protocol, &mut held, stopping.as_mut(), config);
+        if let Some(ending) = Box::pin(delivering).await {
             break ending;
         }
     };
-
-    protocol.leave().await;
+    // Boxed too: awaited once, and the loop's state above is still in scope.
+    Box::pin(protocol.leave()).await;
     Box::pin(finish(sink, stream, ending, shutdown, config)).await;
 }
 
-/// One turn of the loop: what came from the rooms, or what a client's frame gave.
+/// One turn of the loop: what came from the rooms, a frame from the client, or nothing to do.
 enum Turn<Work> {
     Outgoing(Outgoing<Work>),
-    Reply(Reply),
+    Frame(Bytes),
     Nothing,
 }
 
-/// Frames to write in one flush: one from the rooms, or a reply's (kept apart so the common
-/// case, one frame from a room, allocates nothing).
-struct Batch {
-    first: Option<Bytes>,
-    rest: Vec<Bytes>,
+/// What `reply` asks of the loop: frames to write (if any), or the end.
+fn batch_of(reply: Reply) -> Result<Option<Batch>, Ending> {
+    match reply {
+        Reply::Nothing => Ok(None),
+        Reply::Send(frames) => Ok(Some(Batch::Many(frames))),
+        Reply::End(ending) => Err(ending),
+    }
 }
 
-impl Batch {
-    fn is_empty(&self) -> bool {
-        self.first.is_none() && self.rest.is_empty()
-    }
+/// Frames to write in one flush: one from the rooms (which allocates nothing), or a reply's.
+enum Batch {
+    One(Bytes),
+    Many(Vec<Bytes>),
 }
 
 /// Writes `batch`, and whatever else the protocol has ready; the connection's end if the client
@@ -263,7 +238,7 @@ async fn deliver<P: Protocol>(
     sink: &mut SocketSink,
     batch: Batch,
     protocol: &mut P,
-    held: &mut Option<Outgoing<P::Work>>,
+    held: &mut Option<Box<Outgoing<P::Work>>>,
     stopping: Pin<&mut WaitForCancellationFuture<'_>>,
     config: &ServeConfig,
 ) -> Option<Ending> {
@@ -296,10 +271,14 @@ async fn write_batch<P: Protocol>(
     sink: &mut SocketSink,
     batch: Batch,
     protocol: &mut P,
-    held: &mut Option<Outgoing<P::Work>>,
+    held: &mut Option<Box<Outgoing<P::Work>>>,
 ) -> Result<(), SocketError> {
+    let (first, rest) = match batch {
+        Batch::One(frame) => (Some(frame), Vec::new()),
+        Batch::Many(frames) => (None, frames),
+    };
     let mut written = 0;
-    for frame in batch.first.into_iter().chain(batch.rest) {
+    for frame in first.into_iter().chain(rest) {
         P::count(&telemetry::FRAMES_SENT, &frame);
         feed_binary(sink, frame).await?;
         written += 1;
@@ -311,7 +290,7 @@ async fn write_batch<P: Protocol>(
                 feed_binary(sink, frame).await?;
                 written += 1;
             }
-            Poll::Ready(other) => *held = Some(other),
+            Poll::Ready(other) => *held = Some(Box::new(other)),
             Poll::Pending => break,
         }
     }
@@ -326,8 +305,8 @@ fn poll_ready<P: Protocol>(protocol: &mut P) -> Poll<Outgoing<P::Work>> {
 /// Ends a WebSocket the way `ending` says: a close frame and a short wait for the client's
 /// close reply, or nothing when the client is gone.
 pub(crate) async fn finish(
-    mut sink: SocketSink,
-    mut stream: SocketStream,
+    sink: &mut SocketSink,
+    stream: &mut SocketStream,
     ending: Ending,
     shutdown: &CancellationToken,
     config: &ServeConfig,

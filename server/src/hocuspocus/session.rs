@@ -16,6 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use crdt_core::Access;
 use futures_util::StreamExt;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span};
 use yrs::encoding::read::{Cursor, Read};
@@ -54,14 +55,16 @@ pub struct SessionContext {
 /// life), and a `debug` span (nothing inside logs at `info`).
 pub fn serve_session(socket: Socket, context: SessionContext) -> impl Future<Output = ()> + Send {
     let span = debug_span!("hocuspocus", peer = %context.peer);
-    let (sink, stream) = socket.split();
-    let protocol = Hocuspocus {
+    let (mut sink, mut stream) = socket.split();
+    let mut protocol = Hocuspocus {
         documents: Documents::new(context.registry.clone(), context.config.max_message_bytes),
         authenticator: context.authenticator.clone(),
         asked_for_a_document: false,
+        opened: Instant::now(),
     };
     async move {
-        socket_loop::run(sink, stream, protocol, &context.config, &context.shutdown).await;
+        let (config, shutdown) = (&context.config, &context.shutdown);
+        socket_loop::run(&mut sink, &mut stream, &mut protocol, config, shutdown).await;
     }
     .instrument(span)
 }
@@ -72,6 +75,8 @@ struct Hocuspocus {
     authenticator: Option<Authenticator>,
     /// Whether the client ever sent a token (what opens a document).
     asked_for_a_document: bool,
+    /// When the socket opened.
+    opened: Instant,
 }
 
 impl Protocol for Hocuspocus {
@@ -91,8 +96,8 @@ impl Protocol for Hocuspocus {
 
     async fn resume(&mut self, outcome: JoinOutcome) -> Reply {
         match self.documents.complete_join(outcome).await {
-            Ok(frames) => Reply::send(frames),
-            Err(reason) => Reply::end(Ending::Close(reason)),
+            Ok(frames) => Reply::Send(frames),
+            Err(reason) => Reply::End(Ending::Close(reason)),
         }
     }
 
@@ -103,12 +108,12 @@ impl Protocol for Hocuspocus {
             Err(error) => {
                 debug!(%error, "closing after a malformed frame");
                 telemetry::record_refusal("malformed_frame");
-                return Reply::end(Ending::close(close_code::MALFORMED, &error.to_string()));
+                return Reply::End(Ending::close(close_code::MALFORMED, &error.to_string()));
             }
         };
         let (address, message) = match decoded {
-            ClientFrame::Ping => return Reply::send(vec![codec::pong()]),
-            ClientFrame::Pong => return Reply::nothing(),
+            ClientFrame::Ping => return Reply::Send(vec![codec::pong()]),
+            ClientFrame::Pong => return Reply::Nothing,
             ClientFrame::Document { address, message } => (address, message),
         };
         let documents = &mut self.documents;
@@ -137,14 +142,14 @@ impl Protocol for Hocuspocus {
             }
         };
         match handled {
-            Ok(frames) => Reply::send(frames),
-            Err(reason) => Reply::end(Ending::Close(reason)),
+            Ok(frames) => Reply::Send(frames),
+            Err(reason) => Reply::End(Ending::Close(reason)),
         }
     }
 
-    fn check_idle(&self, open_for: Duration, idle_timeout: Duration) -> Option<Ending> {
+    fn check_idle(&self, idle_timeout: Duration) -> Option<Ending> {
         // A socket that never opens a document only holds a connection slot.
-        (!self.asked_for_a_document && open_for >= idle_timeout)
+        (!self.asked_for_a_document && self.opened.elapsed() >= idle_timeout)
             .then(|| Ending::close(close_code::KEEPALIVE_TIMEOUT, "no document was opened"))
     }
 

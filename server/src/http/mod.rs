@@ -16,7 +16,6 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 
-
 /// The `/api` routes.
 pub(crate) fn api_routes(max_body_bytes: usize) -> Router<AppState> {
     Router::new()
