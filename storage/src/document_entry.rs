@@ -83,6 +83,11 @@ impl DocumentEntry {
         Seq(self.next_seq.0.saturating_sub(1))
     }
 
+    /// The seq the next appended update will receive.
+    pub fn next_append_seq(&self) -> Seq {
+        self.next_seq
+    }
+
     /// Accounts for one appended update and returns the seq it receives.
     pub fn record_append(&mut self, payload_length: usize) -> Seq {
         let seq = self.next_seq;

@@ -11,6 +11,7 @@
 //! merely wait for each other briefly. sled's exclusive file lock already
 //! guarantees no other process writes, so in-process locks suffice.
 
+use std::collections::BTreeSet;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -30,10 +31,34 @@ impl DocumentLocks {
 
     /// Blocks until this thread holds `doc`'s stripe.
     pub fn lock(&self, doc: &str) -> MutexGuard<'_, ()> {
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(doc);
-        let stripe = &self.stripes[(hash % STRIPE_COUNT as u64) as usize];
+        self.lock_stripe(stripe_of(doc))
+    }
+
+    /// Blocks until this thread holds the stripes of every document in
+    /// `docs`. Taken in stripe order, each once: every other holder takes one
+    /// stripe at a time, so two callers can never wait for each other in a
+    /// circle.
+    pub fn lock_many<'a>(
+        &self,
+        docs: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<MutexGuard<'_, ()>> {
+        let stripes: BTreeSet<usize> = docs.into_iter().map(stripe_of).collect();
+        stripes
+            .into_iter()
+            .map(|stripe| self.lock_stripe(stripe))
+            .collect()
+    }
+
+    fn lock_stripe(&self, stripe: usize) -> MutexGuard<'_, ()> {
         // The mutex guards no data, only exclusion; a panic in another
         // holder leaves nothing half-updated in it, so poisoning is ignored.
-        stripe.lock().unwrap_or_else(PoisonError::into_inner)
+        self.stripes[stripe]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+fn stripe_of(doc: &str) -> usize {
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(doc);
+    (hash % STRIPE_COUNT as u64) as usize
 }

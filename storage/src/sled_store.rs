@@ -11,6 +11,8 @@
 //! its lifetime so a second instance fails with `StoreError::Locked`, and
 //! `sled/`, sled's own files; `data_directory` handles opening both.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -215,6 +217,59 @@ impl DocStore for SledStore {
             log_records: entry.log_records,
             log_bytes: entry.log_bytes,
         })
+    }
+
+    fn append_many(&self, appends: &[(&str, &[u8])]) -> Vec<Result<AppendReceipt, StoreError>> {
+        // One sled batch for all of them: sled writes its log buffer out, with a
+        // device sync, for every batch it applies, so appending each separately
+        // cost a device write per update when many documents each send a little.
+        let _guards = self
+            .document_locks
+            .lock_many(appends.iter().map(|(doc, _)| *doc));
+        // Each document's entry, and whether an append to it went into the batch.
+        let mut entries: HashMap<&str, (DocumentEntry, bool)> = HashMap::new();
+        let mut batch = sled::Batch::default();
+        let mut results: Vec<Result<AppendReceipt, StoreError>> = appends
+            .iter()
+            .map(|&(doc, update)| {
+                validate_document_id(doc)?;
+                let (entry, appended) = match entries.entry(doc) {
+                    Entry::Occupied(occupied) => occupied.into_mut(),
+                    Entry::Vacant(vacant) => {
+                        let entry = match self.read_entry(doc)? {
+                            Some(entry) => entry,
+                            None => DocumentEntry::new(self.database.generate_id()?),
+                        };
+                        vacant.insert((entry, false))
+                    }
+                };
+                // Encoded before the entry counts it: a payload refused here
+                // leaves the document's seqs as they were.
+                let seq = entry.next_append_seq();
+                let record = encode_record(RecordKind::Update, seq, update)
+                    .map_err(StoreError::PayloadTooLarge)?;
+                entry.record_append(update.len());
+                *appended = true;
+                batch.insert(update_key(entry.document_number, seq), record);
+                Ok(AppendReceipt {
+                    seq,
+                    log_records: entry.log_records,
+                    log_bytes: entry.log_bytes,
+                })
+            })
+            .collect();
+        for (doc, (entry, appended)) in &entries {
+            if *appended {
+                batch.insert(entry_key(doc), entry.encode());
+            }
+        }
+        let anything = entries.values().any(|(_, appended)| *appended);
+        if anything && let Err(error) = self.documents.apply_batch(batch) {
+            for result in results.iter_mut().filter(|result| result.is_ok()) {
+                *result = Err(StoreError::Database(error.clone()));
+            }
+        }
+        results
     }
 
     fn flush(&self) -> Result<(), StoreError> {

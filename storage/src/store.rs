@@ -196,6 +196,19 @@ pub trait DocStore: Send + Sync + 'static {
     /// [`DocStore::flush`] (or a later `compact`/`delete`) returns.
     fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError>;
 
+    /// Appends several updates, to one document or several, in order: what
+    /// [`DocStore::append`] of each in turn would do, with one receipt or error
+    /// per append. A store may write them all as one (sled: one batch, so one
+    /// log write where separate appends cost one each), and a failure of that
+    /// write is then every append's; an append refused on its own (a bad id,
+    /// a damaged entry, an oversized payload) fails alone.
+    fn append_many(&self, appends: &[(&str, &[u8])]) -> Vec<Result<AppendReceipt, StoreError>> {
+        appends
+            .iter()
+            .map(|(doc, update)| self.append(doc, update))
+            .collect()
+    }
+
     /// Makes every append so far, across all documents, durable. Batching
     /// many appends behind one flush is the intended group commit.
     fn flush(&self) -> Result<(), StoreError>;

@@ -40,6 +40,10 @@ impl DocStore for DirectoryStore {
         self.store.append(doc, update)
     }
 
+    fn append_many(&self, appends: &[(&str, &[u8])]) -> Vec<Result<AppendReceipt, StoreError>> {
+        self.store.append_many(appends)
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.store.flush()
     }

@@ -221,3 +221,54 @@ pub fn concurrent_appends_get_distinct_seqs(store: &dyn TestStore) {
         );
     }
 }
+
+/// Several appends in one call land as the same appends one by one would, across documents.
+pub fn append_many_matches_appending_one_by_one(store: &dyn TestStore) {
+    store.append("a", b"earlier").unwrap();
+    let results = store.append_many(&[("a", b"one"), ("b", b"two"), ("a", b"three"), ("c", b"")]);
+    let receipts: Vec<AppendReceipt> = results.into_iter().map(Result::unwrap).collect();
+    let expected = |seq, log_records, log_bytes| AppendReceipt {
+        seq: Seq(seq),
+        log_records,
+        log_bytes,
+    };
+    assert_eq!(
+        receipts,
+        vec![
+            expected(2, 2, 10),
+            expected(1, 1, 3),
+            expected(3, 3, 15),
+            expected(1, 1, 0)
+        ]
+    );
+    assert_eq!(
+        update_payloads(&store.load("a").unwrap()),
+        vec![b"earlier".to_vec(), b"one".to_vec(), b"three".to_vec()]
+    );
+    assert_eq!(
+        update_payloads(&store.load("b").unwrap()),
+        vec![b"two".to_vec()]
+    );
+    assert_eq!(store.metadata("c").unwrap().unwrap().log_records, 1);
+    // And later single appends continue the same logs.
+    assert_eq!(store.append("a", b"four").unwrap().seq, Seq(4));
+}
+
+/// An append refused on its own fails alone: the others land, and nothing is created for it.
+pub fn append_many_refuses_a_bad_append_alone(store: &dyn TestStore) {
+    let results = store.append_many(&[("good", b"1"), ("bad\0id", b"2"), ("good", b"3")]);
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(matches!(results[1], Err(StoreError::InvalidDocumentId(_))));
+    assert_eq!(
+        update_payloads(&store.load("good").unwrap()),
+        vec![b"1".to_vec(), b"3".to_vec()]
+    );
+    let ids: Vec<String> = store
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|meta| meta.id)
+        .collect();
+    assert_eq!(ids, vec!["good".to_owned()]);
+    assert!(store.append_many(&[]).is_empty());
+}

@@ -50,6 +50,8 @@ for_every_store! {
     basics::recreated_document_starts_fresh,
     basics::invalid_ids_are_refused,
     basics::concurrent_appends_get_distinct_seqs,
+    basics::append_many_matches_appending_one_by_one,
+    basics::append_many_refuses_a_bad_append_alone,
     compaction::compact_keeps_tail,
     compaction::compact_then_more_appends,
     compaction::compact_through_everything_empties_log,
