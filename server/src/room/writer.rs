@@ -209,4 +209,157 @@ mod tests {
         assert_eq!(pacing.gather_before_flush(1), Some(GATHER));
         assert_eq!(pacing.gather_before_flush(1), None);
     }
+
+    /// A store that records the writer's calls and holds each flush until the test lets it
+    /// return (or fail), so what the writer does meanwhile can be observed.
+    struct GatedStore {
+        inner: storage::MemoryStore,
+        calls: std::sync::Mutex<Vec<&'static str>>,
+        flush_entered: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+        flush_outcome: std::sync::Mutex<std::sync::mpsc::Receiver<Result<(), StoreError>>>,
+    }
+
+    impl GatedStore {
+        fn record(&self, call: &'static str) {
+            self.calls.lock().unwrap().push(call);
+        }
+    }
+
+    impl DocStore for GatedStore {
+        fn load(&self, doc: &str) -> Result<storage::LoadedDoc, StoreError> {
+            self.inner.load(doc)
+        }
+        fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {
+            self.record("append");
+            self.inner.append(doc, update)
+        }
+        fn flush(&self) -> Result<(), StoreError> {
+            self.record("flush entered");
+            self.flush_entered.lock().unwrap().send(()).unwrap();
+            let outcome = self.flush_outcome.lock().unwrap().recv().unwrap();
+            self.record("flush returned");
+            outcome
+        }
+        fn compact(
+            &self,
+            doc: &str,
+            snapshot: &[u8],
+            through: storage::Seq,
+        ) -> Result<(), StoreError> {
+            self.inner.compact(doc, snapshot, through)
+        }
+        fn list(&self) -> Result<Vec<storage::DocMeta>, StoreError> {
+            self.inner.list()
+        }
+        fn list_page(
+            &self,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<storage::DocMeta>, StoreError> {
+            self.inner.list_page(after, limit)
+        }
+        fn metadata(&self, doc: &str) -> Result<Option<storage::DocMeta>, StoreError> {
+            self.inner.metadata(doc)
+        }
+        fn delete(&self, doc: &str) -> Result<bool, StoreError> {
+            self.inner.delete(doc)
+        }
+        fn create_version(
+            &self,
+            doc: &str,
+            label: &str,
+            snapshot: &[u8],
+        ) -> Result<storage::VersionMeta, StoreError> {
+            self.inner.create_version(doc, label, snapshot)
+        }
+        fn list_versions(&self, doc: &str) -> Result<Vec<storage::VersionMeta>, StoreError> {
+            self.inner.list_versions(doc)
+        }
+        fn load_version(
+            &self,
+            doc: &str,
+            version: storage::VersionId,
+        ) -> Result<Option<(storage::VersionMeta, Vec<u8>)>, StoreError> {
+            self.inner.load_version(doc, version)
+        }
+    }
+
+    /// A strict writer over a [`GatedStore`]: the store, a way to submit, and the flush controls.
+    struct GatedWriter {
+        store: Arc<GatedStore>,
+        requests: mpsc::Sender<CommitRequest>,
+        flush_entered: std::sync::mpsc::Receiver<()>,
+        flush_outcome: std::sync::mpsc::Sender<Result<(), StoreError>>,
+    }
+
+    fn gated_writer() -> GatedWriter {
+        let (entered_sender, flush_entered) = std::sync::mpsc::channel();
+        let (flush_outcome, outcome_receiver) = std::sync::mpsc::channel();
+        let store = Arc::new(GatedStore {
+            inner: storage::MemoryStore::default(),
+            calls: Default::default(),
+            flush_entered: std::sync::Mutex::new(entered_sender),
+            flush_outcome: std::sync::Mutex::new(outcome_receiver),
+        });
+        let (requests, receiver) = mpsc::channel(8);
+        let writer_store: Arc<dyn DocStore> = store.clone();
+        std::thread::spawn(move || {
+            run_writer(writer_store, Durability::Strict, receiver, Arc::default());
+        });
+        GatedWriter {
+            store,
+            requests,
+            flush_entered,
+            flush_outcome,
+        }
+    }
+
+    fn submit(writer: &GatedWriter, update: &'static [u8]) -> oneshot::Receiver<PersistResult> {
+        let (done, answer) = oneshot::channel();
+        let request = CommitRequest {
+            document: Arc::from("doc"),
+            updates: vec![Bytes::from_static(update)],
+            done,
+        };
+        writer.requests.blocking_send(request).unwrap();
+        answer
+    }
+
+    /// Durable before visible, at the writer: a request is answered (and the room may then
+    /// deliver) only after the flush covering it has returned.
+    #[test]
+    fn a_request_is_answered_only_after_its_flush_returned() {
+        let writer = gated_writer();
+        let mut answer = submit(&writer, b"update");
+        writer.flush_entered.recv().unwrap();
+        assert!(
+            matches!(answer.try_recv(), Err(oneshot::error::TryRecvError::Empty)),
+            "answered while the flush had not returned"
+        );
+        writer.flush_outcome.send(Ok(())).unwrap();
+        let receipt = answer.blocking_recv().unwrap().unwrap().unwrap();
+        assert_eq!(receipt.seq, storage::Seq(1));
+        assert_eq!(
+            *writer.store.calls.lock().unwrap(),
+            ["append", "flush entered", "flush returned"]
+        );
+    }
+
+    /// A flush that fails is every covered request's failure, even though its append worked:
+    /// nothing it covered is known to be durable.
+    #[test]
+    fn a_failed_flush_fails_the_requests_it_covered() {
+        let writer = gated_writer();
+        let answer = submit(&writer, b"update");
+        writer.flush_entered.recv().unwrap();
+        writer
+            .flush_outcome
+            .send(Err(StoreError::UnknownDocument { doc: "doc".into() }))
+            .unwrap();
+        let outcome = answer.blocking_recv().unwrap();
+        assert!(
+            matches!(outcome, Err(StorageError::FlushFailed(_))),
+            "{outcome:?}"
+        );
+    }
 }
