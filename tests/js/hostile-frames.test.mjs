@@ -196,12 +196,17 @@ test('an awareness state that is not JSON closes its sender and reaches nobody',
 const FUZZ_FRAMES = Number(process.env.QUIRE_FUZZ_FRAMES ?? 10000)
 const ATTACKERS = 4
 const EDIT_EVERY = 250
-// Fixed seeds by default, so that a red run names frames anyone can replay; a random seed
-// explores (QUIRE_FUZZ_SEED=random), and docs/fuzzing.md lists seeds that still find something.
+// Two fixed seeds, so that a red run names frames anyone can replay, and a random one that
+// explores (printed; QUIRE_FUZZ_SEED=<seed> replays one alone, QUIRE_FUZZ_SEED=random explores).
 const FIXED_SEEDS = [22, 5]
+const randomSeed = () => randomInt(1, 2 ** 31)
 const seeds = process.env.QUIRE_FUZZ_SEED === 'random'
-  ? [randomInt(1, 2 ** 31)]
-  : process.env.QUIRE_FUZZ_SEED !== undefined ? [Number(process.env.QUIRE_FUZZ_SEED)] : FIXED_SEEDS
+  ? [randomSeed()]
+  : process.env.QUIRE_FUZZ_SEED !== undefined ? [Number(process.env.QUIRE_FUZZ_SEED)] : [...FIXED_SEEDS, randomSeed()]
+// Still open (docs/fuzzing.md, "contradicting origins"): about one random seed in six ends with
+// the server holding content the stock clients keep pending. A random seed reports that instead
+// of failing on it, so CI stays a signal; the fixed seeds, and everything else, are asserted.
+const divergenceIsKnownOpen = (seed) => !FIXED_SEEDS.includes(seed) && process.env.QUIRE_FUZZ_SEED === undefined
 console.log(`mutation fuzz seeds: ${seeds.join(', ')} (replay one with QUIRE_FUZZ_SEED=<seed>)`)
 
 // The fuzz: mutated real messages from several raw clients, while two stock clients edit and show
@@ -342,7 +347,11 @@ for (const seed of seeds) {
     assert.deepEqual(disturbances, [], 'the healthy clients were never disconnected')
     for (const client of healthy) assert.equal(missing(client), 0, `${client.name} holds every edit`)
     assert.equal(healthy[0].text.toString(), healthy[1].text.toString(), 'the healthy clients converged')
-    assert.equal(late.text.toString(), healthy[0].text.toString(), 'a client joining after the fuzz has the same text')
+    if (divergenceIsKnownOpen(seed) && late.text.toString() !== healthy[0].text.toString()) {
+      t.diagnostic(`seed ${seed}: the late joiner's text differs (still open, see docs/fuzzing.md); replay with QUIRE_FUZZ_SEED=${seed}`)
+    } else {
+      assert.equal(late.text.toString(), healthy[0].text.toString(), 'a client joining after the fuzz has the same text')
+    }
     ending = true
     assert.equal((await within(fuzzed.stop(), 15000, 'quire to exit on SIGTERM')).code, 0, 'quire exits 0 on SIGTERM after the fuzz')
   })
