@@ -38,6 +38,13 @@ impl SledFiles {
             log,
             synced_blobs: Mutex::new(HashSet::new()),
         };
+        // sled writes its `conf` (its settings, read back at every open) when it creates the
+        // store and never syncs it; one sync at open makes it as durable as the data it describes.
+        match File::open(directory.join("conf")) {
+            Ok(conf) => conf.sync_all()?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
         sync_directory(directory)?;
         if let Some(parent) = directory.parent() {
             sync_directory(parent)?;

@@ -50,7 +50,7 @@ function imageAtCut (workDir, journal, options = {}, name = 'image') {
   mkdirSync(image)
   const files = buildImage(journal, image, options)
   const sizes = files.map(({ path, size, sizeAtCut }) => `${path.slice(image.length + 1)} ${size}/${sizeAtCut} B`)
-  return { image, report: `durable/written at the cut: ${sizes.join(', ') || 'no file has a durable name'}` }
+  return { image, files, report: `durable/written at the cut: ${sizes.join(', ') || 'no file has a durable name'}` }
 }
 
 /** A document's text as a fresh server (no journal) on `dataDir` reads it; '' if it has none. */
@@ -150,7 +150,7 @@ test('power cut: every append a reader saw survives', async (t) => {
   reader.close()
   assert.equal(shown.length, 300, 'the reader was shown every append before the cut')
 
-  const { image, report } = imageAtCut(workDir, journal)
+  const { image, files, report } = imageAtCut(workDir, journal)
   const text = await textAfterRestart(image, 'appends')
   const keptIn = (text) => shown.filter((piece) => text.includes(piece)).length
   const kept = keptIn(text)
@@ -163,6 +163,9 @@ test('power cut: every append a reader saw survives', async (t) => {
   }
   t.diagnostic(`kept ${kept} of ${shown.length} appends the reader saw; ${report}${diagnosis}`)
   assert.equal(kept, shown.length, `kept ${kept} of ${shown.length}; ${report}${diagnosis}`)
+  // sled reads its settings back at every open, and never syncs them itself.
+  const conf = files.find(({ path }) => path.endsWith(join('sled', 'conf')))
+  assert.ok(conf && conf.size > 0 && conf.size === conf.sizeAtCut, `sled's conf is durable; ${report}`)
   assert.equal(text, shown.join(''), 'in order, nothing doubled')
   rmSync(workDir, { recursive: true, force: true })
 })
