@@ -11,6 +11,8 @@
 //!   needed.
 //! - [`presence`]: awareness bookkeeping: who controls which awareness client, expiry.
 //! - `full_state`: the whole document as one SyncStep2 frame, encoded once for every joiner.
+//! - `item_parents`: the type each item belongs in, to refuse items yrs and Yjs would place
+//!   differently.
 //! - `pending`: what a document holds back for missing dependencies; decoding untrusted updates.
 //! - [`subdocuments`]: freeing a document that holds sub-documents (a yrs reference cycle).
 //! - [`untrusted`]: walking encodings from peers and disks before yrs decodes them, so no
@@ -28,9 +30,12 @@
 pub mod client;
 pub mod clock;
 pub mod close_code;
+#[cfg(test)]
+mod crafted;
 pub mod error;
 pub mod export;
 mod full_state;
+mod item_parents;
 pub mod members;
 pub mod merge;
 mod pending;

@@ -26,6 +26,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::ProtocolError;
 use crate::full_state::FullStateFrame;
+use crate::item_parents::ParentCheck;
 use crate::members::Members;
 use crate::pending::{PendingState, decode_update};
 use crate::presence::Presence;
@@ -90,6 +91,8 @@ pub struct Room {
     limits: FrameLimits,
     /// Updates from peers that arrived before what they build on.
     waiting: Waiting,
+    /// Where each item belongs, to refuse items yrs and Yjs would place differently.
+    item_parents: ParentCheck,
 }
 
 impl Drop for Room {
@@ -126,6 +129,7 @@ impl Room {
             outgoing: VecDeque::new(),
             limits: FrameLimits::default(),
             waiting: Waiting::default(),
+            item_parents: ParentCheck::default(),
         }
     }
 
@@ -298,6 +302,7 @@ impl Room {
             .transact_mut()
             .apply_update(decode_update(version_state)?)
             .map_err(ProtocolError::UpdateRejected)?;
+        self.item_parents.forget();
         let update = {
             let mut transaction = self.doc().transact_mut();
             crate::restore::restore_into(&mut transaction, &version);
@@ -344,3 +349,6 @@ impl Room {
         self.access.extend(members.access);
     }
 }
+
+#[cfg(test)]
+mod tests;

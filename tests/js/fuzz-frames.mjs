@@ -230,19 +230,22 @@ export const awarenessFrame = (clientId, clock, state) => encode((frame) => {
   }))
 })
 
-/** The (client, clock) pairs an awareness message holds; none for any other message. */
+/** The (client, clock, state) entries an awareness message holds; none for any other message. */
 function awarenessEntries (frame) {
   try {
     const decoder = decoding.createDecoder(frame)
     if (decoding.readVarUint(decoder) !== 1) return []
     const update = decoding.createDecoder(decoding.readVarUint8Array(decoder))
-    return Array.from({ length: decoding.readVarUint(update) }, () => {
-      const entry = { client: decoding.readVarUint(update), clock: decoding.readVarUint(update) }
-      decoding.readVarString(update)
-      return entry
-    })
+    return Array.from({ length: decoding.readVarUint(update) }, () => ({
+      client: decoding.readVarUint(update),
+      clock: decoding.readVarUint(update),
+      state: decoding.readVarString(update)
+    }))
   } catch { return [] }
 }
+
+/** The presence state of a verdict probe. */
+const probeState = (clock) => `{"probe":${clock}}`
 
 /**
  * A raw client that sends one fuzzed frame at a time, each followed by a presence update of its
@@ -258,8 +261,10 @@ async function openAttacker (url) {
   let closed = null
   let wake = () => {}
   const { socket } = await within(openRaw(url, (frame) => {
-    for (const { client, clock } of awarenessEntries(frame)) {
-      if (client === probeId) { answered = Math.max(answered, clock); wake() }
+    for (const { client, clock, state } of awarenessEntries(frame)) {
+      // Only the echo of a probe itself: the room also sends this client's state when it was
+      // removed (a higher clock, state null), which answers for no frame.
+      if (client === probeId && state === probeState(clock)) { answered = Math.max(answered, clock); wake() }
     }
   }), 10000, 'the WebSocket upgrade')
   socket.on('close', (code, reason) => { closed = { code, reason: reason.toString() }; wake() })
@@ -270,7 +275,7 @@ async function openAttacker (url) {
     async judge (frame) {
       earlier.push(hex(frame))
       socket.send(frame)
-      socket.send(awarenessFrame(probeId, ++probes, `{"probe":${probes}}`))
+      socket.send(awarenessFrame(probeId, ++probes, probeState(probes)))
       try {
         while (answered < probes && closed === null) {
           await within(new Promise((resolve) => { wake = resolve }), 10000, 'a verdict')

@@ -193,11 +193,32 @@ impl Room {
         {
             return Err(ProtocolError::MissingDependencies);
         }
-        let mut transaction = self.doc().transact_mut();
+        // Shared with the transaction below, so the index beside it can be updated meanwhile.
+        let doc = self.doc().clone();
+        let admission = match arrival {
+            Arrival::Store => {
+                self.item_parents.forget();
+                None
+            }
+            Arrival::Peer | Arrival::CheckedPeer => self.item_parents.admit(&doc, &shape)?,
+        };
+        let mut transaction = doc.transact_mut();
         let pending_before = PendingState::of(&transaction);
-        transaction
-            .apply_update(update)
-            .map_err(ProtocolError::UpdateRejected)?;
+        if let Err(error) = transaction.apply_update(update) {
+            // yrs integrates block by block, and what it integrated before refusing the rest
+            // stays in the document. From a peer, that part is stored and sent on like any
+            // update: a document holding what no client was sent would show late joiners content
+            // the others never see, and lose it on restart.
+            self.item_parents.forget();
+            if arrival != Arrival::Store && transaction.has_changes() {
+                let integrated = transaction.encode_update_v1();
+                self.queue_document_update(None, integrated);
+            }
+            return Err(ProtocolError::UpdateRejected(error));
+        }
+        if let Some(admission) = admission {
+            self.item_parents.record(&shape, admission);
+        }
         let pending_changed = PendingState::of(&transaction) != pending_before;
         if !transaction.has_changes() && !pending_changed {
             return Ok(None);

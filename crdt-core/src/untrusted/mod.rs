@@ -35,7 +35,7 @@ use yrs::sync::AwarenessUpdate;
 use yrs::updates::decoder::{Decode, DecoderV1, DecoderV2};
 use yrs::{StateVector, Update};
 
-pub use shape::UpdateShape;
+pub use shape::{ItemId, NamedParent, ParentType, ShapeBlock, UpdateShape};
 pub use update::{MAX_CLOCK, V2_UNITS_PER_BYTE};
 
 /// Yjs client ids are 53-bit (JavaScript's safe integers); yrs asserts it in debug builds and
@@ -153,6 +153,12 @@ pub fn decode_update_v1_with_shape(bytes: &[u8]) -> Result<(Update, UpdateShape)
         let shape = update::check_v1(bytes)?;
         Ok((Update::decode_v1(bytes)?, shape))
     })
+}
+
+/// What a Yjs v1 update covers, refers to and links to, without decoding it (see
+/// [`UpdateShape`]).
+pub fn update_v1_shape(bytes: &[u8]) -> Result<UpdateShape, DecodeError> {
+    guarded(|| update::check_v1(bytes))
 }
 
 /// Decodes a Yjs v2 update.

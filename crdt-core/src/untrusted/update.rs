@@ -8,11 +8,12 @@
 //! repeat a value forever, and the budget is what stops it.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use yrs::encoding::read::{Error as ReadError, Read};
 use yrs::updates::decoder::{Decoder, DecoderV1, DecoderV2};
 
-use super::shape::UpdateShape;
+use super::shape::{ItemId, NamedParent, ParentType, ShapeBlock, UpdateShape};
 use super::varint::{self, read_u32};
 use super::{DecodeError, any, checked_client};
 
@@ -97,8 +98,9 @@ pub(super) trait Source: Decoder {
     fn walk_len(&mut self) -> Result<u32, DecodeError>;
     /// Reads whether an item's parent is named (a root type) rather than an item.
     fn walk_parent_info(&mut self) -> Result<bool, DecodeError>;
-    /// Reads one deleted range of a client whose previous range ended at `end`, refusing one
-    /// that would overflow yrs's u32 clock arithmetic (a panic in a debug build).
+    /// Reads one deleted range of a client whose previous range ended at `end` (which it moves
+    /// on), refusing one that starts before it or would overflow yrs's u32 clock arithmetic (a
+    /// panic in a debug build).
     fn walk_deleted_range(&mut self, end: &mut u32) -> Result<(u32, u32), DecodeError>;
 }
 
@@ -136,16 +138,22 @@ impl Source for DecoderV1<'_> {
         Ok(read_u32(self)? == 1)
     }
 
-    fn walk_deleted_range(&mut self, _end: &mut u32) -> Result<(u32, u32), DecodeError> {
+    fn walk_deleted_range(&mut self, end: &mut u32) -> Result<(u32, u32), DecodeError> {
         let start = read_u32(self)?;
         let length = read_u32(self)?;
         if length == 0 {
             // Yjs clients refuse an empty deleted range ("Unexpected case").
             return Err(inconsistent("a deleted range is empty"));
         }
-        let end = start.checked_add(length).ok_or_else(overflow)?;
-        within_clock_range(u64::from(end))?;
-        Ok((start, end))
+        if start < *end {
+            // Yjs and yrs write each client's ranges sorted and merged. yrs deletes a clock
+            // that two ranges of one update cover twice, and its length bookkeeping of the
+            // type underflows (a panic in a debug build, a wrong length in a release one).
+            return Err(inconsistent("deleted ranges overlap or are out of order"));
+        }
+        *end = start.checked_add(length).ok_or_else(overflow)?;
+        within_clock_range(u64::from(*end))?;
+        Ok((start, *end))
     }
 }
 
@@ -236,9 +244,9 @@ fn check_blocks<D: Source>(
         let mut clock = u64::from(read_u32(decoder)?);
         for _ in 0..blocks {
             within_clock_range(clock)?;
-            let (length, skip) = check_block(decoder, budget, shape, client, clock)?;
-            if !skip {
-                shape.add_block(client, clock, clock + length);
+            let (length, block) = check_block(decoder, budget, client, clock)?;
+            if let Some(block) = block {
+                shape.add_block(block);
             }
             clock += length;
             within_clock_range(clock)?;
@@ -260,62 +268,80 @@ fn inconsistent(what: &'static str) -> DecodeError {
     DecodeError::Inconsistent(what)
 }
 
-/// Walks one block of `client` starting at `clock`; its length in clock ticks, and whether it
-/// is a skip (a gap the update does not cover).
+/// Walks one block of `client` starting at `clock`; its length in clock ticks, and the block
+/// (`None` for a skip, a gap the update does not cover).
 fn check_block<D: Source>(
     decoder: &mut D,
     budget: &mut Budget,
-    shape: &mut UpdateShape,
     client: u64,
     clock: u64,
-) -> Result<(u64, bool), DecodeError> {
+) -> Result<(u64, Option<ShapeBlock>), DecodeError> {
     let info = decoder.read_info()?;
+    let block = |length: u64| ShapeBlock {
+        client,
+        // Both within `MAX_CLOCK` (the caller checks), so they fit.
+        start: clock as u32,
+        end: (clock + length) as u32,
+        origin: None,
+        right_origin: None,
+        parent: None,
+    };
     match info {
         SKIP => {
             budget.take(1)?;
-            Ok((non_empty(read_u32(decoder)?)?, true))
+            Ok((non_empty(read_u32(decoder)?)?, None))
         }
         GC => {
             budget.take(1)?;
-            Ok((non_empty(decoder.walk_len()?)?, false))
+            let length = non_empty(decoder.walk_len()?)?;
+            Ok((length, Some(block(length))))
         }
         _ => {
             budget.take(ITEM_UNITS)?;
             // What an item points at (its neighbours when it was inserted, its parent type)
             // existed before it: of its own client, only at an earlier clock. yrs assumes so;
             // an item that names itself sends it round in circles.
-            let mut earlier = |(id_client, id_clock): (u64, u32)| {
-                let id_clock = u64::from(id_clock);
-                within_clock_range(id_clock)?;
-                if id_client == client && id_clock >= clock {
+            let earlier = |(id_client, id_clock): (u64, u32)| {
+                within_clock_range(u64::from(id_clock))?;
+                if id_client == client && u64::from(id_clock) >= clock {
                     return Err(inconsistent("an item refers to itself or to a later item"));
                 }
-                shape.add_reference(id_client, id_clock);
-                Ok(())
+                Ok(ItemId::new(id_client, id_clock))
             };
             let copies_parent = info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) != 0;
-            if info & HAS_ORIGIN != 0 {
-                earlier(decoder.walk_id(false)?)?;
-            }
-            if info & HAS_RIGHT_ORIGIN != 0 {
-                earlier(decoder.walk_id(true)?)?;
-            }
+            let origin = match info & HAS_ORIGIN {
+                0 => None,
+                _ => Some(earlier(decoder.walk_id(false)?)?),
+            };
+            let right_origin = match info & HAS_RIGHT_ORIGIN {
+                0 => None,
+                _ => Some(earlier(decoder.walk_id(true)?)?),
+            };
+            let mut parent = None;
             if !copies_parent {
-                if decoder.walk_parent_info()? {
-                    decoder.walk_string()?;
+                let of = if decoder.walk_parent_info()? {
+                    ParentType::Root(Arc::from(decoder.walk_string()?))
                 } else {
-                    earlier(decoder.walk_id(false)?)?;
-                }
-                if info & HAS_PARENT_SUB != 0 {
-                    decoder.walk_string()?;
-                }
+                    ParentType::Nested(earlier(decoder.walk_id(false)?)?)
+                };
+                let key = match info & HAS_PARENT_SUB {
+                    0 => None,
+                    _ => Some(Arc::from(decoder.walk_string()?)),
+                };
+                parent = Some(Box::new(NamedParent { of, key }));
             }
             let length = check_content(decoder, info, budget)?;
             if length == 0 {
                 // Yjs never writes an empty item; yrs divides by item lengths.
                 return Err(inconsistent("an item is empty"));
             }
-            Ok((length, false))
+            let item = ShapeBlock {
+                origin,
+                right_origin,
+                parent,
+                ..block(length)
+            };
+            Ok((length, Some(item)))
         }
     }
 }
@@ -403,9 +429,14 @@ fn check_delete_set<D: Source>(
     shape: &mut UpdateShape,
 ) -> Result<(), DecodeError> {
     let clients = read_u32(decoder)?;
+    // Each client once, for the same reason as its ranges in order (`walk_deleted_range`).
+    let mut seen = HashSet::new();
     for _ in 0..clients {
         budget.take(1)?;
         let client = checked_client(varint::read_unsigned(decoder, 53)?)?;
+        if !seen.insert(client) {
+            return Err(inconsistent("a client's deletions are listed twice"));
+        }
         let ranges = read_u32(decoder)?;
         let mut end = 0;
         for _ in 0..ranges {
