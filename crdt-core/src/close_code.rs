@@ -27,6 +27,10 @@ pub const RATE_LIMITED: u16 = 4429;
 pub const DOCUMENT_TOO_LARGE: u16 = 4413;
 /// The server holds as many documents in memory as `--max-rooms` allows; try again later.
 pub const TRY_AGAIN_LATER: u16 = 1013;
+/// The server's storage takes no writes now (low on space, or failed): the frame's edit was not
+/// applied. Not final: a provider keeps its edits and sends them again when it reconnects, and
+/// they are taken once storage recovers (`/readyz` says when).
+pub const STORAGE_UNAVAILABLE: u16 = 4503;
 /// The document was deleted. In y-websocket's final range (4400-4499): reconnecting would only
 /// create an empty document of the same name.
 pub const DOCUMENT_DELETED: u16 = 4410;

@@ -219,12 +219,13 @@ impl Room {
     /// Applies an update made on the server side (for example over HTTP): it is persisted and
     /// broadcast to every connection. Returns whether it carried anything.
     pub fn handle_local_update(&mut self, update: &[u8]) -> Result<bool, ProtocolError> {
-        let changed = self.apply_update(update, Arrival::Peer)?;
+        let applied = self.apply_and_encode(update, false, Arrival::Peer)?;
         self.full_state.release_if_outdated();
-        if changed {
-            self.queue_document_update(None, update.to_vec());
-        }
-        Ok(changed)
+        let Some(applied) = applied else {
+            return Ok(false);
+        };
+        self.queue_document_update(None, applied.unwrap_or_else(|| update.to_vec()));
+        Ok(true)
     }
 
     /// Registers a new connection. A joining client is sent the current awareness states at
@@ -260,6 +261,31 @@ impl Room {
             self.handle_idle();
         }
         handled
+    }
+
+    /// Whether `frame` would change the document: a SyncStep2 or Update bringing something the
+    /// document lacks. A client that just synced answers the room's SyncStep1 with what it has,
+    /// all of it here already: a server that must refuse edits (its storage takes no writes)
+    /// tells such a reader from a writer with this. It costs a pass over the document's
+    /// deletions, so it is for that case, not for every frame. A frame that does not decode
+    /// counts as changing it (it is refused either way).
+    pub fn frame_changes_document(&self, frame: &[u8]) -> bool {
+        let Ok(messages) = decode_frame_within(frame, &self.limits) else {
+            return true;
+        };
+        let transaction = self.doc().transact();
+        let state_vector = transaction.state_vector();
+        let mut deletions = None;
+        messages.iter().any(|message| match message {
+            Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
+                let Ok(update) = decode_update(update) else {
+                    return true;
+                };
+                let deletions = deletions.get_or_insert_with(|| transaction.snapshot().delete_set);
+                !deferred_load::covers(&state_vector, deletions, &update)
+            }
+            _ => false,
+        })
     }
 
     /// Removes `connection`; the awareness states it controlled are removed and their removal is

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crdt_core::Room;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use server::room::{Durability, Storage};
+use server::room::{Durability, Storage, StorageSettings};
 use storage::{DocStore, MemoryStore, Seq, SledStore};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Transact, Update};
@@ -110,7 +110,10 @@ fn bench_group_commit(criterion: &mut Criterion, quick: bool) {
     for durability in [Durability::Strict, Durability::Relaxed] {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let store = SledStore::open(directory.path()).expect("sled opens");
-        let persistence = Storage::start(Arc::new(store), durability);
+        let persistence = Storage::start(
+            Arc::new(store),
+            StorageSettings::with_durability(durability),
+        );
         for tasks in TASK_COUNTS {
             group.throughput(Throughput::Elements((tasks * updates_per_task) as u64));
             let mut tally = WriterTally::default();

@@ -65,6 +65,16 @@ impl ApiError {
         )
     }
 
+    /// 503: storage takes no writes now (low on space, or failed); `reason` says which, and
+    /// when edits resume.
+    pub fn storage_unavailable(reason: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            reason,
+        )
+    }
+
     /// 400 with `code`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)

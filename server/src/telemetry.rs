@@ -40,6 +40,8 @@ pub const SLOW_CLIENT_DISCONNECTS: &str = "quire_slow_client_disconnects_total";
 /// Requests and connections refused, by `reason`: an HTTP error code (`invalid_room_name`,
 /// `malformed_update`, `body_too_large`, ...), `malformed_frame`, `awareness_too_large` or `message_too_big`.
 pub const REFUSED: &str = "quire_refused_total";
+/// Writes storage refused or failed, by kind (`no_space`, `write_failed`).
+pub const STORAGE_ERRORS: &str = "quire_storage_errors_total";
 /// Damaged stored records found while loading documents.
 pub const CORRUPT_RECORDS: &str = "quire_storage_corrupt_records_total";
 /// Resident memory of the process in bytes, read at scrape time.
@@ -113,6 +115,11 @@ pub fn record_storage(operation: &'static str, elapsed: Duration) {
 /// Counts a refusal.
 pub fn record_refusal(reason: &'static str) {
     counter!(REFUSED, "reason" => reason).increment(1);
+}
+
+/// Counts a batch of writes storage refused or failed, by `kind`.
+pub fn record_storage_error(kind: &'static str) {
+    counter!(STORAGE_ERRORS, "kind" => kind).increment(1);
 }
 
 /// What a frame carries, for per-type counts: the y-protocols message types, and for Hocuspocus
@@ -252,6 +259,10 @@ fn describe() {
         "Clients disconnected for falling behind."
     );
     describe_counter!(REFUSED, "Requests and connections refused, by reason.");
+    describe_counter!(
+        STORAGE_ERRORS,
+        "Batches of writes storage refused (no_space) or failed (write_failed)."
+    );
     describe_counter!(
         CORRUPT_RECORDS,
         "Damaged stored records found while loading."

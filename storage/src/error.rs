@@ -68,8 +68,17 @@ pub enum StoreError {
 
     /// The embedded database reported an error (I/O, or corruption of its
     /// own files detected by its checksums).
-    #[error("database error")]
+    #[error("database error: {0}")]
     Database(#[from] sled::Error),
+
+    /// An earlier write failed with an I/O error (a full disk, a failing
+    /// device), after which this store makes nothing durable: writes and
+    /// flushes are refused until it is opened again. Reads still work.
+    #[error("storage cannot write since an earlier failure ({first_error}); restart to retry")]
+    Unwritable {
+        /// The first failure, with its OS error.
+        first_error: String,
+    },
 
     /// A document's bookkeeping entry is damaged, so its records cannot be
     /// located. `delete` still works and removes the entry.

@@ -52,6 +52,7 @@ mod store;
 pub mod testing;
 mod version;
 mod version_record;
+mod write_latch;
 
 pub use document_entry::EntryError;
 pub use document_id::{InvalidDocumentId, MAX_DOCUMENT_ID_BYTES, validate_document_id};

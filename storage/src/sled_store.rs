@@ -34,6 +34,7 @@ use crate::store::{AppendReceipt, DocMeta, DocStore, LoadedDoc, Seq};
 use crate::testing::{RawRecordAccess, RawSlot};
 use crate::version::{VersionId, VersionMeta, validate_version_label};
 use crate::version_record::{decode_version_entry, decode_version_snapshot, encode_version};
+use crate::write_latch::WriteLatch;
 
 /// A `DocStore` persisted in a sled database inside a data directory.
 pub struct SledStore {
@@ -43,6 +44,8 @@ pub struct SledStore {
     files: SledFiles,
     document_locks: DocumentLocks,
     directory: PathBuf,
+    /// Set by the first failed write: sled makes nothing durable after it (see `write_latch`).
+    latch: WriteLatch,
     /// Held, never read: dropping it (last, after sled has closed) releases
     /// the directory for the next opener.
     _directory_lock: File,
@@ -84,6 +87,7 @@ impl SledStore {
             files,
             document_locks: DocumentLocks::new(),
             directory: directory.to_path_buf(),
+            latch: WriteLatch::default(),
             _directory_lock: lock_file,
         })
     }
@@ -199,74 +203,35 @@ impl DocStore for SledStore {
     }
 
     fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {
-        validate_document_id(doc)?;
-        let _guard = self.document_locks.lock(doc);
-        let mut entry = match self.read_entry(doc)? {
-            Some(entry) => entry,
-            None => DocumentEntry::new(self.database.generate_id()?),
-        };
-        let seq = entry.record_append(update.len());
-        let record =
-            encode_record(RecordKind::Update, seq, update).map_err(StoreError::PayloadTooLarge)?;
-        let mut batch = sled::Batch::default();
-        batch.insert(update_key(entry.document_number, seq), record);
-        batch.insert(entry_key(doc), entry.encode());
-        self.documents.apply_batch(batch)?;
-        Ok(AppendReceipt {
-            seq,
-            log_records: entry.log_records,
-            log_bytes: entry.log_bytes,
-        })
+        // Reads write too in sled (it consolidates pages as it reads them), so the whole append
+        // is watched, not only its batch.
+        self.latch.check()?;
+        self.latch.observe(self.append_unwatched(doc, update))
     }
 
     fn append_many(&self, appends: &[(&str, &[u8])]) -> Vec<Result<AppendReceipt, StoreError>> {
-        // One sled batch for all of them: sled writes its log buffer out, with a
-        // device sync, for every batch it applies, so appending each separately
-        // cost a device write per update when many documents each send a little.
-        let _guards = self
-            .document_locks
-            .lock_many(appends.iter().map(|(doc, _)| *doc));
-        // Each document's entry, and whether an append to it went into the batch.
-        let mut entries: HashMap<&str, (DocumentEntry, bool)> = HashMap::new();
-        let mut batch = sled::Batch::default();
-        let mut results: Vec<Result<AppendReceipt, StoreError>> = appends
-            .iter()
-            .map(|&(doc, update)| {
-                validate_document_id(doc)?;
-                let (entry, appended) = match entries.entry(doc) {
-                    Entry::Occupied(occupied) => occupied.into_mut(),
-                    Entry::Vacant(vacant) => {
-                        let entry = match self.read_entry(doc)? {
-                            Some(entry) => entry,
-                            None => DocumentEntry::new(self.database.generate_id()?),
-                        };
-                        vacant.insert((entry, false))
-                    }
-                };
-                // Encoded before the entry counts it: a payload refused here
-                // leaves the document's seqs as they were.
-                let seq = entry.next_append_seq();
-                let record = encode_record(RecordKind::Update, seq, update)
-                    .map_err(StoreError::PayloadTooLarge)?;
-                entry.record_append(update.len());
-                *appended = true;
-                batch.insert(update_key(entry.document_number, seq), record);
-                Ok(AppendReceipt {
-                    seq,
-                    log_records: entry.log_records,
-                    log_bytes: entry.log_bytes,
+        if let Err(refused) = self.latch.check() {
+            let description = refused.to_string();
+            return appends
+                .iter()
+                .map(|_| {
+                    Err(StoreError::Unwritable {
+                        first_error: description.clone(),
+                    })
                 })
-            })
-            .collect();
-        for (doc, (entry, appended)) in &entries {
-            if *appended {
-                batch.insert(entry_key(doc), entry.encode());
-            }
+                .collect();
         }
-        let anything = entries.values().any(|(_, appended)| *appended);
-        if anything && let Err(error) = self.documents.apply_batch(batch) {
-            for result in results.iter_mut().filter(|result| result.is_ok()) {
-                *result = Err(StoreError::Database(error.clone()));
+        let results = self.append_many_unwatched(appends);
+        for result in &results {
+            if let Err(error) = result
+                && matches!(error, StoreError::Database(_) | StoreError::Io { .. })
+            {
+                let _ = self.latch.observe::<()>(Err(match error {
+                    StoreError::Database(error) => StoreError::Database(error.clone()),
+                    other => StoreError::Unwritable {
+                        first_error: other.to_string(),
+                    },
+                }));
             }
         }
         results
@@ -275,11 +240,19 @@ impl DocStore for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         // All trees share one log, so this covers every document. sled's flush alone survives
         // kill -9 but not a power cut: its files are synced after it (see `sled_sync`).
-        self.database.flush()?;
-        self.files.sync().map_err(|source| StoreError::Io {
-            path: sled_directory(&self.directory),
-            source,
-        })
+        self.latch.check()?;
+        self.latch
+            .observe(self.database.flush().map_err(StoreError::from))?;
+        self.latch
+            .observe(self.files.sync().map_err(|source| StoreError::Io {
+                path: sled_directory(&self.directory),
+                source,
+            }))
+    }
+
+    fn available_bytes(&self) -> Option<u64> {
+        let filesystem = rustix::fs::statvfs(&self.directory).ok()?;
+        Some(filesystem.f_bavail.saturating_mul(filesystem.f_frsize))
     }
 
     fn compact(&self, doc: &str, snapshot: &[u8], through: Seq) -> Result<(), StoreError> {
@@ -318,7 +291,7 @@ impl DocStore for SledStore {
             entry.record_compaction(snapshot.len(), through, remaining_records, remaining_bytes);
             batch.insert(snapshot_key(entry.document_number), record);
             batch.insert(entry_key(doc), entry.encode());
-            self.documents.apply_batch(batch)?;
+            self.apply(batch)?;
         }
         // Flushing outside the document lock lets appends to this document
         // continue while the disk catches up; the caller still waits.
@@ -362,7 +335,7 @@ impl DocStore for SledStore {
                 }
             }
             batch.remove(key);
-            self.documents.apply_batch(batch)?;
+            self.apply(batch)?;
         }
         self.flush()?;
         Ok(true)
@@ -391,7 +364,7 @@ impl DocStore for SledStore {
                 version_snapshot_key(number, version.meta.id),
                 version.snapshot,
             );
-            self.documents.apply_batch(batch)?;
+            self.apply(batch)?;
             version.meta
         };
         // As with compact: the caller waits for the disk, other writers to
@@ -451,6 +424,112 @@ impl DocStore for SledStore {
         let meta = decode_version_entry(version, &raw_entry).map_err(corrupt)?;
         let snapshot = decode_version_snapshot(&meta, raw_snapshot.as_deref()).map_err(corrupt)?;
         Ok(Some((meta, snapshot)))
+    }
+}
+
+impl SledStore {
+    fn append_unwatched(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {
+        validate_document_id(doc)?;
+        let _guard = self.document_locks.lock(doc);
+        let mut entry = match self.read_entry(doc)? {
+            Some(entry) => entry,
+            None => DocumentEntry::new(self.database.generate_id()?),
+        };
+        let seq = entry.record_append(update.len());
+        let record =
+            encode_record(RecordKind::Update, seq, update).map_err(StoreError::PayloadTooLarge)?;
+        let mut batch = sled::Batch::default();
+        batch.insert(update_key(entry.document_number, seq), record);
+        batch.insert(entry_key(doc), entry.encode());
+        self.apply(batch)?;
+        Ok(AppendReceipt {
+            seq,
+            log_records: entry.log_records,
+            log_bytes: entry.log_bytes,
+        })
+    }
+
+    fn append_many_unwatched(
+        &self,
+        appends: &[(&str, &[u8])],
+    ) -> Vec<Result<AppendReceipt, StoreError>> {
+        // One sled batch for all of them: sled writes its log buffer out, with a
+        // device sync, for every batch it applies, so appending each separately
+        // cost a device write per update when many documents each send a little.
+        let _guards = self
+            .document_locks
+            .lock_many(appends.iter().map(|(doc, _)| *doc));
+        // Each document's entry, and whether an append to it went into the batch.
+        let mut entries: HashMap<&str, (DocumentEntry, bool)> = HashMap::new();
+        let mut batch = sled::Batch::default();
+        let mut results: Vec<Result<AppendReceipt, StoreError>> = appends
+            .iter()
+            .map(|&(doc, update)| {
+                validate_document_id(doc)?;
+                let (entry, appended) = match entries.entry(doc) {
+                    Entry::Occupied(occupied) => occupied.into_mut(),
+                    Entry::Vacant(vacant) => {
+                        let entry = match self.read_entry(doc)? {
+                            Some(entry) => entry,
+                            None => DocumentEntry::new(self.database.generate_id()?),
+                        };
+                        vacant.insert((entry, false))
+                    }
+                };
+                // Encoded before the entry counts it: a payload refused here
+                // leaves the document's seqs as they were.
+                let seq = entry.next_append_seq();
+                let record = encode_record(RecordKind::Update, seq, update)
+                    .map_err(StoreError::PayloadTooLarge)?;
+                entry.record_append(update.len());
+                *appended = true;
+                batch.insert(update_key(entry.document_number, seq), record);
+                Ok(AppendReceipt {
+                    seq,
+                    log_records: entry.log_records,
+                    log_bytes: entry.log_bytes,
+                })
+            })
+            .collect();
+        for (doc, (entry, appended)) in &entries {
+            if *appended {
+                batch.insert(entry_key(doc), entry.encode());
+            }
+        }
+        let anything = entries.values().any(|(_, appended)| *appended);
+        if anything && let Err(error) = self.apply(batch) {
+            let description = error.to_string();
+            for result in results.iter_mut().filter(|result| result.is_ok()) {
+                *result = Err(match &error {
+                    StoreError::Database(error) => StoreError::Database(error.clone()),
+                    _ => StoreError::Unwritable {
+                        first_error: description.clone(),
+                    },
+                });
+            }
+        }
+        results
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        // sled flushes when its last handle goes, and after a failed write that flush never
+        // returns: the process could then not stop. Nothing more can be made durable anyway, so
+        // a failed store's handles are leaked instead of closed.
+        if self.latch.is_set() {
+            std::mem::forget(self.database.clone());
+            std::mem::forget(self.documents.clone());
+        }
+    }
+}
+
+impl SledStore {
+    /// Applies a batch of writes, unless an earlier write failed (see `write_latch`).
+    fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        self.latch.check()?;
+        self.latch
+            .observe(self.documents.apply_batch(batch).map_err(StoreError::from))
     }
 }
 

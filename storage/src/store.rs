@@ -213,6 +213,14 @@ pub trait DocStore: Send + Sync + 'static {
     /// many appends behind one flush is the intended group commit.
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// Bytes the store's filesystem has free for it, if the store lives on
+    /// one. Callers keep writes clear of a full disk with it: a store whose
+    /// write failed makes nothing durable again until reopened
+    /// ([`StoreError::Unwritable`]).
+    fn available_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// Atomically replaces the document's snapshot with `snapshot` and
     /// removes every log record with seq <= `through`; later records stay.
     /// Durable when it returns.

@@ -225,20 +225,25 @@ impl SnapshotSummary {
     }
 
     fn holds_all_of(&self, update: &Update) -> bool {
-        let blocks_known = update.insertions(true).iter().all(|(client, ranges)| {
-            let known = self.state_vector.get(client);
-            ranges.iter().all(|range| range.end <= known)
-        });
-        let deletions = update.delete_set();
-        blocks_known
-            && deletions.client_ids().all(|client| {
-                let Some(deleted) = deletions.get(&client) else {
-                    return true;
-                };
-                match self.deletions.get(&client) {
-                    Some(known) => deleted.subset_of(known),
-                    None => deleted.is_empty(),
-                }
-            })
+        covers(&self.state_vector, &self.deletions, update)
     }
+}
+
+/// Whether a document at `state_vector` with `deletions` holds everything `update` brings.
+pub(crate) fn covers(state_vector: &StateVector, deletions: &IdSet, update: &Update) -> bool {
+    let blocks_known = update.insertions(true).iter().all(|(client, ranges)| {
+        let known = state_vector.get(client);
+        ranges.iter().all(|range| range.end <= known)
+    });
+    let deleted = update.delete_set();
+    blocks_known
+        && deleted.client_ids().all(|client| {
+            let Some(deleted) = deleted.get(&client) else {
+                return true;
+            };
+            match deletions.get(&client) {
+                Some(known) => deleted.subset_of(known),
+                None => deleted.is_empty(),
+            }
+        })
 }

@@ -4,6 +4,7 @@
 //! each read on their own.
 
 use bytes::Bytes;
+use yrs::block::ClientID;
 use yrs::sync::{Message, SyncMessage};
 use yrs::{ReadTxn, Transact};
 
@@ -143,20 +144,17 @@ impl Room {
         update: Vec<u8>,
         sync_step2: bool,
     ) -> Result<(), ProtocolError> {
-        if sync_step2 {
-            // A SyncStep2 carries its sender's whole delete set; a one-character offline edit
-            // would otherwise cost every reconnect the size of that set, stored and broadcast.
-            // What this room's transaction applied is all anyone else needs.
-            let applied = match self.apply_and_encode(&update, true, Arrival::CheckedPeer)? {
-                Some(Some(applied)) => applied,
-                Some(None) => update,
-                None => return Ok(()),
-            };
-            self.queue_document_update(Some(from), applied);
-        } else if self.apply_update(&update, Arrival::CheckedPeer)? {
-            // An Update is one client transaction: already minimal, forwarded as received.
-            self.queue_document_update(Some(from), update);
-        }
+        // A SyncStep2 carries its sender's whole delete set; a one-character offline edit would
+        // otherwise cost every reconnect the size of that set, stored and broadcast. What this
+        // room's transaction applied is all anyone else needs. An Update is one client
+        // transaction, already minimal, and is forwarded as received, unless it repeats clocks
+        // the room had (`apply_and_encode` then encodes what was new).
+        let applied = match self.apply_and_encode(&update, sync_step2, Arrival::CheckedPeer)? {
+            Some(Some(applied)) => applied,
+            Some(None) => update,
+            None => return Ok(()),
+        };
+        self.queue_document_update(Some(from), applied);
         Ok(())
     }
 
@@ -176,9 +174,14 @@ impl Room {
     }
 
     /// Applies `update` in its own transaction. `None` when it told the document nothing new;
-    /// otherwise, when `encode_applied` is set and nothing went pending, the update of exactly
-    /// what the transaction applied (when something waits for a dependency, only the whole
-    /// update carries it to the others).
+    /// otherwise, when `encode_applied` is set or the update repeats clocks the document held,
+    /// and nothing went pending, the update of exactly what the transaction applied (when
+    /// something waits for a dependency, only the whole update carries it to the others).
+    ///
+    /// A repeat is encoded afresh because relayed as it came it would make each client
+    /// integrate the overlap itself: Yjs does that from the last clock it holds, and when that
+    /// clock is garbage-collected content its `Item.integrate` throws (`reading 'origin'`), so the
+    /// update is lost to every client (found by the mutation fuzz, `docs/fuzzing.md`).
     pub(super) fn apply_and_encode(
         &mut self,
         update: &[u8],
@@ -223,7 +226,11 @@ impl Room {
         if !transaction.has_changes() && !pending_changed {
             return Ok(None);
         }
-        let applied = (encode_applied && !pending_changed).then(|| transaction.encode_update_v1());
+        let repeats = shape.blocks().iter().any(|block| {
+            block.start < transaction.before_state().get(&ClientID::new(block.client))
+        });
+        let applied = ((encode_applied || repeats) && !pending_changed)
+            .then(|| transaction.encode_update_v1());
         Ok(Some(applied))
     }
 

@@ -120,3 +120,48 @@ fn what_yrs_applied_of_an_update_it_then_refused_is_stored_and_sent() {
     assert_eq!(text(&copy, "a"), "abcdef");
     let _ = observer;
 }
+
+#[test]
+fn an_update_repeating_clocks_the_room_had_is_sent_on_as_only_what_was_new() {
+    // Relayed as it came, each client would integrate the overlap itself, and Yjs throws doing
+    // that next to garbage-collected content.
+    let (mut room, connection) = room_with_two_texts();
+    let repeat = item(1, 1, Link::After((1, 0)), "bcdef");
+    room.handle_frame(connection, &encode_update_frame(&repeat))
+        .expect("a repeat that goes on is applied");
+    assert_eq!(text(&room, "a"), "abcdef");
+    let sent: Vec<Bytes> = drain(&mut room)
+        .into_iter()
+        .filter_map(|effect| match effect {
+            Outgoing::Broadcast { frame, .. } => Some(frame),
+            _ => None,
+        })
+        .collect();
+    let [frame] = sent.as_slice() else {
+        panic!("{sent:?}");
+    };
+    let messages = crate::wire::decode_frame(frame).unwrap();
+    let [Message::Sync(SyncMessage::Update(update))] = messages.as_slice() else {
+        panic!("{messages:?}");
+    };
+    let shape = crate::untrusted::update_v1_shape(update).unwrap();
+    let blocks: Vec<(u64, u32, u32)> = shape
+        .blocks()
+        .iter()
+        .map(|block| (block.client, block.start, block.end))
+        .collect();
+    assert_eq!(blocks, [(1, 3, 6)], "only the three new clocks");
+}
+
+#[test]
+fn a_frame_changes_the_document_only_when_it_brings_something_new() {
+    let (room, _) = room_with_two_texts();
+    let held = encode_update_frame(&item(1, 0, Link::Root("a"), "abc"));
+    assert!(!room.frame_changes_document(&held));
+    let deletion = encode_update_frame(&deletion(1, &[(0, 1)]));
+    assert!(room.frame_changes_document(&deletion));
+    let new = encode_update_frame(&item(1, 3, Link::After((1, 2)), "d"));
+    assert!(room.frame_changes_document(&new));
+    let awareness = encode_frame(&Message::AwarenessQuery);
+    assert!(!room.frame_changes_document(&awareness));
+}

@@ -44,6 +44,8 @@ async fn ready(State(state): State<AppState>) -> Response {
             "the server is shutting down",
         )
         .into_response()
+    } else if let Some(outage) = state.storage.health().outage() {
+        ApiError::storage_unavailable(outage.describe()).into_response()
     } else {
         "ready".into_response()
     }

@@ -36,7 +36,7 @@ impl AppState {
     pub fn new(config: ServeConfig, store: Arc<dyn DocStore>, shutdown: CancellationToken) -> Self {
         telemetry::prometheus();
         let tracker = TaskTracker::new();
-        let storage = Storage::start(store, config.durability);
+        let storage = Storage::start(store, config.storage_settings());
         let registry = RoomRegistry::new(&config, storage.clone(), tracker.clone());
         AppState {
             authenticator: config.auth_secret.as_deref().map(Authenticator::new),

@@ -64,6 +64,20 @@ pub struct ServeConfig {
         value_parser = size_limit)]
     pub max_document_bytes: usize,
 
+    /// Bytes kept free on the data directory's filesystem: below that, edits are refused (closed
+    /// with 4503, POSTs answered 503) and reads go on, until space is freed. It keeps the store
+    /// from ever meeting a full disk, which sled does not recover from without a restart.
+    #[arg(long, env = "QUIRE_STORAGE_RESERVE_BYTES",
+        default_value_t = crate::room::storage::DEFAULT_RESERVE_BYTES)]
+    pub storage_reserve_bytes: u64,
+
+    /// Longest a flush to disk may take, in milliseconds, before storage counts as failed (edits
+    /// are then refused until a restart) instead of holding every room's edits for as long as
+    /// the device does not answer.
+    #[arg(long, env = "QUIRE_STORAGE_FLUSH_TIMEOUT_MILLIS", default_value_t = 30_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub storage_flush_timeout_millis: u64,
+
     /// Memory for sled's page cache, in bytes: it speeds up loading documents that are not in
     /// memory. Open rooms hold their documents themselves, outside this budget.
     #[arg(long, env = "QUIRE_CACHE_BYTES", default_value_t = storage::DEFAULT_CACHE_BYTES)]
@@ -144,6 +158,8 @@ impl ServeConfig {
             max_awareness_bytes: crdt_core::wire::DEFAULT_MAX_AWARENESS_STATE_BYTES,
             max_document_bytes: 256 * 1024 * 1024,
             cache_bytes: storage::DEFAULT_CACHE_BYTES,
+            storage_reserve_bytes: crate::room::storage::DEFAULT_RESERVE_BYTES,
+            storage_flush_timeout_millis: 30_000,
             max_connections: 20_000,
             max_connections_per_ip: 500,
             max_messages_per_second: 1_000,
@@ -173,6 +189,15 @@ impl ServeConfig {
     /// How long an idle document stays in memory while clients are connected; `None`: forever.
     pub fn document_idle(&self) -> Option<Duration> {
         (self.document_idle_seconds > 0).then(|| Duration::from_secs(self.document_idle_seconds))
+    }
+
+    /// How storage is written: durability and the limits that tell a failing store.
+    pub fn storage_settings(&self) -> crate::room::storage::StorageSettings {
+        crate::room::storage::StorageSettings {
+            durability: self.durability,
+            flush_timeout: Duration::from_millis(self.storage_flush_timeout_millis),
+            reserve_bytes: self.storage_reserve_bytes,
+        }
     }
 
     /// How long shutdown may take.

@@ -229,6 +229,7 @@ pub(crate) async fn post_update(
                     ApiError::bad_request("malformed_update", format!("not a Yjs update: {error}"))
                 }
                 EditError::Storage(_) => ApiError::internal(error),
+                EditError::StorageUnavailable(reason) => ApiError::storage_unavailable(reason),
             })?;
     Ok(Json(UpdateApplied { changed }))
 }

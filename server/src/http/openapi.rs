@@ -97,7 +97,8 @@ pub fn openapi_document() -> Value {
                     "200": {"description": "Applied", "content": {"application/json": {"schema": {"type": "object", "properties": {"changed": {"type": "boolean"}}}}}},
                     "400": error_response("Not a Yjs update; nothing changed"),
                     "413": error_response("Body over the limit"),
-                    "415": error_response("Body not application/octet-stream")}
+                    "415": error_response("Body not application/octet-stream"),
+                    "503": error_response("storage_unavailable: storage takes no writes now; nothing changed")}
             }},
             "/api/docs/{id}/versions": {
                 "get": {"summary": "Versions, oldest first", "parameters": [id_parameter()], "responses": {
@@ -115,11 +116,12 @@ pub fn openapi_document() -> Value {
                 "parameters": [id_parameter(), version_parameter()],
                 "responses": {
                     "200": {"description": "Restored", "content": {"application/json": {"schema": {"type": "object", "properties": {"version_id": {"type": "string"}, "changed": {"type": "boolean"}}}}}},
-                    "404": error_response("No such document or version")}
+                    "404": error_response("No such document or version"),
+                    "503": error_response("storage_unavailable: storage takes no writes now; nothing changed")}
             }},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
             "/healthz": {"get": {"summary": "Alive", "responses": {"200": {"description": "ok"}}}},
-            "/readyz": {"get": {"summary": "Ready: storage open, accepting connections", "responses": {"200": {"description": "ready"}, "503": error_response("Shutting down")}}},
+            "/readyz": {"get": {"summary": "Ready: storage takes writes, accepting connections", "responses": {"200": {"description": "ready"}, "503": error_response("shutting_down, or storage_unavailable with the reason")}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format"}}}}
         },
         "security": [{"bearer": []}],

@@ -150,6 +150,7 @@ pub(crate) async fn restore_version(
         .map_err(|error| match error {
             EditError::Rejected(error) => ApiError::internal(error),
             EditError::Storage(_) => ApiError::internal(error),
+            EditError::StorageUnavailable(reason) => ApiError::storage_unavailable(reason),
         })?;
     Ok(Json(Restored {
         version_id: version.to_string(),

@@ -207,6 +207,9 @@ pub enum EditError {
     /// The change could not be made durable; it is not known to be applied.
     #[error("storage failure: {0}")]
     Storage(String),
+    /// Storage takes no writes now (see `storage_health`); nothing was applied.
+    #[error("{0}")]
+    StorageUnavailable(String),
 }
 
 /// Why a version could not be kept.

@@ -21,12 +21,14 @@ pub mod command_queue;
 mod directory;
 mod document_log;
 mod effect;
+mod flusher;
 pub mod frame_queue;
 mod loading;
 mod owner;
 pub mod registry;
 mod sleep;
 pub mod storage;
+pub(crate) mod storage_health;
 mod task;
 mod writer;
 
@@ -35,4 +37,4 @@ pub use command::{
 };
 pub use document_log::{COMPACT_AFTER_BYTES, COMPACT_AFTER_RECORDS};
 pub use registry::{JoinError, Membership, RoomHandle, RoomRegistry};
-pub use storage::{Durability, Storage, StorageError};
+pub use storage::{Durability, Storage, StorageError, StorageSettings};

@@ -35,6 +35,7 @@ use super::document_log::DocumentLog;
 use super::effect::{Answer, BatchId, Effect};
 use super::loading::{RoomClock, room_from_loaded};
 use super::sleep::idle_before_sleep;
+use super::storage_health::StorageHealth;
 use crate::close_code;
 use crate::telemetry;
 use pipeline::{MAX_PERSISTS_IN_FLIGHT, Pipeline};
@@ -58,6 +59,8 @@ pub(crate) struct OwnerSettings {
     pub(crate) idle_document_after: Option<Duration>,
     /// What one client frame may carry.
     pub(crate) frame_limits: FrameLimits,
+    /// Whether storage takes writes: edits are refused at once while it does not.
+    pub(crate) storage_health: Arc<StorageHealth>,
 }
 
 /// Where the document is.
@@ -308,7 +311,7 @@ impl RoomOwner {
     fn handle_persist_failure(&mut self, batch: BatchId, error: &str) {
         let failure = self.pipeline.handle_failed(batch, error);
         let reason = CloseReason::new(
-            close_code::INTERNAL_ERROR,
+            close_code::STORAGE_UNAVAILABLE,
             "storage unavailable: reconnect to resync",
         );
         for connection in failure.writers {

@@ -153,11 +153,12 @@ impl RoomRegistry {
                 rooms: Arc::new(RoomMap::new()),
                 next_generation: AtomicU64::new(0),
                 tracker,
-                storage,
+                storage: storage.clone(),
                 settings: OwnerSettings {
                     max_document_bytes: config.max_document_bytes as u64,
                     idle_document_after: config.document_idle(),
                     frame_limits: config.frame_limits(),
+                    storage_health: storage.health().clone(),
                 },
                 client_queue_frames: config.client_queue_frames.max(1),
                 max_rooms: config.max_rooms.max(1),

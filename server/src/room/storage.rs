@@ -14,13 +14,15 @@
 //! With [`Durability::Relaxed`] the writer answers after appending, without waiting for the flush;
 //! sled then flushes on its own timer, and a crash can lose the updates of the last moments.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
 use storage::{DocMeta, DocStore, LoadedDoc, Seq, StoreError, VersionId, VersionMeta};
 use tokio::sync::{mpsc, oneshot};
 
-use super::writer::{CommitRequest, PersistResult, run_writer};
+use super::storage_health::{PROBE_INTERVAL, StorageHealth};
+use super::writer::{CommitRequest, PersistResult, WriterSettings, is_storage_failure, run_writer};
 pub use super::writer::{Durability, PersistenceCounters, StorageError};
 use crate::telemetry;
 
@@ -37,30 +39,80 @@ impl PersistTicket {
     }
 }
 
+/// How storage is written: durability, and the limits that tell a failing store.
+#[derive(Debug, Clone, Copy)]
+pub struct StorageSettings {
+    /// How strictly updates are made durable before anyone sees them.
+    pub durability: Durability,
+    /// The longest a flush may take before storage counts as failed.
+    pub flush_timeout: Duration,
+    /// Bytes kept free on the data directory's filesystem: edits are refused below that.
+    pub reserve_bytes: u64,
+}
+
+impl StorageSettings {
+    /// `durability` with the default limits.
+    pub fn with_durability(durability: Durability) -> Self {
+        StorageSettings {
+            durability,
+            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+            reserve_bytes: DEFAULT_RESERVE_BYTES,
+        }
+    }
+}
+
+/// How long a flush may take by default: far beyond a slow disk's worst `fdatasync`.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bytes kept free by default: room for sled's own files (logs, snapshots) besides the batch.
+pub const DEFAULT_RESERVE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The store, and the writer thread in front of it; cheap to clone.
 #[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn DocStore>,
     requests: mpsc::Sender<CommitRequest>,
     counters: Arc<PersistenceCounters>,
+    health: Arc<StorageHealth>,
 }
 
 impl Storage {
-    /// Starts the writer thread over `store`.
-    pub fn start(store: Arc<dyn DocStore>, durability: Durability) -> Self {
+    /// Starts the writer thread over `store`, and the probe that notices space coming back.
+    pub fn start(store: Arc<dyn DocStore>, settings: StorageSettings) -> Self {
         let (requests, receiver) = mpsc::channel(WRITER_QUEUE_REQUESTS);
         let counters = Arc::new(PersistenceCounters::default());
+        let health = Arc::new(StorageHealth::new(settings.reserve_bytes));
         let writer_store = store.clone();
         let writer_counters = counters.clone();
+        let writer_health = health.clone();
+        let writer_settings = WriterSettings {
+            durability: settings.durability,
+            flush_timeout: settings.flush_timeout,
+        };
         std::thread::Builder::new()
             .name("quire-storage-writer".to_owned())
-            .spawn(move || run_writer(writer_store, durability, receiver, writer_counters))
+            .spawn(move || {
+                run_writer(
+                    writer_store,
+                    writer_settings,
+                    receiver,
+                    writer_counters,
+                    writer_health,
+                )
+            })
             .expect("the OS lets us start the storage writer thread");
+        start_space_probe(Arc::downgrade(&store), Arc::downgrade(&health));
         Storage {
             store,
             requests,
             counters,
+            health,
         }
+    }
+
+    /// Whether storage takes writes now, and why not.
+    pub(crate) fn health(&self) -> &Arc<StorageHealth> {
+        &self.health
     }
 
     /// What the writer has done so far.
@@ -101,7 +153,8 @@ impl Storage {
         snapshot: Vec<u8>,
         through: Seq,
     ) -> Result<(), StorageError> {
-        self.blocking("compact", move |store| {
+        self.admit_write(snapshot.len())?;
+        self.blocking_watched("compact", move |store| {
             store.compact(&document, &snapshot, through)
         })
         .await
@@ -109,7 +162,7 @@ impl Storage {
 
     /// Removes the document; whether it existed.
     pub async fn delete(&self, document: Arc<str>) -> Result<bool, StorageError> {
-        self.blocking("delete", move |store| store.delete(&document))
+        self.blocking_watched("delete", move |store| store.delete(&document))
             .await
     }
 
@@ -120,7 +173,8 @@ impl Storage {
         label: String,
         snapshot: Vec<u8>,
     ) -> Result<VersionMeta, StorageError> {
-        self.blocking("create_version", move |store| {
+        self.admit_write(snapshot.len())?;
+        self.blocking_watched("create_version", move |store| {
             store.create_version(&document, &label, &snapshot)
         })
         .await
@@ -167,6 +221,37 @@ impl Storage {
         self.blocking("flush", |store| store.flush()).await
     }
 
+    /// Refuses a write of `bytes` while storage takes no writes or it would eat into the reserve
+    /// (a compaction or a version writes a whole snapshot, outside the writer's batches).
+    fn admit_write(&self, bytes: usize) -> Result<(), StorageError> {
+        if self
+            .health
+            .admit_batch(self.store.available_bytes(), bytes as u64)
+        {
+            return Ok(());
+        }
+        let outage = self.health.outage();
+        Err(StorageError::Unavailable(
+            outage.map(|outage| outage.describe()).unwrap_or_default(),
+        ))
+    }
+
+    /// Runs `operation` on the blocking pool, timed as `name`; a failure of the store itself
+    /// (not of one request) is reported to the health.
+    async fn blocking_watched<T: Send + 'static>(
+        &self,
+        name: &'static str,
+        operation: impl FnOnce(&dyn DocStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let done = self.blocking(name, operation).await;
+        if let Err(StorageError::Store(error)) = &done
+            && is_storage_failure(error)
+        {
+            self.health.record_failure(error.to_string());
+        }
+        done
+    }
+
     /// Runs `operation` on the blocking pool, timed as `name`.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -183,4 +268,26 @@ impl Storage {
         .await?;
         Ok(done?)
     }
+}
+
+/// While storage is low on space, rechecks it every [`PROBE_INTERVAL`], so edits are taken again
+/// once space is freed even if no edit arrives to find out. Ends with the storage it watches.
+fn start_space_probe(store: Weak<dyn DocStore>, health: Weak<StorageHealth>) {
+    let probe = move || {
+        loop {
+            std::thread::sleep(PROBE_INTERVAL);
+            let (Some(store), Some(health)) = (store.upgrade(), health.upgrade()) else {
+                return;
+            };
+            if let Some(super::storage_health::Outage::LowOnSpace { .. }) = health.outage()
+                && let Some(available) = store.available_bytes()
+            {
+                health.probe(available);
+            }
+        }
+    };
+    std::thread::Builder::new()
+        .name("quire-storage-probe".to_owned())
+        .spawn(probe)
+        .expect("the OS lets us start the storage probe thread");
 }

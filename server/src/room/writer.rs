@@ -9,6 +9,11 @@
 //! flush takes everything that arrived meanwhile. A single busy document (one writer, many
 //! readers) is flushed at once: its own persists already queue up behind each flush, and a wait
 //! would only add latency. [`CommitPacing`] makes that decision, without I/O, and is unit-tested.
+//!
+//! Before each batch the writer asks [`StorageHealth`] whether storage takes writes (enough free
+//! space, no earlier failure), and answers the batch with [`StorageError::Unavailable`] without
+//! touching the store when it does not; a failed append or flush, or a flush past its time limit
+//! ([`Flusher`]), is reported to it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,8 +23,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use storage::{AppendReceipt, DocStore, StoreError};
 use tokio::sync::{mpsc, oneshot};
-use tracing::error;
 
+use super::flusher::Flusher;
+use super::storage_health::StorageHealth;
 use crate::telemetry;
 
 /// How long the writer gathers requests before a flush when several documents are being
@@ -45,6 +51,9 @@ pub enum StorageError {
     /// The batch was appended but the flush failed, so none of it is known to be durable.
     #[error("flushing the store failed: {0}")]
     FlushFailed(String),
+    /// Storage takes no writes now (low on space, or failed earlier): nothing was written.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// The writer thread is gone (the server is stopping).
     #[error("the storage writer has stopped")]
     WriterStopped,
@@ -90,21 +99,37 @@ impl CommitPacing {
     }
 }
 
+/// How the writer makes batches durable.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WriterSettings {
+    pub(crate) durability: Durability,
+    /// The longest a flush may take before storage counts as failed.
+    pub(crate) flush_timeout: Duration,
+}
+
 /// The writer thread: appends whatever is waiting, from every room, then flushes once.
 pub(crate) fn run_writer(
     store: Arc<dyn DocStore>,
-    durability: Durability,
+    settings: WriterSettings,
     mut receiver: mpsc::Receiver<CommitRequest>,
     counters: Arc<PersistenceCounters>,
+    health: Arc<StorageHealth>,
 ) {
     let mut batch = Vec::new();
     let mut pacing = CommitPacing::default();
+    let mut writer = Writer {
+        flusher: Flusher::start(store.clone(), settings.flush_timeout),
+        store,
+        durability: settings.durability,
+        counters,
+        health,
+    };
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
         while let Ok(next) = receiver.try_recv() {
             batch.push(next);
         }
-        if durability == Durability::Strict {
+        if settings.durability == Durability::Strict {
             let documents: HashSet<&str> = batch.iter().map(|request| &*request.document).collect();
             if let Some(gather) = pacing.gather_before_flush(documents.len()) {
                 // Asleep, not waiting on the queue: senders meanwhile wake nobody.
@@ -114,46 +139,94 @@ pub(crate) fn run_writer(
                 }
             }
         }
-        commit(store.as_ref(), durability, &counters, &mut batch);
+        writer.commit(&mut batch);
     }
 }
 
-/// Appends and flushes `batch`, then answers every request in it.
-fn commit(
-    store: &dyn DocStore,
+/// What the writer thread holds.
+struct Writer {
+    store: Arc<dyn DocStore>,
+    flusher: Flusher,
     durability: Durability,
-    counters: &PersistenceCounters,
-    batch: &mut Vec<CommitRequest>,
-) {
-    let started = std::time::Instant::now();
-    let appended = append_all(store, batch);
-    telemetry::record_storage("append", started.elapsed());
-    let appended_count: usize = batch.iter().map(|request| request.updates.len()).sum();
-    counters
-        .updates
-        .fetch_add(appended_count as u64, Ordering::Relaxed);
-    let flushed = match durability {
-        Durability::Strict => {
-            counters.flushes.fetch_add(1, Ordering::Relaxed);
-            let started = std::time::Instant::now();
-            let flushed = store.flush();
-            telemetry::record_storage("flush", started.elapsed());
-            flushed
+    counters: Arc<PersistenceCounters>,
+    health: Arc<StorageHealth>,
+}
+
+impl Writer {
+    /// Appends and flushes `batch`, then answers every request in it.
+    fn commit(&mut self, batch: &mut Vec<CommitRequest>) {
+        let batch_bytes: u64 = batch
+            .iter()
+            .flat_map(|request| &request.updates)
+            .map(|update| update.len() as u64)
+            .sum();
+        if !self
+            .health
+            .admit_batch(self.store.available_bytes(), batch_bytes)
+        {
+            let reason = self
+                .health
+                .outage()
+                .map(|outage| outage.describe())
+                .unwrap_or_default();
+            for request in batch.drain(..) {
+                let _ = request
+                    .done
+                    .send(Err(StorageError::Unavailable(reason.clone())));
+            }
+            return;
         }
-        Durability::Relaxed => Ok(()),
-    };
-    let flush_failure = flushed.err().map(|error| {
-        error!(%error, "flushing the store failed; the batch's clients will be disconnected");
-        error.to_string()
-    });
-    for (request, result) in batch.drain(..).zip(appended) {
-        let answer = match (result, &flush_failure) {
-            (Ok(_), Some(failure)) => Err(StorageError::FlushFailed(failure.clone())),
-            (Ok(receipt), None) => Ok(receipt),
-            (Err(error), _) => Err(StorageError::Store(error)),
+        let started = std::time::Instant::now();
+        let appended = append_all(self.store.as_ref(), batch);
+        telemetry::record_storage("append", started.elapsed());
+        if let Some(failure) = appended
+            .iter()
+            .filter_map(|result| result.as_ref().err())
+            .find(|error| is_storage_failure(error))
+        {
+            self.health.record_failure(failure.to_string());
+        }
+        let appended_count: usize = batch.iter().map(|request| request.updates.len()).sum();
+        self.counters
+            .updates
+            .fetch_add(appended_count as u64, Ordering::Relaxed);
+        let flush_failure = match self.durability {
+            // After a failed write the store makes nothing durable (and sled's flush would never
+            // return): the batch is answered as failed at once.
+            Durability::Strict if self.health.refuses_writes() => {
+                self.health.outage().map(|outage| outage.describe())
+            }
+            Durability::Strict => {
+                self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+                let started = std::time::Instant::now();
+                let flushed = self.flusher.flush();
+                telemetry::record_storage("flush", started.elapsed());
+                flushed.err().map(|error| {
+                    // Logged by the health, once per episode.
+                    self.health.record_failure(error.to_string());
+                    error.to_string()
+                })
+            }
+            Durability::Relaxed => None,
         };
-        let _ = request.done.send(answer);
+        for (request, result) in batch.drain(..).zip(appended) {
+            let answer = match (result, &flush_failure) {
+                (Ok(_), Some(failure)) => Err(StorageError::FlushFailed(failure.clone())),
+                (Ok(receipt), None) => Ok(receipt),
+                (Err(error), _) => Err(StorageError::Store(error)),
+            };
+            let _ = request.done.send(answer);
+        }
     }
+}
+
+/// Whether a store error means the store itself cannot write (as opposed to one request's
+/// document or payload being refused).
+pub(super) fn is_storage_failure(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Database(_) | StoreError::Io { .. } | StoreError::Unwritable { .. }
+    )
 }
 
 /// Appends every request's updates in one call to the store (one write for sled, where
@@ -191,175 +264,4 @@ fn append_all(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_document_is_flushed_at_once() {
-        let mut pacing = CommitPacing::default();
-        assert_eq!(pacing.gather_before_flush(1), None);
-        assert_eq!(pacing.gather_before_flush(1), None);
-    }
-
-    #[test]
-    fn several_documents_gather_and_the_next_batch_too() {
-        let mut pacing = CommitPacing::default();
-        assert_eq!(pacing.gather_before_flush(3), Some(GATHER));
-        // Many rooms were writing a moment ago: a batch that happens to hold one still waits.
-        assert_eq!(pacing.gather_before_flush(1), Some(GATHER));
-        assert_eq!(pacing.gather_before_flush(1), None);
-    }
-
-    /// A store that records the writer's calls and holds each flush until the test lets it
-    /// return (or fail), so what the writer does meanwhile can be observed.
-    struct GatedStore {
-        inner: storage::MemoryStore,
-        calls: std::sync::Mutex<Vec<&'static str>>,
-        flush_entered: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
-        flush_outcome: std::sync::Mutex<std::sync::mpsc::Receiver<Result<(), StoreError>>>,
-    }
-
-    impl GatedStore {
-        fn record(&self, call: &'static str) {
-            self.calls.lock().unwrap().push(call);
-        }
-    }
-
-    impl DocStore for GatedStore {
-        fn load(&self, doc: &str) -> Result<storage::LoadedDoc, StoreError> {
-            self.inner.load(doc)
-        }
-        fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {
-            self.record("append");
-            self.inner.append(doc, update)
-        }
-        fn flush(&self) -> Result<(), StoreError> {
-            self.record("flush entered");
-            self.flush_entered.lock().unwrap().send(()).unwrap();
-            let outcome = self.flush_outcome.lock().unwrap().recv().unwrap();
-            self.record("flush returned");
-            outcome
-        }
-        fn compact(
-            &self,
-            doc: &str,
-            snapshot: &[u8],
-            through: storage::Seq,
-        ) -> Result<(), StoreError> {
-            self.inner.compact(doc, snapshot, through)
-        }
-        fn list(&self) -> Result<Vec<storage::DocMeta>, StoreError> {
-            self.inner.list()
-        }
-        fn list_page(
-            &self,
-            after: Option<&str>,
-            limit: usize,
-        ) -> Result<Vec<storage::DocMeta>, StoreError> {
-            self.inner.list_page(after, limit)
-        }
-        fn metadata(&self, doc: &str) -> Result<Option<storage::DocMeta>, StoreError> {
-            self.inner.metadata(doc)
-        }
-        fn delete(&self, doc: &str) -> Result<bool, StoreError> {
-            self.inner.delete(doc)
-        }
-        fn create_version(
-            &self,
-            doc: &str,
-            label: &str,
-            snapshot: &[u8],
-        ) -> Result<storage::VersionMeta, StoreError> {
-            self.inner.create_version(doc, label, snapshot)
-        }
-        fn list_versions(&self, doc: &str) -> Result<Vec<storage::VersionMeta>, StoreError> {
-            self.inner.list_versions(doc)
-        }
-        fn load_version(
-            &self,
-            doc: &str,
-            version: storage::VersionId,
-        ) -> Result<Option<(storage::VersionMeta, Vec<u8>)>, StoreError> {
-            self.inner.load_version(doc, version)
-        }
-    }
-
-    /// A strict writer over a [`GatedStore`]: the store, a way to submit, and the flush controls.
-    struct GatedWriter {
-        store: Arc<GatedStore>,
-        requests: mpsc::Sender<CommitRequest>,
-        flush_entered: std::sync::mpsc::Receiver<()>,
-        flush_outcome: std::sync::mpsc::Sender<Result<(), StoreError>>,
-    }
-
-    fn gated_writer() -> GatedWriter {
-        let (entered_sender, flush_entered) = std::sync::mpsc::channel();
-        let (flush_outcome, outcome_receiver) = std::sync::mpsc::channel();
-        let store = Arc::new(GatedStore {
-            inner: storage::MemoryStore::default(),
-            calls: Default::default(),
-            flush_entered: std::sync::Mutex::new(entered_sender),
-            flush_outcome: std::sync::Mutex::new(outcome_receiver),
-        });
-        let (requests, receiver) = mpsc::channel(8);
-        let writer_store: Arc<dyn DocStore> = store.clone();
-        std::thread::spawn(move || {
-            run_writer(writer_store, Durability::Strict, receiver, Arc::default());
-        });
-        GatedWriter {
-            store,
-            requests,
-            flush_entered,
-            flush_outcome,
-        }
-    }
-
-    fn submit(writer: &GatedWriter, update: &'static [u8]) -> oneshot::Receiver<PersistResult> {
-        let (done, answer) = oneshot::channel();
-        let request = CommitRequest {
-            document: Arc::from("doc"),
-            updates: vec![Bytes::from_static(update)],
-            done,
-        };
-        writer.requests.blocking_send(request).unwrap();
-        answer
-    }
-
-    /// Durable before visible, at the writer: a request is answered (and the room may then
-    /// deliver) only after the flush covering it has returned.
-    #[test]
-    fn a_request_is_answered_only_after_its_flush_returned() {
-        let writer = gated_writer();
-        let mut answer = submit(&writer, b"update");
-        writer.flush_entered.recv().unwrap();
-        assert!(
-            matches!(answer.try_recv(), Err(oneshot::error::TryRecvError::Empty)),
-            "answered while the flush had not returned"
-        );
-        writer.flush_outcome.send(Ok(())).unwrap();
-        let receipt = answer.blocking_recv().unwrap().unwrap().unwrap();
-        assert_eq!(receipt.seq, storage::Seq(1));
-        assert_eq!(
-            *writer.store.calls.lock().unwrap(),
-            ["append", "flush entered", "flush returned"]
-        );
-    }
-
-    /// A flush that fails is every covered request's failure, even though its append worked:
-    /// nothing it covered is known to be durable.
-    #[test]
-    fn a_failed_flush_fails_the_requests_it_covered() {
-        let writer = gated_writer();
-        let answer = submit(&writer, b"update");
-        writer.flush_entered.recv().unwrap();
-        writer
-            .flush_outcome
-            .send(Err(StoreError::UnknownDocument { doc: "doc".into() }))
-            .unwrap();
-        let outcome = answer.blocking_recv().unwrap();
-        assert!(
-            matches!(outcome, Err(StorageError::FlushFailed(_))),
-            "{outcome:?}"
-        );
-    }
-}
+mod tests;

@@ -166,6 +166,13 @@ impl RoomOwner {
                 self.batch
                     .add(Effect::Answer(Answer::Exported(reply, answer)));
             }
+            RoomCommand::ApplyUpdate(ApplyUpdate { reply, .. })
+            | RoomCommand::Restore(Restore { reply, .. })
+                if self.settings.storage_health.refuses_writes() =>
+            {
+                let refusal = self.storage_refusal();
+                let _ = reply.send(Err(EditError::StorageUnavailable(refusal)));
+            }
             RoomCommand::ApplyUpdate(ApplyUpdate { update, reply }) => {
                 let applied = self.room().handle_local_update(&update);
                 self.finish_edit(applied, reply);
@@ -224,6 +231,17 @@ impl RoomOwner {
             );
             return;
         }
+        if carries_document_update(&frame) && self.settings.storage_health.refuses_writes() {
+            // Refused before the room applies it: the document then never holds an edit storage
+            // could not take. A reader's answer to the room's SyncStep1 changes nothing and passes.
+            if self.room().frame_changes_document(&frame) {
+                let reason =
+                    CloseReason::new(close_code::STORAGE_UNAVAILABLE, &self.storage_refusal());
+                telemetry::record_refusal("storage_unavailable");
+                self.close(connection, reason);
+                return;
+            }
+        }
         let handled = self.room().handle_frame(connection, &frame);
         // A frame whose later message failed may have applied earlier ones: collect them.
         self.collect_outgoing(Some(connection));
@@ -247,6 +265,15 @@ impl RoomOwner {
                 self.close(connection, CloseReason::new(code, &error.to_string()));
             }
         }
+    }
+
+    /// Why an edit is refused while storage takes no writes.
+    fn storage_refusal(&self) -> String {
+        let outage = self.settings.storage_health.outage();
+        outage.map_or_else(
+            || "storage unavailable".to_owned(),
+            |outage| outage.describe(),
+        )
     }
 
     fn close(&mut self, connection: ConnectionId, reason: CloseReason) {

@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use super::super::super::command::{CloseReason, ConnectionOutbox, RoomCommand};
 use super::super::super::effect::{BatchId, Effect};
 use super::super::super::loading::RoomClock;
+use super::super::super::storage_health::StorageHealth;
 use super::super::{OwnerSettings, RoomOwner};
 
 /// The document's text root in these tests.
@@ -38,6 +39,8 @@ pub(super) enum Seen {
 
 pub(super) struct Harness {
     pub(super) owner: RoomOwner,
+    /// What the owner knows of storage; tests put it out of space.
+    pub(super) storage_health: Arc<StorageHealth>,
     pub(super) now: Instant,
     pub(super) clock: ManualClock,
     /// The durable image: only completed persists and compactions reach it.
@@ -81,10 +84,12 @@ impl Harness {
         let now = Instant::now();
         let clock = ManualClock::starting_at(1_000_000);
         let name: Arc<str> = Arc::from("doc");
+        let storage_health = Arc::new(StorageHealth::new(1));
         let settings = OwnerSettings {
             max_document_bytes: 1 << 30,
             idle_document_after: idle,
             frame_limits: FrameLimits::default(),
+            storage_health: storage_health.clone(),
         };
         let owner = RoomOwner::new(
             name.clone(),
@@ -94,6 +99,7 @@ impl Harness {
         );
         let mut harness = Harness {
             owner,
+            storage_health,
             now,
             clock,
             store,

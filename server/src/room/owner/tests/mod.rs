@@ -11,7 +11,7 @@ use crdt_core::Access;
 use tokio::sync::oneshot;
 
 use super::super::command::{
-    ApplyUpdate, Delete, Export, ExportRequest, Exported, Restore, RoomCommand,
+    ApplyUpdate, Delete, EditError, Export, ExportRequest, Exported, Restore, RoomCommand,
 };
 use crate::close_code;
 use harness::{Harness, Seen};
@@ -131,7 +131,7 @@ fn a_failed_persist_closes_exactly_its_writers_and_shows_nothing_until_recovered
     room.exchange();
     assert_eq!(
         room.peers[&alice].closed.as_ref().map(|reason| reason.code),
-        Some(close_code::INTERNAL_ERROR)
+        Some(close_code::STORAGE_UNAVAILABLE)
     );
     assert!(
         room.peers[&bob].closed.is_none(),
@@ -415,4 +415,48 @@ fn a_v2_export_yrs_cannot_make_is_refused_and_the_room_goes_on() {
     room.type_text(alice, "still editing");
     room.complete_persists();
     assert!(room.durable_text().contains("still editing"));
+}
+
+/// While storage takes no writes, an edit is refused at once with 4503 and never applied, a
+/// reader still joins and syncs, and an HTTP edit is told why; once space is back, edits are
+/// taken again.
+#[test]
+fn edits_are_refused_while_storage_takes_no_writes_and_reads_go_on() {
+    let mut room = Harness::new(None);
+    let alice = room.join(Access::ReadWrite);
+    room.type_text(alice, "kept");
+    room.exchange();
+    room.complete_persists();
+    room.exchange();
+
+    assert!(!room.storage_health.admit_batch(Some(0), 0), "out of space");
+    room.type_text(alice, " refused");
+    room.exchange();
+    assert_eq!(
+        room.peers[&alice].closed.as_ref().map(|reason| reason.code),
+        Some(close_code::STORAGE_UNAVAILABLE)
+    );
+    assert_eq!(room.persists_pending(), 0, "nothing reached the writer");
+
+    // A reader's answer to the room's SyncStep1 brings nothing new, and passes.
+    let reader = room.join(Access::ReadWrite);
+    room.exchange();
+    assert!(room.peers[&reader].closed.is_none());
+    assert_eq!(room.peers[&reader].text(), "kept");
+
+    let (reply, mut answer) = oneshot::channel();
+    let update = appended(&yrs::Doc::new(), "over HTTP");
+    room.command(RoomCommand::ApplyUpdate(ApplyUpdate { update, reply }));
+    assert!(matches!(
+        answer.try_recv(),
+        Ok(Err(EditError::StorageUnavailable(_)))
+    ));
+
+    room.storage_health.probe(u64::MAX);
+    room.type_text(reader, "!");
+    room.exchange();
+    room.complete_persists();
+    room.exchange();
+    assert_eq!(room.durable_text(), "kept!");
+    assert!(room.peers[&reader].closed.is_none());
 }

@@ -1,0 +1,249 @@
+//! Whether storage can take writes now, and what the operator is told when it cannot.
+//!
+//! Two ways storage stops taking writes, and they recover differently:
+//! - **Low on space**: the writer checks the filesystem's free space before every batch and
+//!   refuses the batch, without touching the store, while less than the reserve (plus room for
+//!   the batch) is free. sled 0.34 never recovers from a write that failed for lack of space (its
+//!   flush hangs for good afterwards, see `storage::write_latch`), so the reserve keeps sled from
+//!   ever meeting a full disk. Recovers by itself: a probe rechecks the space every
+//!   [`PROBE_INTERVAL`] and edits are taken again once it is there.
+//! - **Failed**: a write or flush failed anyway (a failing device, a read-only filesystem, a disk
+//!   filled faster than the reserve), or a flush did not return within the writer's limit. The
+//!   store makes nothing durable after that until it is opened again, so this lasts until a
+//!   restart, and says so.
+//!
+//! Either way rooms refuse edits at once (the writer's close code, `storage_unavailable`),
+//! reads and joins keep being served from what is stored, `/readyz` answers 503 with the reason,
+//! `quire_storage_errors_total{kind}` counts each refusal, and the log gets one error line when
+//! an episode starts and one line when it ends, not one per update. The decisions live in
+//! [`HealthState`], without I/O, and are unit-tested.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tracing::{error, info};
+
+use crate::telemetry;
+
+/// How often a server low on space rechecks it.
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why storage takes no writes now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outage {
+    /// Less than the reserve is free on the data directory's filesystem.
+    LowOnSpace {
+        /// Bytes free when last checked.
+        available: u64,
+        /// Bytes that must be free to write.
+        needed: u64,
+    },
+    /// A write failed; nothing is made durable until a restart.
+    Failed {
+        /// The first failure, with the OS error.
+        error: String,
+    },
+}
+
+impl Outage {
+    /// The reason `/readyz` and the close reason give.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Outage::LowOnSpace { available, needed } => format!(
+                "storage is low on space: {available} bytes free, {needed} needed; edits resume once space is freed"
+            ),
+            Outage::Failed { error } => {
+                format!("storage failed ({error}); edits resume after a restart")
+            }
+        }
+    }
+}
+
+/// A change of health the operator is told about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// An outage began.
+    Began(Outage),
+    /// Space came back: writes are taken again.
+    Recovered,
+    /// A low-space outage turned into a failure.
+    Failed(Outage),
+}
+
+/// The health decisions, without I/O.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct HealthState {
+    outage: Option<Outage>,
+}
+
+impl HealthState {
+    /// The outage now, if any.
+    pub(crate) fn outage(&self) -> Option<&Outage> {
+        self.outage.as_ref()
+    }
+
+    /// `available` bytes are free and `needed` must be to write.
+    pub(crate) fn handle_space(&mut self, available: u64, needed: u64) -> Option<Change> {
+        match &self.outage {
+            Some(Outage::Failed { .. }) => None,
+            Some(Outage::LowOnSpace { .. }) if available >= needed => {
+                self.outage = None;
+                Some(Change::Recovered)
+            }
+            Some(Outage::LowOnSpace { .. }) => {
+                self.outage = Some(Outage::LowOnSpace { available, needed });
+                None
+            }
+            None if available < needed => {
+                let outage = Outage::LowOnSpace { available, needed };
+                self.outage = Some(outage.clone());
+                Some(Change::Began(outage))
+            }
+            None => None,
+        }
+    }
+
+    /// A write or flush failed with `error`: final until a restart.
+    pub(crate) fn handle_write_failure(&mut self, error: String) -> Option<Change> {
+        let outage = Outage::Failed { error };
+        match self.outage.replace(outage.clone()) {
+            Some(Outage::Failed { error }) => {
+                // The first failure is the one that matters; later ones are its consequences.
+                self.outage = Some(Outage::Failed { error });
+                None
+            }
+            Some(Outage::LowOnSpace { .. }) => Some(Change::Failed(outage)),
+            None => Some(Change::Began(outage)),
+        }
+    }
+}
+
+/// The server's view of its storage, shared by the writer, the rooms and `/readyz`.
+#[derive(Debug)]
+pub(crate) struct StorageHealth {
+    /// Read on every edit: set while any outage lasts.
+    refusing: AtomicBool,
+    state: Mutex<HealthState>,
+    /// Bytes kept free on the data directory's filesystem.
+    reserve_bytes: u64,
+}
+
+impl StorageHealth {
+    pub(crate) fn new(reserve_bytes: u64) -> Self {
+        StorageHealth {
+            refusing: AtomicBool::new(false),
+            state: Mutex::new(HealthState::default()),
+            reserve_bytes,
+        }
+    }
+
+    /// Whether edits are refused now.
+    pub(crate) fn refuses_writes(&self) -> bool {
+        self.refusing.load(Ordering::Relaxed)
+    }
+
+    /// The outage now, if any.
+    pub(crate) fn outage(&self) -> Option<Outage> {
+        self.lock().outage().cloned()
+    }
+
+    /// Whether a batch of `batch_bytes` may be written with `available` bytes free (`None`: the
+    /// store has no filesystem to run out of).
+    pub(crate) fn admit_batch(&self, available: Option<u64>, batch_bytes: u64) -> bool {
+        let Some(available) = available else {
+            return !self.refuses_writes();
+        };
+        // sled writes a batch into its log, and large values again as blob files.
+        let needed = self
+            .reserve_bytes
+            .saturating_add(batch_bytes.saturating_mul(2));
+        let change = self.lock().handle_space(available, needed);
+        self.apply(change);
+        let admitted = !self.refuses_writes();
+        if !admitted {
+            telemetry::record_storage_error("no_space");
+        }
+        admitted
+    }
+
+    /// A probe of the free space, while low on it.
+    pub(crate) fn probe(&self, available: u64) {
+        let change = self.lock().handle_space(available, self.reserve_bytes);
+        self.apply(change);
+    }
+
+    /// A write or flush failed.
+    pub(crate) fn record_failure(&self, error: String) {
+        telemetry::record_storage_error("write_failed");
+        let change = self.lock().handle_write_failure(error);
+        self.apply(change);
+    }
+
+    fn apply(&self, change: Option<Change>) {
+        let outage = self.lock().outage().is_some();
+        self.refusing.store(outage, Ordering::Relaxed);
+        match change {
+            Some(Change::Began(outage)) | Some(Change::Failed(outage)) => {
+                error!(reason = %outage.describe(), "storage stopped taking writes; edits are refused");
+            }
+            Some(Change::Recovered) => info!("storage has space again; edits are taken again"),
+            None => {}
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HealthState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_low_begins_one_episode_and_space_ends_it() {
+        let mut state = HealthState::default();
+        assert_eq!(state.handle_space(100, 50), None);
+        let began = state.handle_space(40, 50);
+        assert!(matches!(
+            began,
+            Some(Change::Began(Outage::LowOnSpace { .. }))
+        ));
+        assert_eq!(state.handle_space(30, 50), None, "one episode, told once");
+        assert_eq!(
+            state.outage(),
+            Some(&Outage::LowOnSpace {
+                available: 30,
+                needed: 50
+            })
+        );
+        assert_eq!(state.handle_space(60, 50), Some(Change::Recovered));
+        assert_eq!(state.outage(), None);
+    }
+
+    #[test]
+    fn a_failed_write_lasts_until_a_restart() {
+        let mut state = HealthState::default();
+        state.handle_space(10, 50);
+        let failed = state.handle_write_failure("first".into());
+        assert!(matches!(
+            failed,
+            Some(Change::Failed(Outage::Failed { .. }))
+        ));
+        assert_eq!(state.handle_write_failure("second".into()), None);
+        assert_eq!(
+            state.handle_space(1000, 50),
+            None,
+            "space does not undo a failure"
+        );
+        assert_eq!(
+            state.outage(),
+            Some(&Outage::Failed {
+                error: "first".into()
+            })
+        );
+    }
+}

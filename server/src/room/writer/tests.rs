@@ -1,0 +1,268 @@
+//! The writer: pacing, durable before visible, failed and refused batches.
+
+use super::*;
+
+#[test]
+fn one_document_is_flushed_at_once() {
+    let mut pacing = CommitPacing::default();
+    assert_eq!(pacing.gather_before_flush(1), None);
+    assert_eq!(pacing.gather_before_flush(1), None);
+}
+
+#[test]
+fn several_documents_gather_and_the_next_batch_too() {
+    let mut pacing = CommitPacing::default();
+    assert_eq!(pacing.gather_before_flush(3), Some(GATHER));
+    // Many rooms were writing a moment ago: a batch that happens to hold one still waits.
+    assert_eq!(pacing.gather_before_flush(1), Some(GATHER));
+    assert_eq!(pacing.gather_before_flush(1), None);
+}
+
+/// A store that records the writer's calls and holds each flush until the test lets it
+/// return (or fail), so what the writer does meanwhile can be observed.
+struct GatedStore {
+    inner: storage::MemoryStore,
+    calls: std::sync::Mutex<Vec<&'static str>>,
+    /// What `available_bytes` answers.
+    available: std::sync::Mutex<Option<u64>>,
+    /// Appends fail with an I/O error, as on a full disk.
+    appends_fail: std::sync::atomic::AtomicBool,
+    flush_entered: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    flush_outcome: std::sync::Mutex<std::sync::mpsc::Receiver<Result<(), StoreError>>>,
+}
+
+impl GatedStore {
+    fn record(&self, call: &'static str) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+impl DocStore for GatedStore {
+    fn load(&self, doc: &str) -> Result<storage::LoadedDoc, StoreError> {
+        self.inner.load(doc)
+    }
+    fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {
+        self.record("append");
+        if self.appends_fail.load(Ordering::Relaxed) {
+            return Err(StoreError::Io {
+                path: "sled".into(),
+                source: std::io::Error::from_raw_os_error(28),
+            });
+        }
+        self.inner.append(doc, update)
+    }
+    fn available_bytes(&self) -> Option<u64> {
+        *self.available.lock().unwrap()
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        self.record("flush entered");
+        self.flush_entered.lock().unwrap().send(()).unwrap();
+        let outcome = self.flush_outcome.lock().unwrap().recv().unwrap();
+        self.record("flush returned");
+        outcome
+    }
+    fn compact(&self, doc: &str, snapshot: &[u8], through: storage::Seq) -> Result<(), StoreError> {
+        self.inner.compact(doc, snapshot, through)
+    }
+    fn list(&self) -> Result<Vec<storage::DocMeta>, StoreError> {
+        self.inner.list()
+    }
+    fn list_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<storage::DocMeta>, StoreError> {
+        self.inner.list_page(after, limit)
+    }
+    fn metadata(&self, doc: &str) -> Result<Option<storage::DocMeta>, StoreError> {
+        self.inner.metadata(doc)
+    }
+    fn delete(&self, doc: &str) -> Result<bool, StoreError> {
+        self.inner.delete(doc)
+    }
+    fn create_version(
+        &self,
+        doc: &str,
+        label: &str,
+        snapshot: &[u8],
+    ) -> Result<storage::VersionMeta, StoreError> {
+        self.inner.create_version(doc, label, snapshot)
+    }
+    fn list_versions(&self, doc: &str) -> Result<Vec<storage::VersionMeta>, StoreError> {
+        self.inner.list_versions(doc)
+    }
+    fn load_version(
+        &self,
+        doc: &str,
+        version: storage::VersionId,
+    ) -> Result<Option<(storage::VersionMeta, Vec<u8>)>, StoreError> {
+        self.inner.load_version(doc, version)
+    }
+}
+
+/// A strict writer over a [`GatedStore`]: the store, a way to submit, and the flush controls.
+struct GatedWriter {
+    store: Arc<GatedStore>,
+    health: Arc<StorageHealth>,
+    requests: mpsc::Sender<CommitRequest>,
+    flush_entered: std::sync::mpsc::Receiver<()>,
+    flush_outcome: std::sync::mpsc::Sender<Result<(), StoreError>>,
+}
+
+fn gated_writer() -> GatedWriter {
+    gated_writer_with(Duration::from_secs(60), 0)
+}
+
+/// A gated writer whose flushes may take `flush_timeout`, keeping `reserve_bytes` free.
+fn gated_writer_with(flush_timeout: Duration, reserve_bytes: u64) -> GatedWriter {
+    let (entered_sender, flush_entered) = std::sync::mpsc::channel();
+    let (flush_outcome, outcome_receiver) = std::sync::mpsc::channel();
+    let store = Arc::new(GatedStore {
+        inner: storage::MemoryStore::default(),
+        calls: Default::default(),
+        available: Default::default(),
+        appends_fail: Default::default(),
+        flush_entered: std::sync::Mutex::new(entered_sender),
+        flush_outcome: std::sync::Mutex::new(outcome_receiver),
+    });
+    let (requests, receiver) = mpsc::channel(8);
+    let writer_store: Arc<dyn DocStore> = store.clone();
+    let settings = WriterSettings {
+        durability: Durability::Strict,
+        flush_timeout,
+    };
+    let health = Arc::new(StorageHealth::new(reserve_bytes));
+    let writer_health = health.clone();
+    std::thread::spawn(move || {
+        run_writer(
+            writer_store,
+            settings,
+            receiver,
+            Arc::default(),
+            writer_health,
+        );
+    });
+    GatedWriter {
+        store,
+        health,
+        requests,
+        flush_entered,
+        flush_outcome,
+    }
+}
+
+fn submit(writer: &GatedWriter, update: &'static [u8]) -> oneshot::Receiver<PersistResult> {
+    let (done, answer) = oneshot::channel();
+    let request = CommitRequest {
+        document: Arc::from("doc"),
+        updates: vec![Bytes::from_static(update)],
+        done,
+    };
+    writer.requests.blocking_send(request).unwrap();
+    answer
+}
+
+/// Durable before visible, at the writer: a request is answered (and the room may then
+/// deliver) only after the flush covering it has returned.
+#[test]
+fn a_request_is_answered_only_after_its_flush_returned() {
+    let writer = gated_writer();
+    let mut answer = submit(&writer, b"update");
+    writer.flush_entered.recv().unwrap();
+    assert!(
+        matches!(answer.try_recv(), Err(oneshot::error::TryRecvError::Empty)),
+        "answered while the flush had not returned"
+    );
+    writer.flush_outcome.send(Ok(())).unwrap();
+    let receipt = answer.blocking_recv().unwrap().unwrap().unwrap();
+    assert_eq!(receipt.seq, storage::Seq(1));
+    assert_eq!(
+        *writer.store.calls.lock().unwrap(),
+        ["append", "flush entered", "flush returned"]
+    );
+}
+
+/// A flush that fails is every covered request's failure, even though its append worked:
+/// nothing it covered is known to be durable.
+#[test]
+fn a_failed_flush_fails_the_requests_it_covered() {
+    let writer = gated_writer();
+    let answer = submit(&writer, b"update");
+    writer.flush_entered.recv().unwrap();
+    writer
+        .flush_outcome
+        .send(Err(StoreError::UnknownDocument { doc: "doc".into() }))
+        .unwrap();
+    let outcome = answer.blocking_recv().unwrap();
+    assert!(
+        matches!(outcome, Err(StorageError::FlushFailed(_))),
+        "{outcome:?}"
+    );
+}
+
+/// Short of space, a batch is refused without touching the store, and taken again once space is
+/// back.
+#[test]
+fn a_batch_is_refused_untouched_while_space_is_short() {
+    let writer = gated_writer_with(Duration::from_secs(60), 1000);
+    *writer.store.available.lock().unwrap() = Some(999);
+    let outcome = submit(&writer, b"update").blocking_recv().unwrap();
+    match outcome {
+        Err(StorageError::Unavailable(reason)) => {
+            assert!(reason.contains("low on space"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(writer.store.calls.lock().unwrap().is_empty());
+    assert!(writer.health.refuses_writes());
+
+    *writer.store.available.lock().unwrap() = Some(1 << 20);
+    let answer = submit(&writer, b"update");
+    writer.flush_entered.recv().unwrap();
+    writer.flush_outcome.send(Ok(())).unwrap();
+    assert!(answer.blocking_recv().unwrap().is_ok());
+    assert!(!writer.health.refuses_writes());
+}
+
+/// A flush that never returns fails its batch once its time is up, instead of holding every
+/// room; storage then stays failed and later batches are refused without touching the store.
+#[test]
+fn a_flush_that_never_returns_fails_its_batch_and_storage_stays_failed() {
+    let writer = gated_writer_with(Duration::from_millis(50), 0);
+    let answer = submit(&writer, b"update");
+    writer.flush_entered.recv().unwrap();
+    // The flush is never let go: the answer comes from the time limit.
+    let outcome = answer.blocking_recv().unwrap();
+    assert!(
+        matches!(&outcome, Err(StorageError::FlushFailed(reason)) if reason.contains("did not return")),
+        "{outcome:?}"
+    );
+    assert!(matches!(
+        writer.health.outage(),
+        Some(super::super::storage_health::Outage::Failed { .. })
+    ));
+    let later = submit(&writer, b"later").blocking_recv().unwrap();
+    assert!(
+        matches!(later, Err(StorageError::Unavailable(_))),
+        "{later:?}"
+    );
+    assert_eq!(
+        *writer.store.calls.lock().unwrap(),
+        ["append", "flush entered"]
+    );
+}
+
+/// After a failed append the store is not flushed (sled's flush would never return): the batch
+/// is answered as failed at once, and storage is failed.
+#[test]
+fn a_failed_append_is_answered_without_a_flush() {
+    let writer = gated_writer();
+    writer.store.appends_fail.store(true, Ordering::Relaxed);
+    let outcome = submit(&writer, b"update").blocking_recv().unwrap();
+    assert!(
+        matches!(outcome, Err(StorageError::Store(_))),
+        "{outcome:?}"
+    );
+    assert_eq!(*writer.store.calls.lock().unwrap(), ["append"]);
+    assert!(writer.health.refuses_writes());
+}
