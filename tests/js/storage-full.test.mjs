@@ -9,7 +9,9 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import WebSocket from 'ws'
 import * as Y from 'yjs'
+import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import { startQuire, connectProvider, synced, docSatisfies, within } from './harness.mjs'
 
 const MiB = 1024 * 1024
@@ -34,6 +36,26 @@ function mountTmpfs (t, size) {
     rmSync(mountPoint, { recursive: true, force: true })
   })
   return mountPoint
+}
+
+/** A Hocuspocus provider for `name` on a socket of its own, and the close codes its socket gets. */
+function openHocuspocus (server, name) {
+  const socket = new HocuspocusProviderWebsocket({ url: server.url.replace(/^http/, 'ws') + '/hocuspocus', WebSocketPolyfill: WebSocket })
+  const doc = new Y.Doc()
+  const provider = new HocuspocusProvider({ websocketProvider: socket, name, document: doc })
+  provider.attach()
+  const closes = []
+  socket.on('close', ({ event }) => closes.push(event?.code))
+  const synced = provider.isSynced
+    ? Promise.resolve()
+    : new Promise((resolve) => {
+      const handler = () => { provider.off('synced', handler); resolve() }
+      provider.on('synced', handler)
+    })
+  return {
+    doc, text: doc.getText('text'), closes, synced,
+    close () { provider.destroy(); socket.destroy(); doc.destroy() }
+  }
 }
 
 /** Resolves once `check()` is true, checking again every 100 ms (an outside condition: the disk). */
@@ -83,9 +105,13 @@ test('a full disk refuses edits with 4503, keeps reads, and recovers without a r
   const writer = connectProvider(server, 'filling')
   const reader = connectProvider(server, 'filling')
   const elsewhere = connectProvider(server, 'elsewhere')
-  t.after(() => [writer, reader, elsewhere].forEach((client) => client.close()))
+  const tiptap = openHocuspocus(server, 'elsewhere')
+  t.after(() => [writer, reader, elsewhere, tiptap].forEach((client) => client.close()))
   elsewhere.text.insert(0, 'written before the disk filled')
-  await within(Promise.all([writer, reader, elsewhere].map(({ provider }) => synced(provider))), 10000, 'sync')
+  await within(Promise.all([...[writer, reader, elsewhere].map(({ provider }) => synced(provider)), tiptap.synced]),
+    10000, 'sync')
+  await within(docSatisfies(tiptap.doc, () => tiptap.text.toString() === 'written before the disk filled'), 10000,
+    'the Hocuspocus client to see the first edit')
 
   const shown = await fillUntilRefused(writer, reader)
   assert.ok(shown.length >= 100_000, 'some chunks were stored before the disk filled')
@@ -98,6 +124,7 @@ test('a full disk refuses edits with 4503, keeps reads, and recovers without a r
   const metrics = await (await fetch(`${server.url}/metrics`)).text()
   assert.match(metrics, /quire_storage_errors_total\{kind="no_space"\} [1-9]/)
   assert.match(server.log(), /storage stopped taking writes/)
+  assert.ok(server.log().includes(dataDir), 'the log line names the data directory')
 
   // Reads go on: a joiner syncs what is stored, the snapshot is exported, another room works.
   const joiner = connectProvider(server, 'filling')
@@ -121,22 +148,29 @@ test('a full disk refuses edits with 4503, keeps reads, and recovers without a r
   assert.equal(posted.status, 503)
   assert.equal((await posted.json()).code, 'storage_unavailable')
 
-  // The writer keeps typing; its provider keeps the edit and reconnects.
+  // The writer keeps typing; its provider keeps the edit and reconnects. So does a Hocuspocus
+  // client of the other document, whose socket is closed with the same code.
   writer.text.insert(0, 'typed during the outage|')
   const everything = writer.text.toString()
+  tiptap.text.insert(0, 'over Hocuspocus during the outage|')
+  const elsewhereText = tiptap.text.toString()
+  await within(until(() => tiptap.closes.includes(STORAGE_UNAVAILABLE)), 10000,
+    'the Hocuspocus socket to be closed with 4503')
 
   // Space returns: no restart, edits are taken again, the typed text arrives.
   execFileSync('mount', ['-o', 'remount,size=256m', mountPoint])
   await within(until(async () => (await readiness(server)).status === 200), 10000, '/readyz to answer 200 again')
   await within(docSatisfies(reader.doc, () => reader.text.toString() === everything), 20000,
     'what the writer typed during the outage to reach the reader')
+  await within(docSatisfies(bystander.doc, () => bystander.text.toString() === elsewhereText), 20000,
+    'what the Hocuspocus client typed during the outage to arrive')
   assert.match(server.log(), /storage has space again/)
 
   // Everything anyone was shown is stored.
   assert.equal((await server.stop()).code, 0, 'quire exits 0 on SIGTERM')
   server = await startQuire(flags, { dataDir })
   assert.equal(await exported(server, 'filling'), everything)
-  assert.equal(await exported(server, 'elsewhere'), 'written before the disk filled')
+  assert.equal(await exported(server, 'elsewhere'), elsewhereText)
 })
 
 /** SIGTERM while storage refuses writes still ends the process within its grace period. */

@@ -197,6 +197,7 @@ impl ServeConfig {
             durability: self.durability,
             flush_timeout: Duration::from_millis(self.storage_flush_timeout_millis),
             reserve_bytes: self.storage_reserve_bytes,
+            data_directory: Some(self.data_dir.clone()),
         }
     }
 

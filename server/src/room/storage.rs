@@ -40,7 +40,7 @@ impl PersistTicket {
 }
 
 /// How storage is written: durability, and the limits that tell a failing store.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StorageSettings {
     /// How strictly updates are made durable before anyone sees them.
     pub durability: Durability,
@@ -48,6 +48,8 @@ pub struct StorageSettings {
     pub flush_timeout: Duration,
     /// Bytes kept free on the data directory's filesystem: edits are refused below that.
     pub reserve_bytes: u64,
+    /// Where the store lives, named in what the operator is told when it fails.
+    pub data_directory: Option<std::path::PathBuf>,
 }
 
 impl StorageSettings {
@@ -57,6 +59,7 @@ impl StorageSettings {
             durability,
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
             reserve_bytes: DEFAULT_RESERVE_BYTES,
+            data_directory: None,
         }
     }
 }
@@ -81,7 +84,9 @@ impl Storage {
     pub fn start(store: Arc<dyn DocStore>, settings: StorageSettings) -> Self {
         let (requests, receiver) = mpsc::channel(WRITER_QUEUE_REQUESTS);
         let counters = Arc::new(PersistenceCounters::default());
-        let health = Arc::new(StorageHealth::new(settings.reserve_bytes));
+        let health = Arc::new(
+            StorageHealth::new(settings.reserve_bytes).with_location(settings.data_directory),
+        );
         let writer_store = store.clone();
         let writer_counters = counters.clone();
         let writer_health = health.clone();

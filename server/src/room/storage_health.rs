@@ -18,6 +18,7 @@
 //! an episode starts and one line when it ends, not one per update. The decisions live in
 //! [`HealthState`], without I/O, and are unit-tested.
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -127,6 +128,8 @@ pub(crate) struct StorageHealth {
     state: Mutex<HealthState>,
     /// Bytes kept free on the data directory's filesystem.
     reserve_bytes: u64,
+    /// The data directory, for the log.
+    location: Option<PathBuf>,
 }
 
 impl StorageHealth {
@@ -135,7 +138,14 @@ impl StorageHealth {
             refusing: AtomicBool::new(false),
             state: Mutex::new(HealthState::default()),
             reserve_bytes,
+            location: None,
         }
+    }
+
+    /// Names `location` (the data directory) in the log lines.
+    pub(crate) fn with_location(mut self, location: Option<PathBuf>) -> Self {
+        self.location = location;
+        self
     }
 
     /// Whether edits are refused now.
@@ -185,7 +195,11 @@ impl StorageHealth {
         self.refusing.store(outage, Ordering::Relaxed);
         match change {
             Some(Change::Began(outage)) | Some(Change::Failed(outage)) => {
-                error!(reason = %outage.describe(), "storage stopped taking writes; edits are refused");
+                let path = self
+                    .location
+                    .as_deref()
+                    .map(|path| path.display().to_string());
+                error!(reason = %outage.describe(), path = path.unwrap_or_default(), "storage stopped taking writes; edits are refused");
             }
             Some(Change::Recovered) => info!("storage has space again; edits are taken again"),
             None => {}
