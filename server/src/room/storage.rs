@@ -129,6 +129,14 @@ impl Storage {
     /// waits only while the writer's queue is full.
     pub async fn submit(&self, document: Arc<str>, updates: Vec<Bytes>) -> PersistTicket {
         let (done, answer) = oneshot::channel();
+        if self.health.refuses_writes() {
+            // Refused here, not by the writer: after a flush that never returned, the writer is
+            // still inside it and would never get to this request.
+            let outage = self.health.outage();
+            let reason = outage.map(|outage| outage.describe()).unwrap_or_default();
+            let _ = done.send(Err(StorageError::Unavailable(reason)));
+            return PersistTicket(answer);
+        }
         let request = CommitRequest {
             document,
             updates,

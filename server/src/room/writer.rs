@@ -13,7 +13,7 @@
 //! Before each batch the writer asks [`StorageHealth`] whether storage takes writes (enough free
 //! space, no earlier failure), and answers the batch with [`StorageError::Unavailable`] without
 //! touching the store when it does not; a failed append or flush, or a flush past its time limit
-//! ([`Flusher`]), is reported to it.
+//! ([`FlushWatchdog`]), is reported to it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use bytes::Bytes;
 use storage::{AppendReceipt, DocStore, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use super::flusher::Flusher;
+use super::flusher::{FlushWatchdog, Waiting};
 use super::storage_health::StorageHealth;
 use crate::telemetry;
 
@@ -118,7 +118,7 @@ pub(crate) fn run_writer(
     let mut batch = Vec::new();
     let mut pacing = CommitPacing::default();
     let mut writer = Writer {
-        flusher: Flusher::start(store.clone(), settings.flush_timeout),
+        watchdog: FlushWatchdog::start(settings.flush_timeout, health.clone()),
         store,
         durability: settings.durability,
         counters,
@@ -146,7 +146,7 @@ pub(crate) fn run_writer(
 /// What the writer thread holds.
 struct Writer {
     store: Arc<dyn DocStore>,
-    flusher: Flusher,
+    watchdog: FlushWatchdog,
     durability: Durability,
     counters: Arc<PersistenceCounters>,
     health: Arc<StorageHealth>,
@@ -164,11 +164,7 @@ impl Writer {
             .health
             .admit_batch(self.store.available_bytes(), batch_bytes)
         {
-            let reason = self
-                .health
-                .outage()
-                .map(|outage| outage.describe())
-                .unwrap_or_default();
+            let reason = self.outage();
             for request in batch.drain(..) {
                 let _ = request
                     .done
@@ -179,44 +175,70 @@ impl Writer {
         let started = std::time::Instant::now();
         let appended = append_all(self.store.as_ref(), batch);
         telemetry::record_storage("append", started.elapsed());
-        if let Some(failure) = appended
-            .iter()
-            .filter_map(|result| result.as_ref().err())
-            .find(|error| is_storage_failure(error))
-        {
-            self.health.record_failure(failure.to_string());
-        }
         let appended_count: usize = batch.iter().map(|request| request.updates.len()).sum();
         self.counters
             .updates
             .fetch_add(appended_count as u64, Ordering::Relaxed);
-        let flush_failure = match self.durability {
+        let mut waiting = Vec::with_capacity(batch.len());
+        for (request, result) in batch.drain(..).zip(appended) {
+            match result {
+                Ok(receipt) => waiting.push((request.done, receipt)),
+                Err(error) => {
+                    if is_storage_failure(&error) {
+                        self.health.record_failure(error.to_string());
+                    }
+                    let _ = request.done.send(Err(StorageError::Store(error)));
+                }
+            }
+        }
+        match self.durability {
             // After a failed write the store makes nothing durable (and sled's flush would never
-            // return): the batch is answered as failed at once.
+            // return): what was appended is answered as failed at once.
             Durability::Strict if self.health.refuses_writes() => {
-                self.health.outage().map(|outage| outage.describe())
+                let reason = self.outage();
+                answer(waiting, || Err(StorageError::FlushFailed(reason.clone())));
             }
             Durability::Strict => {
                 self.counters.flushes.fetch_add(1, Ordering::Relaxed);
                 let started = std::time::Instant::now();
-                let flushed = self.flusher.flush();
+                let store = &self.store;
+                let flushed = self.watchdog.flush(|| store.flush(), waiting);
                 telemetry::record_storage("flush", started.elapsed());
-                flushed.err().map(|error| {
-                    // Logged by the health, once per episode.
-                    self.health.record_failure(error.to_string());
-                    error.to_string()
-                })
+                // `None`: the flush ran past its limit, and the watchdog answered.
+                match flushed {
+                    Some((Ok(()), waiting)) => answer_receipts(waiting),
+                    Some((Err(error), waiting)) => {
+                        // Logged by the health, once per episode.
+                        self.health.record_failure(error.to_string());
+                        let failure = error.to_string();
+                        answer(waiting, || Err(StorageError::FlushFailed(failure.clone())));
+                    }
+                    None => {}
+                }
             }
-            Durability::Relaxed => None,
-        };
-        for (request, result) in batch.drain(..).zip(appended) {
-            let answer = match (result, &flush_failure) {
-                (Ok(_), Some(failure)) => Err(StorageError::FlushFailed(failure.clone())),
-                (Ok(receipt), None) => Ok(receipt),
-                (Err(error), _) => Err(StorageError::Store(error)),
-            };
-            let _ = request.done.send(answer);
+            Durability::Relaxed => answer_receipts(waiting),
         }
+    }
+
+    fn outage(&self) -> String {
+        self.health
+            .outage()
+            .map(|outage| outage.describe())
+            .unwrap_or_default()
+    }
+}
+
+/// Answers each waiting request with its receipt: its updates are durable.
+fn answer_receipts(waiting: Vec<Waiting>) {
+    for (done, receipt) in waiting {
+        let _ = done.send(Ok(receipt));
+    }
+}
+
+/// Answers each waiting request with `outcome()`.
+fn answer(waiting: Vec<Waiting>, outcome: impl Fn() -> PersistResult) {
+    for (done, _) in waiting {
+        let _ = done.send(outcome());
     }
 }
 

@@ -225,7 +225,7 @@ fn a_batch_is_refused_untouched_while_space_is_short() {
 }
 
 /// A flush that never returns fails its batch once its time is up, instead of holding every
-/// room; storage then stays failed and later batches are refused without touching the store.
+/// room, and storage stays failed.
 #[test]
 fn a_flush_that_never_returns_fails_its_batch_and_storage_stays_failed() {
     let writer = gated_writer_with(Duration::from_millis(50), 0);
@@ -241,14 +241,36 @@ fn a_flush_that_never_returns_fails_its_batch_and_storage_stays_failed() {
         writer.health.outage(),
         Some(super::super::storage_health::Outage::Failed { .. })
     ));
-    let later = submit(&writer, b"later").blocking_recv().unwrap();
-    assert!(
-        matches!(later, Err(StorageError::Unavailable(_))),
-        "{later:?}"
-    );
     assert_eq!(
         *writer.store.calls.lock().unwrap(),
         ["append", "flush entered"]
+    );
+}
+
+/// Once storage has failed, a persist is refused at once, without waiting for a writer that may
+/// be stuck inside a flush for good.
+#[test]
+fn a_persist_after_a_failure_is_refused_at_once() {
+    let store: Arc<dyn DocStore> = Arc::new(storage::MemoryStore::default());
+    let storage = super::super::storage::Storage::start(
+        store,
+        super::super::storage::StorageSettings::with_durability(Durability::Strict),
+    );
+    storage.health().record_failure("the disk went away".into());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let outcome = runtime.block_on(async {
+        let updates = vec![Bytes::from_static(b"later")];
+        storage
+            .submit(Arc::from("doc"), updates)
+            .await
+            .outcome()
+            .await
+    });
+    assert!(
+        matches!(&outcome, Err(StorageError::Unavailable(reason)) if reason.contains("the disk went away")),
+        "{outcome:?}"
     );
 }
 
