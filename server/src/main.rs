@@ -126,6 +126,9 @@ fn main() -> anyhow::Result<()> {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
+    // A storage operation stuck on a device that stopped answering must not keep the process
+    // alive past shutdown: what was durable is, and nothing more can be made so.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(())
 }
 

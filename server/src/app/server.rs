@@ -124,6 +124,7 @@ impl Server {
         let tracker = state.tracker.clone();
         let storage = state.storage.clone();
         let grace = state.config.shutdown_grace();
+        let flush_limit = state.config.storage_settings().flush_timeout;
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         // Once shutdown begins, WebSockets close with 1001 and /readyz answers 503 at once, but
         // the listener stays open a moment longer so load balancers polling readiness see the
@@ -166,9 +167,15 @@ impl Server {
             );
         }
         // Every accepted update was flushed before it was shown; this covers relaxed mode and
-        // the compactions of rooms that just closed.
-        if let Err(error) = storage.flush().await {
-            warn!(%error, "final flush failed");
+        // the compactions of rooms that just closed. Not when storage takes no writes (it could
+        // not, and a failed sled's flush never returns), and never longer than a flush may take.
+        if !storage.health().refuses_writes() {
+            let limit = flush_limit;
+            match tokio::time::timeout(limit, storage.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => warn!(%error, "final flush failed"),
+                Err(_) => warn!(?limit, "final flush did not return in time"),
+            }
         }
         info!("stopped");
         Ok(())
