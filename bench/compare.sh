@@ -225,7 +225,8 @@ start_server_once() {
       # limits are raised, since the load generator is one fast client on one address.
       RUST_LOG=warn "${server_cpu[@]}" "$quire" serve --addr "127.0.0.1:$port" \
         --data-dir "$server_data" --durability strict \
-        --max-messages-per-second 1000000 --max-connections-per-ip 1000000 \
+        --max-messages-per-second 1000000 --max-bytes-per-second 100000000000 \
+        --max-connections-per-ip 1000000 \
         --max-connections 1000000 >"$log" 2>&1 &
       ;;
     y-websocket-server)

@@ -610,8 +610,8 @@ directory):
 - **Quire**: `quire serve --durability strict` (the default: every update is flushed to disk
   before anyone else sees it) with a fresh sled data directory, `RUST_LOG=warn`, and only the
   abuse limits raised for a load generator that is one fast client on a few addresses:
-  `--max-messages-per-second 1000000 --max-connections-per-ip 1000000 --max-connections
-  1000000`.
+  `--max-messages-per-second 1000000 --max-bytes-per-second 100000000000
+  --max-connections-per-ip 1000000 --max-connections 1000000`.
 - **Quire /hocuspocus** (W2 only): the same server, the load generator speaking the Hocuspocus
   protocol to its `/hocuspocus` endpoint, to show what the multiplexed protocol costs next to
   `/ws` (both run the one connection loop, `server/src/socket_loop.rs`).

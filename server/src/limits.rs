@@ -108,7 +108,10 @@ pub struct MessageRate {
 impl MessageRate {
     /// A full bucket for `per_second` messages a second.
     pub fn new(per_second: u32) -> Self {
-        let rate = f64::from(per_second.max(1));
+        Self::per_second(f64::from(per_second.max(1)))
+    }
+
+    fn per_second(rate: f64) -> Self {
         MessageRate {
             rate,
             capacity: rate * 2.0,
@@ -119,15 +122,70 @@ impl MessageRate {
 
     /// Takes one message's token at `now`; false when the sender is over its rate.
     pub fn allow(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
-        self.refilled = now;
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
         } else {
             false
         }
+    }
+
+    /// Takes `amount` tokens at `now` if any are left, going into debt for the rest: one message
+    /// larger than the whole bucket (a 32 MiB update under an 8 MiB/s limit) still passes when
+    /// the sender has been quiet, and the debt holds back what follows. False when nothing is
+    /// left.
+    fn take(&mut self, now: Instant, amount: f64) -> bool {
+        self.refill(now);
+        if self.tokens > 0.0 {
+            self.tokens -= amount;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        self.refilled = now;
+    }
+}
+
+/// What one connection may send: messages and bytes per second, bursts of twice each.
+#[derive(Debug)]
+pub struct InboundRate {
+    messages: MessageRate,
+    bytes: MessageRate,
+}
+
+/// Which inbound limit a connection went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverRate {
+    /// `--max-messages-per-second`.
+    Messages,
+    /// `--max-bytes-per-second`.
+    Bytes,
+}
+
+impl InboundRate {
+    /// Full buckets for `messages_per_second` and `bytes_per_second`.
+    pub fn new(messages_per_second: u32, bytes_per_second: u64) -> Self {
+        InboundRate {
+            messages: MessageRate::new(messages_per_second),
+            bytes: MessageRate::per_second(bytes_per_second.max(1) as f64),
+        }
+    }
+
+    /// Counts a message of `bytes` bytes arriving at `now`.
+    pub fn allow(&mut self, now: Instant, bytes: usize) -> Result<(), OverRate> {
+        if !self.messages.allow(now) {
+            return Err(OverRate::Messages);
+        }
+        if !self.bytes.take(now, bytes as f64) {
+            return Err(OverRate::Bytes);
+        }
+        Ok(())
     }
 }
 
@@ -168,5 +226,32 @@ mod tests {
             rate.allow(start + Duration::from_millis(150)),
             "refilled after a while"
         );
+    }
+
+    #[test]
+    fn bytes_pass_in_bursts_of_twice_the_rate_and_one_large_message_borrows() {
+        let start = Instant::now();
+        let mut rate = InboundRate::new(1000, 100);
+        assert_eq!(rate.allow(start, 150), Ok(()));
+        assert_eq!(
+            rate.allow(start, 60),
+            Ok(()),
+            "50 bytes were left: it borrows 10"
+        );
+        assert_eq!(rate.allow(start, 1), Err(OverRate::Bytes));
+        // A second refills 100 bytes: the debt of 10 is paid and 90 are there.
+        let later = start + Duration::from_secs(1);
+        assert_eq!(
+            rate.allow(later, 500),
+            Ok(()),
+            "one large message still passes"
+        );
+        assert_eq!(rate.allow(later, 1), Err(OverRate::Bytes));
+        let much_later = later + Duration::from_secs(10);
+        assert_eq!(rate.allow(much_later, 1), Ok(()));
+        let mut messages = InboundRate::new(1, 1 << 20);
+        assert_eq!(messages.allow(start, 1), Ok(()));
+        assert_eq!(messages.allow(start, 1), Ok(()));
+        assert_eq!(messages.allow(start, 1), Err(OverRate::Messages));
     }
 }

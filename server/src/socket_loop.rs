@@ -27,7 +27,7 @@ use tracing::debug;
 
 use crate::close_code;
 use crate::config::ServeConfig;
-use crate::limits::MessageRate;
+use crate::limits::{InboundRate, OverRate};
 use crate::room::CloseReason;
 use crate::telemetry;
 use crate::websocket::send::feed_binary;
@@ -35,6 +35,8 @@ use crate::websocket::{SocketSink, SocketStream};
 
 /// How long a closing connection waits for the client's close reply.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a client that stopped reading is given to take its close frame before it is dropped.
+const SLOW_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Frames written before a flush, so one slow flush does not hold back the queue forever.
 const MAX_FRAMES_PER_FLUSH: usize = 256;
@@ -43,8 +45,11 @@ const MAX_FRAMES_PER_FLUSH: usize = 256;
 pub(crate) enum Ending {
     /// Send this close frame, then end.
     Close(CloseReason),
-    /// The client is gone (closed, reset, not reading); nothing to send.
+    /// The client is gone (closed, reset); nothing to send.
     Gone,
+    /// The client took no bytes for the send timeout: a close frame if it gets through within
+    /// [`SLOW_CLOSE_TIMEOUT`], no wait for a reply.
+    Stalled(CloseReason),
 }
 
 impl Ending {
@@ -124,7 +129,7 @@ pub(crate) async fn run<P: Protocol>(
     keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
     keepalive.tick().await;
     let mut last_heard = Instant::now();
-    let mut rate = MessageRate::new(config.max_messages_per_second);
+    let mut rate = InboundRate::new(config.max_messages_per_second, config.max_bytes_per_second);
     // One wait for shutdown for the connection's life: made anew each turn, it would join and
     // leave the token's list of waiters (a lock each way) for every frame.
     let mut stopping = pin!(shutdown.cancelled());
@@ -186,12 +191,22 @@ pub(crate) async fn run<P: Protocol>(
             }
             Turn::Frame(frame) => {
                 P::count(&telemetry::FRAMES_RECEIVED, &frame);
-                if !rate.allow(last_heard.into_std()) {
-                    telemetry::record_refusal("rate_limited");
-                    break Ending::close(
-                        close_code::RATE_LIMITED,
-                        "sending faster than the server allows",
-                    );
+                match rate.allow(last_heard.into_std(), frame.len()) {
+                    Ok(()) => {}
+                    Err(OverRate::Messages) => {
+                        telemetry::record_refusal("rate_limited");
+                        break Ending::close(
+                            close_code::RATE_LIMITED,
+                            "sending more messages a second than the server allows",
+                        );
+                    }
+                    Err(OverRate::Bytes) => {
+                        telemetry::record_refusal("byte_rate_limited");
+                        break Ending::close(
+                            close_code::RATE_LIMITED,
+                            "sending more bytes a second than the server allows",
+                        );
+                    }
                 }
                 match batch_of(Box::pin(protocol.handle_frame(frame)).await) {
                     Ok(Some(batch)) => batch,
@@ -252,15 +267,22 @@ async fn deliver<P: Protocol>(
         Poll::Pending => tokio::select! {
             biased;
             _ = stopping => return Some(Ending::Gone),
-            written = tokio::time::timeout(config.idle_timeout(), writing) => written,
+            written = tokio::time::timeout(config.send_timeout(), writing) => written,
         },
     };
     match written {
         Ok(Ok(())) => None,
         Ok(Err(_)) => Some(Ending::Gone),
         Err(_) => {
-            debug!("dropping a client that has not read for the idle timeout");
-            Some(Ending::Gone)
+            // The client has taken no bytes for the send timeout: told so if a close frame still
+            // gets through within a second, dropped either way. Its queued frames go with it.
+            debug!("closing a client that has not read for the send timeout");
+            metrics::counter!(telemetry::SLOW_CLIENT_DISCONNECTS).increment(1);
+            let reason = CloseReason::new(
+                close_code::SLOW_CONSUMER,
+                "not reading: reconnect to resync",
+            );
+            Some(Ending::Stalled(reason))
         }
     }
 }
@@ -311,6 +333,10 @@ pub(crate) async fn finish(
     shutdown: &CancellationToken,
     config: &ServeConfig,
 ) {
+    if let Ending::Stalled(reason) = ending {
+        let _ = tokio::time::timeout(SLOW_CLOSE_TIMEOUT, sink.send(close_message(reason))).await;
+        return;
+    }
     let closing = async {
         if let Ending::Close(reason) = ending {
             debug!(code = reason.code, reason = %reason.reason, "closing");

@@ -99,7 +99,8 @@ test('a full disk refuses edits with 4503, keeps reads, and recovers without a r
   const mountPoint = mountTmpfs(t, 32 * MiB)
   if (mountPoint === null) return
   const dataDir = join(mountPoint, 'data')
-  const flags = ['--storage-reserve-bytes', String(8 * MiB)]
+  // The writer appends as fast as the disk takes it: the byte rate limit is not under test.
+  const flags = ['--storage-reserve-bytes', String(8 * MiB), '--max-bytes-per-second', String(1024 * MiB)]
   let server = await startQuire(flags, { dataDir })
   t.after(() => server.stop())
   const writer = connectProvider(server, 'filling')

@@ -97,6 +97,13 @@ pub struct ServeConfig {
         value_parser = clap::value_parser!(u32).range(1..))]
     pub max_messages_per_second: u32,
 
+    /// Bytes a connection may send per second, in bursts of twice that; one message larger than
+    /// the burst passes when the connection has been quiet, and holds back what follows. Faster
+    /// senders are closed with 4429.
+    #[arg(long, env = "QUIRE_MAX_BYTES_PER_SECOND", default_value_t = 8 * 1024 * 1024,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_bytes_per_second: u64,
+
     /// Documents held in memory at once; joins past it are closed with 1013 (try again later).
     #[arg(long, env = "QUIRE_MAX_ROOMS", default_value_t = 100_000, value_parser = queue_frames)]
     pub max_rooms: usize,
@@ -131,6 +138,19 @@ pub struct ServeConfig {
     #[arg(long, env = "QUIRE_CLIENT_QUEUE_FRAMES", default_value_t = 1024,
         value_parser = queue_frames)]
     pub client_queue_frames: usize,
+
+    /// Bytes a client may have waiting to be sent to it before it is disconnected (close 4000)
+    /// to resync; one frame larger than this still goes to a client with nothing waiting.
+    #[arg(long, env = "QUIRE_CLIENT_QUEUE_BYTES", default_value_t = 16 * 1024 * 1024,
+        value_parser = size_limit)]
+    pub client_queue_bytes: usize,
+
+    /// Seconds a client may take no bytes of what is sent to it (its socket full, it stopped
+    /// reading) before it is closed with 4000, or dropped if even the close frame cannot get
+    /// through within a second. Independent of keepalive.
+    #[arg(long, env = "QUIRE_SEND_TIMEOUT_SECONDS", default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub send_timeout_seconds: u64,
 
     /// How often idle connections are pinged, in milliseconds; a connection silent for twice
     /// this long is closed.
@@ -170,6 +190,9 @@ impl ServeConfig {
             auth_secret: None,
             allowed_origins: Vec::new(),
             client_queue_frames: 1024,
+            client_queue_bytes: 16 * 1024 * 1024,
+            send_timeout_seconds: 15,
+            max_bytes_per_second: 8 * 1024 * 1024,
             ping_interval_millis: 20_000,
             shutdown_grace_millis: 5_000,
             log_format: LogFormat::Pretty,
@@ -199,6 +222,11 @@ impl ServeConfig {
             reserve_bytes: self.storage_reserve_bytes,
             data_directory: Some(self.data_dir.clone()),
         }
+    }
+
+    /// How long a client may take no bytes before it is closed.
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_secs(self.send_timeout_seconds)
     }
 
     /// How long shutdown may take.

@@ -10,6 +10,11 @@
 //! One sender (the room) and one receiver (the connection). As with tokio's queue, a full queue
 //! refuses the frame instead of waiting (the room closes a client that fell that far behind), a
 //! dropped receiver makes sends fail, and a dropped sender ends the receiver once it is drained.
+//!
+//! Full means too many frames or too many bytes: with 32 MiB messages, a bound in frames alone let
+//! one client that stopped reading hold gigabytes. A broadcast frame is one `Bytes` shared by every
+//! queue holding it, so it is stored once but counts against each queue. A single frame larger
+//! than the byte bound is still taken by an empty queue, or it could never be sent at all.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -22,16 +27,18 @@ use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 /// An empty queue keeps a buffer of at most this many frames; a bigger one is given back.
 const IDLE_CAPACITY: usize = 8;
 
-/// A queue of at most `capacity` frames (at least 1).
-pub fn frame_queue(capacity: usize) -> (FrameSender, FrameReceiver) {
+/// A queue of at most `capacity` frames (at least 1) and `capacity_bytes` bytes.
+pub fn frame_queue(capacity: usize, capacity_bytes: usize) -> (FrameSender, FrameReceiver) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             frames: VecDeque::new(),
+            bytes: 0,
             receiver_waiting: None,
             sender_alive: true,
             receiver_alive: true,
         }),
         capacity: capacity.max(1),
+        capacity_bytes,
     });
     (
         FrameSender {
@@ -44,10 +51,13 @@ pub fn frame_queue(capacity: usize) -> (FrameSender, FrameReceiver) {
 struct Shared {
     state: Mutex<State>,
     capacity: usize,
+    capacity_bytes: usize,
 }
 
 struct State {
     frames: VecDeque<Bytes>,
+    /// The bytes of `frames`.
+    bytes: usize,
     /// The receiver's task, when it is waiting for a frame.
     receiver_waiting: Option<Waker>,
     sender_alive: bool,
@@ -75,9 +85,12 @@ impl FrameSender {
             if !state.receiver_alive {
                 return Err(TrySendError::Closed(frame));
             }
-            if state.frames.len() >= self.shared.capacity {
+            let too_many_bytes = !state.frames.is_empty()
+                && state.bytes.saturating_add(frame.len()) > self.shared.capacity_bytes;
+            if state.frames.len() >= self.shared.capacity || too_many_bytes {
                 return Err(TrySendError::Full(frame));
             }
+            state.bytes += frame.len();
             state.frames.push_back(frame);
             state.receiver_waiting.take()
         };
@@ -145,12 +158,14 @@ impl Drop for FrameReceiver {
         state.receiver_alive = false;
         // Nobody will read them: let their memory go now, not when the room drops its end.
         state.frames = VecDeque::new();
+        state.bytes = 0;
     }
 }
 
 /// Pops the oldest frame, giving a drained queue's large buffer back.
 fn take_frame(state: &mut State) -> Option<Bytes> {
     let frame = state.frames.pop_front()?;
+    state.bytes -= frame.len();
     if state.frames.is_empty() && state.frames.capacity() > IDLE_CAPACITY {
         state.frames = VecDeque::new();
     }
@@ -167,7 +182,7 @@ mod tests {
 
     #[tokio::test]
     async fn frames_arrive_in_order_and_the_queue_ends_after_the_sender() {
-        let (sender, mut receiver) = frame_queue(4);
+        let (sender, mut receiver) = frame_queue(4, 1 << 20);
         for byte in 0..3 {
             sender.try_send(frame(byte)).unwrap();
         }
@@ -181,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_refuses_and_a_dropped_receiver_closes() {
-        let (sender, mut receiver) = frame_queue(2);
+        let (sender, mut receiver) = frame_queue(2, 1 << 20);
         sender.try_send(frame(1)).unwrap();
         sender.try_send(frame(2)).unwrap();
         assert!(matches!(
@@ -202,7 +217,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_receiver_wakes_for_a_frame_sent_from_another_task() {
-        let (sender, mut receiver) = frame_queue(1);
+        let (sender, mut receiver) = frame_queue(1, 1 << 20);
         let waiting = tokio::spawn(async move { receiver.recv().await });
         tokio::task::yield_now().await;
         sender.try_send(frame(7)).unwrap();
@@ -211,11 +226,34 @@ mod tests {
 
     #[test]
     fn a_drained_queue_gives_its_large_buffer_back() {
-        let (sender, mut receiver) = frame_queue(1024);
+        let (sender, mut receiver) = frame_queue(1024, 1 << 20);
         for byte in 0..100 {
             sender.try_send(frame(byte)).unwrap();
         }
         while receiver.try_recv().is_ok() {}
         assert_eq!(sender.shared.lock().frames.capacity(), 0);
+    }
+
+    #[test]
+    fn a_queue_is_full_at_its_bytes_too_but_takes_one_large_frame_when_empty() {
+        let (sender, mut receiver) = frame_queue(100, 10);
+        let large = Bytes::from(vec![0; 25]);
+        sender
+            .try_send(large.clone())
+            .expect("an empty queue takes a frame over the bound");
+        assert!(matches!(
+            sender.try_send(frame(1)),
+            Err(TrySendError::Full(_))
+        ));
+        assert_eq!(receiver.try_recv(), Ok(large));
+        for byte in 0..10 {
+            sender.try_send(frame(byte)).unwrap();
+        }
+        assert!(
+            matches!(sender.try_send(frame(10)), Err(TrySendError::Full(_))),
+            "ten bytes queued"
+        );
+        assert_eq!(receiver.try_recv(), Ok(frame(0)));
+        sender.try_send(frame(10)).unwrap();
     }
 }

@@ -141,6 +141,7 @@ struct RegistryInner {
     storage: Storage,
     settings: OwnerSettings,
     client_queue_frames: usize,
+    client_queue_bytes: usize,
     max_rooms: usize,
 }
 
@@ -161,6 +162,7 @@ impl RoomRegistry {
                     storage_health: storage.health().clone(),
                 },
                 client_queue_frames: config.client_queue_frames.max(1),
+                client_queue_bytes: config.client_queue_bytes,
                 max_rooms: config.max_rooms.max(1),
             }),
         }
@@ -324,7 +326,10 @@ impl RoomRegistry {
     ) -> Result<Membership, JoinError> {
         for _ in 0..JOIN_ATTEMPTS {
             let commands = self.room_commands(name)?.0;
-            let (frames_sender, frames) = frame_queue(self.inner.client_queue_frames);
+            let (frames_sender, frames) = frame_queue(
+                self.inner.client_queue_frames,
+                self.inner.client_queue_bytes,
+            );
             let (close_sender, close) = oneshot::channel();
             let (joined_sender, joined) = oneshot::channel();
             let mut outbox = ConnectionOutbox::new(frames_sender, close_sender);

@@ -45,7 +45,7 @@ impl Harness {
         oneshot::Receiver<Result<ConnectionId, CloseReason>>,
         Peer,
     ) {
-        let (frames_sender, frames) = frame_queue(self.queue_frames);
+        let (frames_sender, frames) = frame_queue(self.queue_frames, usize::MAX);
         let (close_sender, close) = oneshot::channel();
         let (joined, answer) = oneshot::channel();
         let command = RoomCommand::Join(Join {

@@ -1,0 +1,112 @@
+// Overload and abuse (issue #20), against the release binary: clients that stop reading cost a
+// bounded amount of memory and are cut after the send timeout, and a client sending more bytes a
+// second than allowed is closed with 4429 without losing what it sent.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { connect } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startQuire, connectProvider, synced, docSatisfies, within, watchMemory } from './harness.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const releaseBin = process.env.QUIRE_RELEASE_BIN ?? join(here, '..', '..', 'target', 'release', 'quire')
+const MiB = 1024 * 1024
+
+/** A TCP client that completes the WebSocket upgrade to `path` and then never reads again. */
+async function stalledReader (server, path) {
+  const { hostname, port } = new URL(server.url)
+  const socket = connect(Number(port), hostname)
+  socket.setNoDelay(true)
+  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  socket.write([`GET ${path} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Upgrade: websocket', 'Connection: Upgrade',
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13', '', ''].join('\r\n'))
+  await new Promise((resolve) => {
+    let answer = ''
+    const onData = (chunk) => {
+      answer += chunk.toString('latin1')
+      if (answer.includes('\r\n\r\n')) { socket.off('data', onData); resolve() }
+    }
+    socket.on('data', onData)
+  })
+  assert.ok(true)
+  socket.pause()
+  return socket
+}
+
+/** A metric's value in the server's /metrics (0 when absent). */
+async function metric (server, pattern) {
+  const text = await (await fetch(`${server.url}/metrics`)).text()
+  const match = text.match(pattern)
+  return match ? Number(match[1]) : 0
+}
+
+/** Resolves once `check()` is true, checking every 100 ms (an outside process's state). */
+async function until (check) {
+  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 100))
+}
+
+/** Clients that stop reading: memory stays bounded, they are cut after the send timeout, and a
+ *  healthy reader of the same room receives every update. */
+test('stalled readers are cut after the send timeout, with memory bounded', async (t) => {
+  assert.ok(existsSync(releaseBin), `no release build at ${releaseBin}: run \`cargo build --release --bin quire\``)
+  const server = await startQuire(['--send-timeout-seconds', '3', '--max-bytes-per-second', String(1024 * MiB),
+    '--max-message-bytes', String(4 * MiB)], { bin: releaseBin })
+  t.after(() => server.stop())
+  const memory = watchMemory(server.pid)
+  t.after(() => memory.stop())
+  const writer = connectProvider(server, 'flood')
+  const reader = connectProvider(server, 'flood')
+  t.after(() => { writer.close(); reader.close() })
+  await within(Promise.all([synced(writer.provider), synced(reader.provider)]), 10000, 'sync')
+  const stalled = await Promise.all(Array.from({ length: 8 }, () => stalledReader(server, '/ws/flood')))
+  t.after(() => stalled.forEach((socket) => socket.destroy()))
+
+  for (let round = 0; round < 30; round++) {
+    writer.doc.transact(() => {
+      writer.text.delete(0, writer.text.length)
+      writer.text.insert(0, `${round}:`.padEnd(MiB, String.fromCharCode(97 + (round % 26))))
+    })
+    const expected = writer.text.toString()
+    await within(docSatisfies(reader.doc, () => reader.text.toString() === expected), 20000, `round ${round} to reach the reader`)
+  }
+  await within(until(async () => await metric(server, /quire_slow_client_disconnects_total (\d+)/) >= stalled.length),
+    20000, 'every stalled reader to be cut')
+  await within(until(async () => await metric(server, /quire_connections_open\{protocol="y-websocket"\} (\d+)/) === 2),
+    10000, 'only the two healthy clients to stay connected')
+  const peak = memory.peak
+  console.log(`stalled readers: peak RSS ${(peak / MiB).toFixed(1)} MiB (${(memory.baseline / MiB).toFixed(1)} at start)`)
+  // 8 stalled queues of at most 16 MiB each, the rounds' updates, and the server itself.
+  assert.ok(peak < 400 * MiB, `peak RSS ${(peak / MiB).toFixed(1)} MiB`)
+})
+
+/** A client over --max-bytes-per-second is closed with 4429, and everything the server took from
+ *  it before is kept: relayed to the others and stored. (4429 is in y-websocket's final range, so
+ *  the provider then stops, as for the message rate.) */
+test('a writer over the byte rate is closed with 4429 and what it sent before is kept', async (t) => {
+  assert.ok(existsSync(releaseBin), `no release build at ${releaseBin}: run \`cargo build --release --bin quire\``)
+  const server = await startQuire(['--max-bytes-per-second', String(64 * 1024)], { bin: releaseBin })
+  t.after(() => server.stop())
+  const writer = connectProvider(server, 'fast')
+  const reader = connectProvider(server, 'fast')
+  t.after(() => { writer.close(); reader.close() })
+  const closed = new Promise((resolve) => writer.provider.on('connection-close', (event) => resolve(event?.code)))
+  await within(Promise.all([synced(writer.provider), synced(reader.provider)]), 10000, 'sync')
+  // 40 updates of 20 KB at once: 800 KB, far past the 128 KB burst.
+  const pieces = Array.from({ length: 40 }, (_, piece) => `${piece}`.padEnd(20_000, '-'))
+  for (const piece of pieces) writer.text.insert(writer.text.length, piece)
+  assert.equal(await within(closed, 10000, 'the writer to be closed'), 4429)
+  assert.ok(await metric(server, /quire_refused_total\{reason="byte_rate_limited"\} (\d+)/) >= 1)
+
+  // What the server took is whole pieces, in order, from the first; the reader gets all of it.
+  const late = connectProvider(server, 'fast')
+  t.after(() => late.close())
+  await within(synced(late.provider), 10000, 'a late joiner to sync')
+  const kept = late.text.toString()
+  const count = Math.floor(kept.length / 20_000)
+  assert.ok(count >= 1 && count < pieces.length, `${count} pieces taken before the limit`)
+  assert.equal(kept, pieces.slice(0, count).join(''))
+  await within(docSatisfies(reader.doc, () => reader.text.toString() === kept), 10000, 'the reader to have them all')
+})
