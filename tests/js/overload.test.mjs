@@ -9,14 +9,40 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import { startQuire, connectProvider, synced, docSatisfies, within, watchMemory } from './harness.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const releaseBin = process.env.QUIRE_RELEASE_BIN ?? join(here, '..', '..', 'target', 'release', 'quire')
 const MiB = 1024 * 1024
 
-/** A TCP client that completes the WebSocket upgrade to `path` and then never reads again. */
-async function stalledReader (server, path) {
+/** A masked binary WebSocket frame holding `payload`, as a client sends it. */
+function clientFrame (payload) {
+  const mask = randomBytes(4)
+  const length = payload.length
+  const header = length < 126
+    ? Buffer.from([0x82, 0x80 | length])
+    : Buffer.from([0x82, 0x80 | 126, length >> 8, length & 0xff])
+  const masked = Buffer.from(payload.map((byte, index) => byte ^ mask[index % 4]))
+  return Buffer.concat([header, mask, masked])
+}
+
+/** A Hocuspocus Auth message opening `name` with an empty token. */
+function hocuspocusAuth (name) {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarString(encoder, name)
+  encoding.writeVarUint(encoder, 2)
+  encoding.writeVarUint(encoder, 0)
+  encoding.writeVarString(encoder, '')
+  return encoding.toUint8Array(encoder)
+}
+
+/** A TCP client that completes the WebSocket upgrade to `path` (sends `opening`, if any, as its
+ *  first message) and then never reads again. */
+async function stalledReader (server, path, opening = null) {
   const { hostname, port } = new URL(server.url)
   const socket = connect(Number(port), hostname)
   socket.setNoDelay(true)
@@ -31,9 +57,24 @@ async function stalledReader (server, path) {
     }
     socket.on('data', onData)
   })
-  assert.ok(true)
+  if (opening !== null) socket.write(clientFrame(opening))
   socket.pause()
   return socket
+}
+
+/** A Hocuspocus provider for `name` on a socket of its own. */
+function openHocuspocus (server, name) {
+  const socket = new HocuspocusProviderWebsocket({ url: server.url.replace(/^http/, 'ws') + '/hocuspocus', WebSocketPolyfill: WebSocket })
+  const doc = new Y.Doc()
+  const provider = new HocuspocusProvider({ websocketProvider: socket, name, document: doc })
+  provider.attach()
+  const synced = provider.isSynced
+    ? Promise.resolve()
+    : new Promise((resolve) => {
+      const handler = () => { provider.off('synced', handler); resolve() }
+      provider.on('synced', handler)
+    })
+  return { doc, text: doc.getText('text'), socket, synced, close () { provider.destroy(); socket.destroy(); doc.destroy() } }
 }
 
 /** A metric's value in the server's /metrics (0 when absent). */
@@ -49,38 +90,44 @@ async function until (check) {
 }
 
 /** Clients that stop reading: memory stays bounded, they are cut after the send timeout, and a
- *  healthy reader of the same room receives every update. */
-test('stalled readers are cut after the send timeout, with memory bounded', async (t) => {
-  assert.ok(existsSync(releaseBin), `no release build at ${releaseBin}: run \`cargo build --release --bin quire\``)
-  const server = await startQuire(['--send-timeout-seconds', '3', '--max-bytes-per-second', String(1024 * MiB),
-    '--max-message-bytes', String(4 * MiB)], { bin: releaseBin })
-  t.after(() => server.stop())
-  const memory = watchMemory(server.pid)
-  t.after(() => memory.stop())
-  const writer = connectProvider(server, 'flood')
-  const reader = connectProvider(server, 'flood')
-  t.after(() => { writer.close(); reader.close() })
-  await within(Promise.all([synced(writer.provider), synced(reader.provider)]), 10000, 'sync')
-  const stalled = await Promise.all(Array.from({ length: 8 }, () => stalledReader(server, '/ws/flood')))
-  t.after(() => stalled.forEach((socket) => socket.destroy()))
+ *  healthy reader of the same room receives every update; on `/ws` and on `/hocuspocus`. */
+for (const protocol of ['y-websocket', 'hocuspocus']) {
+  test(`stalled readers are cut after the send timeout, with memory bounded (${protocol})`, async (t) => {
+    assert.ok(existsSync(releaseBin), `no release build at ${releaseBin}: run \`cargo build --release --bin quire\``)
+    const server = await startQuire(['--send-timeout-seconds', '3', '--max-bytes-per-second', String(1024 * MiB),
+      '--max-message-bytes', String(4 * MiB)], { bin: releaseBin })
+    t.after(() => server.stop())
+    const memory = watchMemory(server.pid)
+    t.after(() => memory.stop())
+    const writer = connectProvider(server, 'flood')
+    const reader = connectProvider(server, 'flood')
+    t.after(() => { writer.close(); reader.close() })
+    await within(Promise.all([synced(writer.provider), synced(reader.provider)]), 10000, 'sync')
+    const stalled = await Promise.all(Array.from({ length: 8 }, () => protocol === 'hocuspocus'
+      ? stalledReader(server, '/hocuspocus', hocuspocusAuth('flood'))
+      : stalledReader(server, '/ws/flood')))
+    t.after(() => stalled.forEach((socket) => socket.destroy()))
+    const open = () => metric(server, new RegExp(`quire_connections_open\\{protocol="${protocol}"\\} (\\d+)`))
+    await within(until(async () => await open() >= stalled.length), 10000, 'the stalled readers to be connected')
 
-  for (let round = 0; round < 30; round++) {
-    writer.doc.transact(() => {
-      writer.text.delete(0, writer.text.length)
-      writer.text.insert(0, `${round}:`.padEnd(MiB, String.fromCharCode(97 + (round % 26))))
-    })
-    const expected = writer.text.toString()
-    await within(docSatisfies(reader.doc, () => reader.text.toString() === expected), 20000, `round ${round} to reach the reader`)
-  }
-  await within(until(async () => await metric(server, /quire_slow_client_disconnects_total (\d+)/) >= stalled.length),
-    20000, 'every stalled reader to be cut')
-  await within(until(async () => await metric(server, /quire_connections_open\{protocol="y-websocket"\} (\d+)/) === 2),
-    10000, 'only the two healthy clients to stay connected')
-  const peak = memory.peak
-  console.log(`stalled readers: peak RSS ${(peak / MiB).toFixed(1)} MiB (${(memory.baseline / MiB).toFixed(1)} at start)`)
-  // 8 stalled queues of at most 16 MiB each, the rounds' updates, and the server itself.
-  assert.ok(peak < 400 * MiB, `peak RSS ${(peak / MiB).toFixed(1)} MiB`)
-})
+    for (let round = 0; round < 30; round++) {
+      writer.doc.transact(() => {
+        writer.text.delete(0, writer.text.length)
+        writer.text.insert(0, `${round}:`.padEnd(MiB, String.fromCharCode(97 + (round % 26))))
+      })
+      const expected = writer.text.toString()
+      await within(docSatisfies(reader.doc, () => reader.text.toString() === expected), 20000, `round ${round} to reach the reader`)
+    }
+    await within(until(async () => await metric(server, /quire_slow_client_disconnects_total (\d+)/) >= stalled.length),
+      20000, 'every stalled reader to be cut')
+    const healthy = protocol === 'hocuspocus' ? 0 : 2
+    await within(until(async () => await open() === healthy), 10000, 'only the healthy clients to stay connected')
+    const peak = memory.peak
+    console.log(`stalled readers (${protocol}): peak RSS ${(peak / MiB).toFixed(1)} MiB (${(memory.baseline / MiB).toFixed(1)} at start)`)
+    // 8 stalled queues of at most 16 MiB each, the rounds' updates, and the server itself.
+    assert.ok(peak < 400 * MiB, `peak RSS ${(peak / MiB).toFixed(1)} MiB`)
+  })
+}
 
 /** A client over --max-bytes-per-second is closed with 4429, and everything the server took from
  *  it before is kept: relayed to the others and stored. (4429 is in y-websocket's final range, so
@@ -107,6 +154,32 @@ test('a writer over the byte rate is closed with 4429 and what it sent before is
   const kept = late.text.toString()
   const count = Math.floor(kept.length / 20_000)
   assert.ok(count >= 1 && count < pieces.length, `${count} pieces taken before the limit`)
+  assert.equal(kept, pieces.slice(0, count).join(''))
+  await within(docSatisfies(reader.doc, () => reader.text.toString() === kept), 10000, 'the reader to have them all')
+})
+
+/** The same over /hocuspocus: a Hocuspocus writer past the byte rate has its socket closed with
+ *  4429, and what the server holds of it is whole pieces from the first, which readers get. */
+test('a Hocuspocus writer over the byte rate is closed with 4429 and what was taken is kept', async (t) => {
+  assert.ok(existsSync(releaseBin), `no release build at ${releaseBin}: run \`cargo build --release --bin quire\``)
+  const server = await startQuire(['--max-bytes-per-second', String(64 * 1024)], { bin: releaseBin })
+  t.after(() => server.stop())
+  const writer = openHocuspocus(server, 'fast')
+  const reader = connectProvider(server, 'fast')
+  t.after(() => { writer.close(); reader.close() })
+  const closed = new Promise((resolve) => writer.socket.on('close', ({ event }) => resolve(event?.code)))
+  await within(Promise.all([writer.synced, synced(reader.provider)]), 10000, 'sync')
+  const pieces = Array.from({ length: 40 }, (_, piece) => `${piece}`.padEnd(20_000, '-'))
+  for (const piece of pieces) writer.text.insert(writer.text.length, piece)
+  assert.equal(await within(closed, 10000, 'the writer to be closed'), 4429)
+  writer.close()
+
+  const late = connectProvider(server, 'fast')
+  t.after(() => late.close())
+  await within(synced(late.provider), 10000, 'a late joiner to sync')
+  const kept = late.text.toString()
+  const count = Math.floor(kept.length / 20_000)
+  assert.ok(count >= 1, `${count} pieces taken`)
   assert.equal(kept, pieces.slice(0, count).join(''))
   await within(docSatisfies(reader.doc, () => reader.text.toString() === kept), 10000, 'the reader to have them all')
 })
