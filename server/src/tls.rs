@@ -19,10 +19,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::debug;
+
+use crate::app::listener::{Acceptor, HandshakeDeadline};
 
 /// A handshake that takes longer than this is abandoned.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Finished handshakes waiting for axum to take them.
 const READY_CONNECTIONS: usize = 128;
 
@@ -77,41 +78,37 @@ pub fn load_acceptor(certificate: &Path, key: &Path) -> Result<TlsAcceptor, TlsE
 
 /// A listener yielding TLS streams whose handshakes have completed.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(HandshakeDeadline<TlsStream<TcpStream>>, SocketAddr)>,
     local: SocketAddr,
 }
 
 impl TlsListener {
-    /// Accepts on `tcp` until `shutdown`, handshaking with `acceptor`.
-    pub fn new(tcp: TcpListener, acceptor: TlsAcceptor, shutdown: CancellationToken) -> Self {
+    /// Accepts on `tcp` until `shutdown`, handshaking with `acceptor`; the TLS handshake and then
+    /// the first request's headers must each arrive within `handshake_timeout`.
+    pub fn new(
+        tcp: TcpListener,
+        acceptor: TlsAcceptor,
+        handshake_timeout: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
         let local = tcp
             .local_addr()
             .expect("a bound TCP listener has a local address");
         let (sender, ready) = mpsc::channel(READY_CONNECTIONS);
+        let mut tcp = Acceptor::new(tcp);
         tokio::spawn(async move {
             loop {
-                let accepted = tokio::select! {
+                let (stream, peer) = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     accepted = tcp.accept() => accepted,
                 };
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: wait rather than spin.
-                        warn!(%error, "accepting a connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                if let Err(error) = stream.set_nodelay(true) {
-                    warn!(%error, "cannot set TCP_NODELAY");
-                }
                 let acceptor = acceptor.clone();
                 let sender = sender.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            let _ = sender.send((tls, peer)).await;
+                            let guarded = HandshakeDeadline::new(tls, handshake_timeout);
+                            let _ = sender.send((guarded, peer)).await;
                         }
                         Ok(Err(error)) => debug!(%peer, %error, "TLS handshake failed"),
                         Err(_) => debug!(%peer, "TLS handshake timed out"),
@@ -124,7 +121,7 @@ impl TlsListener {
 }
 
 impl Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = HandshakeDeadline<TlsStream<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

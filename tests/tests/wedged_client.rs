@@ -1,5 +1,5 @@
 //! A client that stops reading while the server writes to it is let go: its connection, task
-//! and buffers are released after the idle timeout instead of waiting on it for ever.
+//! and buffers are released after the send timeout instead of waiting on it for ever.
 //!
 //! In a file of its own because it reads the process-wide `quire_connections_open` gauge, which
 //! tests running beside it in one binary would move.
@@ -24,13 +24,13 @@ async fn open_connections(server: &TestServer) -> Result<f64> {
     Ok(value.trim().parse()?)
 }
 
-/// A reader that stops reading mid-write is dropped after the idle timeout and its connection
+/// A reader that stops reading mid-write is dropped after the send timeout and its connection
 /// released, though it keeps its socket open and never reads again.
 #[tokio::test]
-async fn a_client_that_stops_reading_is_released_after_the_idle_timeout() -> Result<()> {
+async fn a_client_that_stops_reading_is_released_after_the_send_timeout() -> Result<()> {
     let server = TestServer::start_with(|config| {
         config.durability = Durability::Relaxed;
-        config.ping_interval_millis = 100;
+        config.send_timeout_seconds = 1;
     })
     .await?;
     let mut reader = server

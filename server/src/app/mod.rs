@@ -2,11 +2,14 @@
 //! - [`state`]: what every handler shares ([`AppState`]), built without a socket.
 //! - [`router`]: every route, plus health, readiness and metrics.
 //! - [`server`]: binding the listener, serving, shutting down.
+//! - [`listener`]: accepting connections: a deadline on each request's headers, a descriptor in
+//!   reserve.
 //! - [`error`]: why the server could not start.
 //!
 //! Admission (origin, token, connection limits, refusals counted) is [`crate::admission`].
 
 mod error;
+pub(crate) mod listener;
 mod router;
 mod server;
 mod state;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::error::ServerError;
+use super::listener::PlainListener;
 use super::router::router;
 use super::state::AppState;
 use crate::config::ServeConfig;
@@ -125,6 +126,7 @@ impl Server {
         let storage = state.storage.clone();
         let grace = state.config.shutdown_grace();
         let flush_limit = state.config.storage_settings().flush_timeout;
+        let handshake_timeout = state.config.handshake_timeout();
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         // Once shutdown begins, WebSockets close with 1001 and /readyz answers 503 at once, but
         // the listener stays open a moment longer so load balancers polling readiness see the
@@ -137,9 +139,14 @@ impl Server {
         match tls {
             Some(acceptor) => {
                 let stop_accepting = CancellationToken::new();
-                let listener = TlsListener::new(listener, acceptor, stop_accepting.clone())
-                    // TapIo is what axum gives connection info for; TCP_NODELAY is set inside.
-                    .tap_io(|_| {});
+                let listener = TlsListener::new(
+                    listener,
+                    acceptor,
+                    handshake_timeout,
+                    stop_accepting.clone(),
+                )
+                // TapIo is what axum gives connection info for; TCP_NODELAY is set inside.
+                .tap_io(|_| {});
                 let served = axum::serve(listener, app)
                     .with_graceful_shutdown(stop_listening)
                     .await;
@@ -147,12 +154,8 @@ impl Server {
                 served.map_err(ServerError::Serve)?;
             }
             None => {
-                let listener = listener.tap_io(|stream| {
-                    // Yjs frames are small and latency-bound: Nagle would hold them back ~40 ms.
-                    if let Err(error) = stream.set_nodelay(true) {
-                        warn!(%error, "cannot set TCP_NODELAY");
-                    }
-                });
+                // TapIo is what axum gives connection info for; TCP_NODELAY is set inside.
+                let listener = PlainListener::new(listener, handshake_timeout).tap_io(|_| {});
                 axum::serve(listener, app)
                     .with_graceful_shutdown(stop_listening)
                     .await

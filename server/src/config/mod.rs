@@ -152,6 +152,12 @@ pub struct ServeConfig {
         value_parser = clap::value_parser!(u64).range(1..))]
     pub send_timeout_seconds: u64,
 
+    /// Seconds a connection may take to send its first request's headers (a WebSocket upgrade
+    /// is one; over TLS, the TLS handshake gets as long again) before it is closed.
+    #[arg(long, env = "QUIRE_HANDSHAKE_TIMEOUT_SECONDS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub handshake_timeout_seconds: u64,
+
     /// How often idle connections are pinged, in milliseconds; a connection silent for twice
     /// this long is closed.
     #[arg(long, env = "QUIRE_PING_INTERVAL_MILLIS", default_value_t = 20_000)]
@@ -192,6 +198,7 @@ impl ServeConfig {
             client_queue_frames: 1024,
             client_queue_bytes: 16 * 1024 * 1024,
             send_timeout_seconds: 15,
+            handshake_timeout_seconds: 10,
             max_bytes_per_second: 8 * 1024 * 1024,
             ping_interval_millis: 20_000,
             shutdown_grace_millis: 5_000,
@@ -222,6 +229,11 @@ impl ServeConfig {
             reserve_bytes: self.storage_reserve_bytes,
             data_directory: Some(self.data_dir.clone()),
         }
+    }
+
+    /// How long a connection may take to send its first request's headers.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_seconds)
     }
 
     /// How long a client may take no bytes before it is closed.

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use storage::{AppendReceipt, StoreError};
 use tokio::sync::oneshot;
 
+use super::storage_error::{PersistResult, StorageError};
 use super::storage_health::StorageHealth;
-use super::writer::{PersistResult, StorageError};
 
 /// A request whose append worked, waiting for the flush that makes it durable.
 pub(crate) type Waiting = (oneshot::Sender<PersistResult>, Option<AppendReceipt>);

@@ -28,6 +28,7 @@ mod owner;
 pub mod registry;
 mod sleep;
 pub mod storage;
+mod storage_error;
 pub(crate) mod storage_health;
 mod task;
 mod writer;

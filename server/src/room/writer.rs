@@ -25,6 +25,8 @@ use storage::{AppendReceipt, DocStore, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::flusher::{FlushWatchdog, Waiting};
+pub(crate) use super::storage_error::PersistResult;
+pub use super::storage_error::StorageError;
 use super::storage_health::StorageHealth;
 use crate::telemetry;
 
@@ -42,26 +44,6 @@ pub enum Durability {
     Relaxed,
 }
 
-/// Why a storage operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// The store refused the operation.
-    #[error("storage failed: {0}")]
-    Store(#[from] StoreError),
-    /// The batch was appended but the flush failed, so none of it is known to be durable.
-    #[error("flushing the store failed: {0}")]
-    FlushFailed(String),
-    /// Storage takes no writes now (low on space, or failed earlier): nothing was written.
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
-    /// The writer thread is gone (the server is stopping).
-    #[error("the storage writer has stopped")]
-    WriterStopped,
-    /// The blocking task running the operation failed.
-    #[error("the storage task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
-}
-
 /// Counters of the writer's work, for benchmarks and metrics.
 #[derive(Debug, Default)]
 pub struct PersistenceCounters {
@@ -70,9 +52,6 @@ pub struct PersistenceCounters {
     /// Flushes made; each covers every update appended before it.
     pub flushes: AtomicU64,
 }
-
-/// What a persist comes to: the receipt of its last append, once durable.
-pub(crate) type PersistResult = Result<Option<AppendReceipt>, StorageError>;
 
 /// One room's updates, waiting for the writer.
 pub(crate) struct CommitRequest {
