@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
@@ -182,4 +183,38 @@ test('a Hocuspocus writer over the byte rate is closed with 4429 and what was ta
   assert.ok(count >= 1, `${count} pieces taken`)
   assert.equal(kept, pieces.slice(0, count).join(''))
   await within(docSatisfies(reader.doc, () => reader.text.toString() === kept), 10000, 'the reader to have them all')
+})
+
+/** More half-open connections than the server has file descriptors: every one is closed within
+ *  the handshake timeout (those past the limit at once), then /healthz answers and a stock
+ *  client syncs while the attacker still holds its sockets, with a bounded number of log lines. */
+test('half-open connections past the open-files limit are all closed, and service resumes', async (t) => {
+  assert.ok(existsSync(releaseBin), `no release build at ${releaseBin}: run \`cargo build --release --bin quire\``)
+  const server = await startQuire(['--handshake-timeout-seconds', '2', '--max-connections', '100000',
+    '--max-connections-per-ip', '100000'], { bin: releaseBin })
+  t.after(() => server.stop())
+  execFileSync('prlimit', ['--pid', String(server.pid), '--nofile=256:256'])
+  const { hostname, port } = new URL(server.url)
+  const attackers = 600
+  const closedAfter = []
+  const sockets = Array.from({ length: attackers }, () => {
+    const socket = connect(Number(port), hostname)
+    const opened = Date.now()
+    socket.on('connect', () => socket.write(`GET /ws/doc HTTP/1.1\r\nHost: ${hostname}\r\nUpgrade: websocket\r\n`))
+    socket.on('close', () => closedAfter.push(Date.now() - opened))
+    socket.on('error', () => {})
+    return socket
+  })
+  t.after(() => sockets.forEach((socket) => socket.destroy()))
+  await within(until(() => closedAfter.length === attackers), 20000, 'every half-open connection to be closed')
+  console.log(`half-open: all ${attackers} closed, the last after ${Math.max(...closedAfter)} ms`)
+
+  const started = Date.now()
+  assert.equal((await fetch(`${server.url}/healthz`)).status, 200)
+  assert.ok(Date.now() - started < 1000, '/healthz answered within a second')
+  const client = connectProvider(server, 'doc')
+  t.after(() => client.close())
+  await within(synced(client.provider), 10000, 'a stock client to sync')
+  const lines = server.log().split('\n').filter((line) => /file descriptors|accepting a connection failed/.test(line))
+  assert.ok(lines.length <= 10, `${lines.length} log lines about descriptors`)
 })

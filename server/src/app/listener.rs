@@ -21,6 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::serve::Listener;
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
@@ -77,7 +78,9 @@ impl Acceptor {
         if self.reserve.take().is_none() {
             // No reserve to spend (it could not be taken back yet): do not spin.
             tokio::time::sleep(Duration::from_millis(50)).await;
-        } else if let Ok((refused, _)) = self.tcp.accept().await {
+        } else if let Some(Ok((refused, _))) = self.tcp.accept().now_or_never() {
+            // Only a connection already waiting: waiting here would take, and refuse, the first
+            // one to arrive after descriptors came back.
             drop(refused);
         }
         self.reserve = File::open("/dev/null").ok();
