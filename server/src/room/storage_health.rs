@@ -52,10 +52,12 @@ impl Outage {
     pub(crate) fn describe(&self) -> String {
         match self {
             Outage::LowOnSpace { available, needed } => format!(
-                "storage is low on space: {available} bytes free, {needed} needed; edits resume once space is freed"
+                "storage unavailable: low on space, {available} bytes free, {needed} needed; edits resume once space is freed"
             ),
             Outage::Failed { error } => {
-                format!("storage failed ({error}); edits resume after a restart")
+                format!(
+                    "storage unavailable: a write failed ({error}); edits resume after a restart"
+                )
             }
         }
     }
