@@ -14,7 +14,10 @@
 //! - `sleep`: how long a quiet room keeps its document.
 //! - `document_log` and `loading`: the owner's account of its stored log, and turning a load
 //!   into a room.
-//! - [`storage`]: the one way to the store; `writer`: the group-commit writer thread behind it.
+//! - [`storage`]: the one way to the store; `writer`: the group-commit writer thread behind it;
+//!   `flusher`: the watchdog that answers a batch whose flush ran past its limit;
+//!   `storage_health`: whether storage takes writes (free space, no failed write);
+//!   `storage_error`: what a storage operation or a persist comes to.
 
 pub mod command;
 pub mod command_queue;
