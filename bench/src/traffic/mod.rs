@@ -1,8 +1,9 @@
 //! One writer and its readers in one room: the traffic of the hot-room and many-rooms workloads.
 //!
 //! [`RoomTraffic::join`] connects and syncs the readers (each then reads in its own task) and the
-//! writer; [`RoomTraffic::write`] runs the writer at a pace; [`RoomTraffic::finish`] waits for the
-//! last updates to arrive, stops the readers and says what every client saw.
+//! writer; [`RoomTraffic::write`] runs the writer at a pace; [`RoomTraffic::drain`] waits for the
+//! last updates to arrive; [`RoomTraffic::close`] stops the clients and says what every client saw
+//! ([`RoomTraffic::finish`] does both).
 
 pub mod ledger;
 pub mod reader;
@@ -107,7 +108,13 @@ impl RoomTraffic {
     }
 
     /// Waits up to `drain_limit` for every reader to have every update, then stops the clients.
-    pub async fn finish(mut self, writer: WriterOutcome, drain_limit: Duration) -> RoomResult {
+    pub async fn finish(self, writer: WriterOutcome, drain_limit: Duration) -> RoomResult {
+        self.drain(drain_limit).await;
+        self.close(writer).await
+    }
+
+    /// Waits up to `drain_limit` for every reader to have every update (or to have ended).
+    pub async fn drain(&self, drain_limit: Duration) {
         let drained = self.ledger.lock().expect("ledger lock").drained();
         let _ = tokio::time::timeout(drain_limit, async {
             loop {
@@ -123,6 +130,10 @@ impl RoomTraffic {
             }
         })
         .await;
+    }
+
+    /// Stops the clients and says what every client saw; call after [`RoomTraffic::drain`].
+    pub async fn close(mut self, writer: WriterOutcome) -> RoomResult {
         let writer_ended = self.writer_incoming.is_finished();
         self.stop.cancel();
         let mut result = RoomResult {
