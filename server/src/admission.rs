@@ -1,11 +1,9 @@
 //! One admission path for every way in: `/ws`, `/hocuspocus` and `/api`.
 //!
 //! Whether a request may proceed is decided the same way everywhere: a browser's origin must be
-//! allowed, a token must grant enough on the document, a WebSocket needs a place under the
-//! connection limits and a server that is not shutting down. Every refusal is a JSON
-//! [`ApiError`] and is counted, by its code, in `quire_refused_total`.
-
-use std::net::SocketAddr;
+//! allowed, a token must grant enough on the document, a WebSocket needs a server that is not
+//! shutting down. Connection limits are counted earlier, from accept (`app::listener`). Every
+//! refusal is a JSON [`ApiError`] and is counted, by its code, in `quire_refused_total`.
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -65,11 +63,11 @@ pub(crate) struct NamedDocument<'a> {
 
 /// Admits a WebSocket upgrade, the same for both endpoints: the name of the document in the URL
 /// if there is one, the origin, the token's access to that document (at least read), then a
-/// place under the connection limits, a valid handshake and a server that is not shutting down.
+/// valid handshake and a server that is not shutting down. (The connection's place under the
+/// connection limits was taken when it was accepted: see `app::listener`.)
 /// A refusal is counted in `quire_refused_total` when it is sent as a response.
 pub(crate) fn admit_socket(
     state: &AppState,
-    peer: SocketAddr,
     headers: &HeaderMap,
     document: Option<NamedDocument<'_>>,
     handshake: Result<Handshake, HandshakeError>,
@@ -87,7 +85,7 @@ pub(crate) fn admit_socket(
         // Tokens travel inside the socket, one per document (Hocuspocus).
         None => AccessLevel::Read,
     };
-    let admission = Admission::admit(state, peer, handshake)?;
+    let admission = Admission::admit(state, handshake)?;
     Ok((admission, access))
 }
 

@@ -81,6 +81,27 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The refusal as a whole HTTP/1.1 response that closes its connection, for answering a
+    /// connection before any HTTP framework has seen it (see `app::accept_refusal`).
+    pub(crate) fn to_raw_response(&self) -> Vec<u8> {
+        let body = serde_json::to_vec(&ErrorBody {
+            error: &self.message,
+            code: self.code,
+        })
+        .unwrap_or_default();
+        let mut response = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            self.status.as_u16(),
+            self.status.canonical_reason().unwrap_or(""),
+            body.len()
+        )
+        .into_bytes();
+        response.extend_from_slice(&body);
+        response
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // Every refusal of a request is counted by its code (503 included: shutting down, no

@@ -182,8 +182,7 @@ pub(crate) async fn upgrade(
         name: &room,
         token: token.as_deref(),
     };
-    let (admission, access) = match admit_socket(&state, peer, &headers, Some(document), handshake)
-    {
+    let (admission, access) = match admit_socket(&state, &headers, Some(document), handshake) {
         Ok(admitted) => admitted,
         Err(refusal) => return refusal.into_response(),
     };

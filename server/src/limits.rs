@@ -1,9 +1,11 @@
 //! Abuse limits that are counted across connections: open connections in total and per IP, and
 //! the message rate of one connection.
 //!
-//! Connection counts are taken before the WebSocket upgrade, so a refused client gets an HTTP
-//! status (503, or 429 for one address) rather than a socket that closes at once; the permit
-//! travels with the connection and gives its place back when the connection ends, however it
+//! Connection counts are taken when a connection is accepted, before anything is read from it
+//! (`app::listener`): a connection that never finishes its request holds a descriptor as surely
+//! as an open WebSocket. A refused plain-HTTP client still gets an HTTP status (503, or 429 for
+//! one address), written raw (`app::accept_refusal`). The permit travels inside the connection's
+//! stream, through the upgrade, and gives its place back when the connection ends, however it
 //! ends.
 
 use std::collections::HashMap;

@@ -21,7 +21,8 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::app::listener::{Acceptor, HandshakeDeadline};
+use crate::app::listener::{AcceptedStream, Acceptor, RefusalAnswer};
+use crate::limits::ConnectionLimits;
 
 /// A handshake that takes longer than this is abandoned.
 /// Finished handshakes waiting for axum to take them.
@@ -78,7 +79,7 @@ pub fn load_acceptor(certificate: &Path, key: &Path) -> Result<TlsAcceptor, TlsE
 
 /// A listener yielding TLS streams whose handshakes have completed.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(HandshakeDeadline<TlsStream<TcpStream>>, SocketAddr)>,
+    ready: mpsc::Receiver<(AcceptedStream<TlsStream<TcpStream>>, SocketAddr)>,
     local: SocketAddr,
 }
 
@@ -89,16 +90,17 @@ impl TlsListener {
         tcp: TcpListener,
         acceptor: TlsAcceptor,
         handshake_timeout: Duration,
+        limits: Arc<ConnectionLimits>,
         shutdown: CancellationToken,
     ) -> Self {
         let local = tcp
             .local_addr()
             .expect("a bound TCP listener has a local address");
         let (sender, ready) = mpsc::channel(READY_CONNECTIONS);
-        let mut tcp = Acceptor::new(tcp);
+        let mut tcp = Acceptor::new(tcp, limits, RefusalAnswer::Close);
         tokio::spawn(async move {
             loop {
-                let (stream, peer) = tokio::select! {
+                let (stream, peer, permit) = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     accepted = tcp.accept() => accepted,
                 };
@@ -107,7 +109,7 @@ impl TlsListener {
                 tokio::spawn(async move {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            let guarded = HandshakeDeadline::new(tls, handshake_timeout);
+                            let guarded = AcceptedStream::new(tls, handshake_timeout, permit);
                             let _ = sender.send((guarded, peer)).await;
                         }
                         Ok(Err(error)) => debug!(%peer, %error, "TLS handshake failed"),
@@ -121,7 +123,7 @@ impl TlsListener {
 }
 
 impl Listener for TlsListener {
-    type Io = HandshakeDeadline<TlsStream<TcpStream>>;
+    type Io = AcceptedStream<TlsStream<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

@@ -1,19 +1,36 @@
 // Abuse limits: each one refuses clearly, and only the offender.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import net from 'node:net'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import { startQuire, connectProvider, synced, docSatisfies } from './harness.mjs'
 
-/** Opens a raw socket; resolves with it once open, or with the HTTP status of a refused upgrade. */
+/** Opens a raw socket; resolves with it once open, or with the HTTP status and body of a refused upgrade. */
 function open (url) {
   const socket = new WebSocket(url)
   socket.on('error', () => {})
   return new Promise((resolve) => {
     socket.once('open', () => resolve({ socket, status: 101 }))
-    socket.once('unexpected-response', (_request, response) => { resolve({ status: response.statusCode }); socket.terminate() })
+    socket.once('unexpected-response', (_request, response) => {
+      let body = ''
+      response.on('data', (chunk) => { body += chunk })
+      response.on('end', () => { resolve({ status: response.statusCode, body }); socket.terminate() })
+    })
+  })
+}
+
+/** A TCP connection that sends the start of an upgrade request and nothing more. */
+function halfOpen (url) {
+  const { hostname, port } = new URL(url)
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => {
+      socket.write('GET /ws/held HTTP/1.1\r\nHost: x\r\n')
+      resolve(socket)
+    })
+    socket.once('error', reject)
   })
 }
 
@@ -62,6 +79,30 @@ test('connection limits', async () => {
   assert.equal((await open(`${total.wsUrl}/c`)).status, 503)
   held.forEach(({ socket }) => socket.close())
   await total.stop()
+})
+
+/** --max-connections counts connections from accept: half-open ones fill it, the next client gets 503 with its JSON error, and closing them frees the places. */
+test('connection limit counts from accept', async () => {
+  const server = await startQuire(['--max-connections', '3'])
+  // Accepted in the order their TCP handshakes completed, so these three are taken first.
+  const held = []
+  for (let i = 0; i < 3; i++) held.push(await halfOpen(server.url))
+  const refusedSocket = await open(`${server.wsUrl}/doc`)
+  assert.equal(refusedSocket.status, 503)
+  assert.equal(JSON.parse(refusedSocket.body).code, 'too_many_connections')
+  const refusedRequest = await fetch(`${server.url}/healthz`)
+  assert.equal(refusedRequest.status, 503)
+  assert.equal((await refusedRequest.json()).code, 'too_many_connections')
+
+  held.forEach((socket) => socket.destroy())
+  // y-websocket retries a refused upgrade; it syncs once the server has let the places go.
+  const client = connectProvider(server, 'doc')
+  await synced(client.provider)
+  client.close()
+  const metrics = await (await fetch(`${server.url}/metrics`)).text()
+  const refusals = metrics.match(/quire_refused_total\{reason="too_many_connections"\} (\d+)/)
+  assert.ok(refusals && Number(refusals[1]) >= 2, `refusals counted: ${refusals && refusals[0]}`)
+  await server.stop()
 })
 
 /** A client flooding faster than --max-messages-per-second is closed with 4429 while the others in its room keep working. */

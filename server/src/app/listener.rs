@@ -1,9 +1,14 @@
 //! Accepting connections so that neither half-open connections nor running out of file
 //! descriptors can lock clients out.
 //!
+//! - **Limits counted from accept.** Every accepted connection takes a place under
+//!   `--max-connections` and `--max-connections-per-ip` before anything is read from it, and
+//!   keeps it, inside its stream ([`AcceptedStream`]), until it closes: through the HTTP request,
+//!   the upgrade and the WebSocket's whole life. One past a limit is refused at once (see
+//!   `accept_refusal`).
 //! - **A deadline on the request.** A connection must finish its first HTTP request's headers (a
 //!   WebSocket upgrade is one) within `--handshake-timeout-seconds`, or it is closed:
-//!   [`HandshakeDeadline`] wraps its stream and fails its reads once the deadline has passed
+//!   [`AcceptedStream`] wraps its stream and fails its reads once the deadline has passed
 //!   before the end of the headers (`\r\n\r\n`) was read. Without it, 21,000 connections that sent
 //!   the start of an upgrade and nothing more held every descriptor for as long as they liked.
 //! - **A descriptor in reserve.** At the open-files limit `accept` fails, and the connection it
@@ -17,6 +22,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,26 +33,50 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 use tracing::{error, info, warn};
 
-/// Accepts TCP connections, keeping a descriptor in reserve for when they run out.
+use super::accept_refusal::RefusalWriter;
+use crate::limits::{ConnectionLimits, ConnectionPermit};
+
+/// How a connection refused at accept is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefusalAnswer {
+    /// With the JSON error as a raw HTTP response (plain HTTP).
+    HttpResponse,
+    /// By closing it (TLS: a response would need the handshake first).
+    Close,
+}
+
+/// Accepts TCP connections under the connection limits, keeping a descriptor in reserve for
+/// when they run out.
 pub(crate) struct Acceptor {
     tcp: TcpListener,
+    limits: Arc<ConnectionLimits>,
+    answer: RefusalAnswer,
+    refusals: RefusalWriter,
     reserve: Option<File>,
     /// Descriptors ran out, and have not been seen back yet.
     exhausted: bool,
 }
 
 impl Acceptor {
-    pub(crate) fn new(tcp: TcpListener) -> Self {
+    pub(crate) fn new(
+        tcp: TcpListener,
+        limits: Arc<ConnectionLimits>,
+        answer: RefusalAnswer,
+    ) -> Self {
         Acceptor {
             tcp,
+            limits,
+            answer,
+            refusals: RefusalWriter::new(),
             reserve: File::open("/dev/null").ok(),
             exhausted: false,
         }
     }
 
-    /// The next connection, with `TCP_NODELAY` set (Yjs frames are small and latency-bound:
-    /// Nagle would hold them back ~40 ms).
-    pub(crate) async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+    /// The next connection with a place under the limits, with `TCP_NODELAY` set (Yjs frames
+    /// are small and latency-bound: Nagle would hold them back ~40 ms). Those past a limit are
+    /// refused on the way.
+    pub(crate) async fn accept(&mut self) -> (TcpStream, SocketAddr, ConnectionPermit) {
         loop {
             match self.tcp.accept().await {
                 Ok((stream, peer)) => {
@@ -54,10 +84,24 @@ impl Acceptor {
                         self.exhausted = false;
                         info!("file descriptors are available again; accepting connections");
                     }
+                    let permit = match self.limits.admit(peer.ip()) {
+                        Ok(permit) => permit,
+                        Err(refusal) => {
+                            match self.answer {
+                                RefusalAnswer::HttpResponse => {
+                                    self.refusals.refuse(stream, &refusal);
+                                }
+                                RefusalAnswer::Close => {
+                                    crate::telemetry::record_refusal(refusal.code);
+                                }
+                            }
+                            continue;
+                        }
+                    };
                     if let Err(error) = stream.set_nodelay(true) {
                         warn!(%error, "cannot set TCP_NODELAY");
                     }
-                    return (stream, peer);
+                    return (stream, peer, permit);
                 }
                 Err(failure) if out_of_descriptors(&failure) => self.refuse_one(&failure).await,
                 Err(failure) => {
@@ -99,29 +143,35 @@ fn out_of_descriptors(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(EMFILE | ENFILE))
 }
 
-/// The listener for plain HTTP: connections from an [`Acceptor`], each under a
-/// [`HandshakeDeadline`].
+/// The listener for plain HTTP: connections from an [`Acceptor`], each an [`AcceptedStream`].
 pub(crate) struct PlainListener {
     acceptor: Acceptor,
     handshake_timeout: Duration,
 }
 
 impl PlainListener {
-    pub(crate) fn new(tcp: TcpListener, handshake_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        tcp: TcpListener,
+        handshake_timeout: Duration,
+        limits: Arc<ConnectionLimits>,
+    ) -> Self {
         PlainListener {
-            acceptor: Acceptor::new(tcp),
+            acceptor: Acceptor::new(tcp, limits, RefusalAnswer::HttpResponse),
             handshake_timeout,
         }
     }
 }
 
 impl Listener for PlainListener {
-    type Io = HandshakeDeadline<TcpStream>;
+    type Io = AcceptedStream<TcpStream>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, peer) = self.acceptor.accept().await;
-        (HandshakeDeadline::new(stream, self.handshake_timeout), peer)
+        let (stream, peer, permit) = self.acceptor.accept().await;
+        (
+            AcceptedStream::new(stream, self.handshake_timeout, permit),
+            peer,
+        )
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -129,22 +179,26 @@ impl Listener for PlainListener {
     }
 }
 
-/// A stream whose reads fail once its deadline passes before the end of the first request's
-/// headers has been read; after that, it is the stream itself.
-pub struct HandshakeDeadline<S> {
+/// An accepted connection's stream: it holds the connection's place under the limits until it
+/// is dropped, and its reads fail once its deadline passes before the end of the first request's
+/// headers has been read; after that, it reads as the stream itself.
+pub struct AcceptedStream<S> {
     inner: S,
     /// `None` once the headers are complete.
     deadline: Option<Pin<Box<Sleep>>>,
     /// How much of `\r\n\r\n` the bytes read so far end with.
     matched: usize,
+    /// Given back when the connection, or the WebSocket it became, is dropped.
+    _permit: ConnectionPermit,
 }
 
-impl<S> HandshakeDeadline<S> {
-    pub(crate) fn new(inner: S, timeout: Duration) -> Self {
-        HandshakeDeadline {
+impl<S> AcceptedStream<S> {
+    pub(crate) fn new(inner: S, timeout: Duration, permit: ConnectionPermit) -> Self {
+        AcceptedStream {
             inner,
             deadline: Some(Box::pin(tokio::time::sleep_until(Instant::now() + timeout))),
             matched: 0,
+            _permit: permit,
         }
     }
 
@@ -167,7 +221,7 @@ impl<S> HandshakeDeadline<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for HandshakeDeadline<S> {
+impl<S: AsyncRead + Unpin> AsyncRead for AcceptedStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         context: &mut Context<'_>,
@@ -195,7 +249,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for HandshakeDeadline<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for HandshakeDeadline<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for AcceptedStream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         context: &mut Context<'_>,
@@ -230,10 +284,16 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    fn permit() -> ConnectionPermit {
+        ConnectionLimits::new(1, 1)
+            .admit([127, 0, 0, 1].into())
+            .expect("an empty limit has a place")
+    }
+
     #[tokio::test(start_paused = true)]
     async fn reads_fail_after_the_deadline_until_the_headers_are_complete() {
         let (client, server) = tokio::io::duplex(1024);
-        let mut guarded = HandshakeDeadline::new(server, Duration::from_secs(10));
+        let mut guarded = AcceptedStream::new(server, Duration::from_secs(10), permit());
         let (mut client_read, mut client_write) = tokio::io::split(client);
         client_write
             .write_all(b"GET /ws/a HTTP/1.1\r\nHost: x\r\n")
@@ -252,7 +312,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn complete_headers_lift_the_deadline_even_when_split_across_reads() {
         let (client, server) = tokio::io::duplex(1024);
-        let mut guarded = HandshakeDeadline::new(server, Duration::from_secs(10));
+        let mut guarded = AcceptedStream::new(server, Duration::from_secs(10), permit());
         let (_client_read, mut client_write) = tokio::io::split(client);
         let mut buffer = [0; 64];
         for part in [&b"GET / HTTP/1.1\r\nHost: x\r"[..], b"\n", b"\r\n"] {

@@ -2,12 +2,14 @@
 //! - [`state`]: what every handler shares ([`AppState`]), built without a socket.
 //! - [`router`]: every route, plus health, readiness and metrics.
 //! - [`server`]: binding the listener, serving, shutting down.
-//! - [`listener`]: accepting connections: a deadline on each request's headers, a descriptor in
-//!   reserve.
+//! - [`listener`]: accepting connections: a place under the connection limits from accept, a
+//!   deadline on each request's headers, a descriptor in reserve.
+//! - [`accept_refusal`]: answering a connection refused at accept.
 //! - [`error`]: why the server could not start.
 //!
-//! Admission (origin, token, connection limits, refusals counted) is [`crate::admission`].
+//! Admission of requests (origin, token, refusals counted) is [`crate::admission`].
 
+mod accept_refusal;
 mod error;
 pub(crate) mod listener;
 mod router;

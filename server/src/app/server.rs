@@ -127,6 +127,7 @@ impl Server {
         let grace = state.config.shutdown_grace();
         let flush_limit = state.config.storage_settings().flush_timeout;
         let handshake_timeout = state.config.handshake_timeout();
+        let limits = state.connection_limits.clone();
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         // Once shutdown begins, WebSockets close with 1001 and /readyz answers 503 at once, but
         // the listener stays open a moment longer so load balancers polling readiness see the
@@ -143,6 +144,7 @@ impl Server {
                     listener,
                     acceptor,
                     handshake_timeout,
+                    limits,
                     stop_accepting.clone(),
                 )
                 // TapIo is what axum gives connection info for; TCP_NODELAY is set inside.
@@ -155,7 +157,8 @@ impl Server {
             }
             None => {
                 // TapIo is what axum gives connection info for; TCP_NODELAY is set inside.
-                let listener = PlainListener::new(listener, handshake_timeout).tap_io(|_| {});
+                let listener =
+                    PlainListener::new(listener, handshake_timeout, limits).tap_io(|_| {});
                 axum::serve(listener, app)
                     .with_graceful_shutdown(stop_listening)
                     .await

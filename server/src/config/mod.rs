@@ -83,11 +83,13 @@ pub struct ServeConfig {
     #[arg(long, env = "QUIRE_CACHE_BYTES", default_value_t = storage::DEFAULT_CACHE_BYTES)]
     pub cache_bytes: u64,
 
-    /// Open WebSocket connections allowed in total; more are refused with 503.
+    /// Open connections allowed in total, counted from accept (HTTP, WebSockets and connections
+    /// still sending their request alike); more are refused at once with 503.
     #[arg(long, env = "QUIRE_MAX_CONNECTIONS", default_value_t = 20_000, value_parser = queue_frames)]
     pub max_connections: usize,
 
-    /// Open WebSocket connections allowed from one IP address; more are refused with 429.
+    /// Open connections allowed from one IP address, counted from accept; more are refused at
+    /// once with 429.
     #[arg(long, env = "QUIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 500, value_parser = queue_frames)]
     pub max_connections_per_ip: usize,
 

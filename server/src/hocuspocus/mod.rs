@@ -40,7 +40,7 @@ pub(crate) async fn upgrade(
     headers: HeaderMap,
     handshake: Result<Handshake, HandshakeError>,
 ) -> Response {
-    let (admission, _) = match admit_socket(&state, peer, &headers, None, handshake) {
+    let (admission, _) = match admit_socket(&state, &headers, None, handshake) {
         Ok(admitted) => admitted,
         Err(refusal) => return refusal.into_response(),
     };

@@ -1,12 +1,11 @@
 //! Admitting an upgrade request and switching its connection to a WebSocket task.
 //!
-//! Both endpoints admit a connection the same way once their own checks have passed: take a
-//! place under the connection limits, require a valid handshake, refuse while shutting down. An
+//! Both endpoints admit a connection the same way once their own checks have passed: require a
+//! valid handshake, refuse while shutting down. (The connection's place under the connection
+//! limits was taken when it was accepted, and lives in its stream: see `app::listener`.) An
 //! [`Admission`] holds what those steps produced; [`Admission::accept`] answers `101` and spawns
 //! the task that serves the socket, tracked so shutdown waits for it (also while it is still
-//! mid-upgrade), and gives the connection's place back when it ends.
-
-use std::net::SocketAddr;
+//! mid-upgrade).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,7 +19,6 @@ use tracing::debug;
 
 use crate::api_error::ApiError;
 use crate::app::AppState;
-use crate::limits::ConnectionPermit;
 use crate::websocket::{Handshake, HandshakeError, Socket};
 
 /// WebSocket read buffer per connection, and the most one read asks the socket for. tungstenite
@@ -44,9 +42,6 @@ pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// Why a connection was not admitted; the response is its JSON error.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
-    /// The server or the client's address holds its limit of connections (503, or 429).
-    #[error("{}", .0.message)]
-    ConnectionLimit(ApiError),
     /// The request is not a valid WebSocket handshake.
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
@@ -58,7 +53,6 @@ pub enum Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
-            Refusal::ConnectionLimit(refusal) => refusal.into_response(),
             Refusal::Handshake(error) => error.into_response(),
             Refusal::ShuttingDown => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -73,29 +67,22 @@ impl IntoResponse for Refusal {
 /// A request that passed every admission step, ready to be answered with `101`.
 pub struct Admission {
     handshake: Handshake,
-    permit: ConnectionPermit,
     tracker: TaskTracker,
 }
 
 impl Admission {
-    /// The admission steps both endpoints share, after their own checks: a place under the
-    /// connection limits for `peer`, a valid handshake, and a server that is not shutting down.
+    /// The admission steps both endpoints share, after their own checks: a valid handshake and
+    /// a server that is not shutting down.
     pub(crate) fn admit(
         state: &AppState,
-        peer: SocketAddr,
         handshake: Result<Handshake, HandshakeError>,
     ) -> Result<Admission, Refusal> {
-        let permit = state
-            .connection_limits
-            .admit(peer.ip())
-            .map_err(Refusal::ConnectionLimit)?;
         let handshake = handshake?;
         if state.shutdown.is_cancelled() {
             return Err(Refusal::ShuttingDown);
         }
         Ok(Admission {
             handshake,
-            permit,
             tracker: state.tracker.clone(),
         })
     }
@@ -107,33 +94,27 @@ impl Admission {
         Serve: FnOnce(Socket) -> Served + Send + 'static,
         Served: Future<Output = ()> + Send + 'static,
     {
-        let Admission {
-            handshake,
-            permit,
-            tracker,
-        } = self;
+        let Admission { handshake, tracker } = self;
         let response = handshake.response();
         let upgraded = handshake.into_on_upgrade();
         let config = socket_config(max_message_bytes);
         // Combinators rather than one `async` block: the block would keep the upgrade's state
         // next to the connection's for as long as the connection lives; `then` holds one or
         // the other.
-        let connection = upgraded
-            .then(move |upgraded| match upgraded {
-                Ok(upgraded) => Either::Left(
-                    WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
-                        Role::Server,
-                        Some(config),
-                    )
-                    .then(serve),
-                ),
-                Err(error) => {
-                    debug!(%error, "the upgrade did not complete");
-                    Either::Right(std::future::ready(()))
-                }
-            })
-            .map(move |()| drop(permit));
+        let connection = upgraded.then(move |upgraded| match upgraded {
+            Ok(upgraded) => Either::Left(
+                WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .then(serve),
+            ),
+            Err(error) => {
+                debug!(%error, "the upgrade did not complete");
+                Either::Right(std::future::ready(()))
+            }
+        });
         tracker.spawn(connection);
         response
     }
