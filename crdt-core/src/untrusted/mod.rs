@@ -28,6 +28,7 @@
 mod any;
 mod shape;
 mod update;
+mod utf16;
 mod varint;
 
 use yrs::encoding::read::{Cursor, Error as ReadError};

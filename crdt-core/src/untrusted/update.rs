@@ -373,7 +373,7 @@ fn check_content<D: Source>(
         }
         CONTENT_STRING => {
             // yrs measures string content in UTF-16 code units.
-            Ok(decoder.walk_string()?.encode_utf16().count() as u64)
+            Ok(super::utf16::utf16_length(decoder.walk_string()?))
         }
         CONTENT_EMBED => {
             check_json(decoder, budget)?;
