@@ -102,6 +102,44 @@ async fn many_rooms_deliver_within_each_room() {
     assert!(number(&measurement["latency_ms"]["p99"]) > 0.0);
 }
 
+/// W3 with a flooding room: the flood is sent and reported, and the quiet rooms still get
+/// every update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_rooms_beside_a_flooding_room_deliver_everything() {
+    let server = BenchServer::start().await.unwrap();
+    let lines = server
+        .run_bench(&[
+            "many-rooms",
+            "--quick",
+            "--rate-per-room",
+            "20",
+            "--flood-bytes",
+            "100000",
+            "--flood-rate",
+            "20",
+        ])
+        .await
+        .unwrap();
+    let measurement = only_measurement(&lines, "W3");
+    let metrics = &measurement["metrics"];
+    let sent = metrics["updates_sent"].as_u64().unwrap();
+    assert_eq!(sent, 100, "{measurement}");
+    assert_eq!(metrics["deliveries"].as_u64(), Some(sent * 2));
+    assert!(
+        metrics["flood_updates_sent"].as_u64().unwrap() >= 10,
+        "{measurement}"
+    );
+    assert!(
+        number(&metrics["flood_bytes_per_second"]) > 500_000.0,
+        "{measurement}"
+    );
+    assert_eq!(measurement["params"]["flood_bytes"], 100_000);
+    assert!(
+        measurement["problems"].as_array().is_none_or(Vec::is_empty),
+        "{measurement}"
+    );
+}
+
 /// W4: every client of the storm syncs the seeded document with the right text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_storm_syncs_every_client() {

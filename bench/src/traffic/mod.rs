@@ -5,6 +5,7 @@
 //! last updates to arrive; [`RoomTraffic::close`] stops the clients and says what every client saw
 //! ([`RoomTraffic::finish`] does both).
 
+pub mod flood;
 pub mod ledger;
 pub mod reader;
 pub mod writer;

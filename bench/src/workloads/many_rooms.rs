@@ -6,6 +6,11 @@
 //! disconnects, so the measurement is the steady state, not the teardown of thousands of
 //! sockets. The server's CPU time from the first update to the last delivery (`--server-pid`)
 //! divided by that wall time is `cpu_percent`.
+//!
+//! With `--flood-bytes`, one more room runs beside them: a writer replacing its text with that
+//! many fresh bytes `--flood-rate` times a second, and readers that take it all (see
+//! `traffic::flood`). Latency and deliveries are still those of the quiet rooms only: the run
+//! shows what one noisy room costs the others (issue #20).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,9 +18,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::stream;
 use rand::Rng;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::BenchError;
 use crate::report::{LatencyRecorder, Measurement, per_second};
+use crate::traffic::flood::{FloodOutcome, FloodRoom};
 use crate::traffic::writer::Pace;
 use crate::traffic::{JOIN_CONCURRENCY, RoomResult, RoomTraffic};
 use crate::workloads::{Bench, size};
@@ -44,6 +51,15 @@ pub struct ManyRoomsOptions {
     /// Tiny run for smoke tests: smaller defaults.
     #[arg(long)]
     pub quick: bool,
+    /// Bytes of each update of one extra, flooding room (0: no flooding room).
+    #[arg(long, default_value_t = 0)]
+    pub flood_bytes: usize,
+    /// Updates the flooding room's writer sends per second.
+    #[arg(long, default_value_t = 50.0)]
+    pub flood_rate: f64,
+    /// Readers in the flooding room.
+    #[arg(long, default_value_t = 2)]
+    pub flood_readers: u32,
 }
 
 /// Runs W3 and reports one measurement.
@@ -75,8 +91,24 @@ pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchE
         rooms.push(room?);
     }
     drop(joined);
+    let flood = match options.flood_bytes {
+        0 => None,
+        _ => Some(
+            FloodRoom::join(
+                &bench.connector,
+                &bench.room("many-flood"),
+                options.flood_readers,
+            )
+            .await?,
+        ),
+    };
 
     let sampling = bench.start_sampling()?;
+    let flooding = CancellationToken::new();
+    let flood = flood.map(|flood| {
+        let (bytes, rate, until) = (options.flood_bytes, options.flood_rate, flooding.clone());
+        tokio::spawn(flood.run(bytes, rate, until))
+    });
     let started = Instant::now();
     let duration = Duration::from_secs_f64(seconds);
     let period = Duration::from_secs_f64(1.0 / options.rate_per_room);
@@ -109,6 +141,24 @@ pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchE
     let wall = started.elapsed();
     let mut measurement = Measurement::new(&bench.context, "W3", "many-rooms");
     bench.finish_sampling(sampling, &mut measurement)?;
+    flooding.cancel();
+    if let Some(flood) = flood {
+        let outcome = flood.await.unwrap_or_else(|_| FloodOutcome {
+            failure: Some("the flooding room's task panicked".to_owned()),
+            ..FloodOutcome::default()
+        });
+        measurement
+            .param("flood_bytes", options.flood_bytes)
+            .param("flood_rate", options.flood_rate)
+            .metric("flood_updates_sent", outcome.sent)
+            .metric(
+                "flood_bytes_per_second",
+                outcome.bytes as f64 / wall.as_secs_f64(),
+            );
+        if let Some(failure) = outcome.failure {
+            problems.push(format!("flooding room: {failure}"));
+        }
+    }
 
     let mut closed = stream::iter(drained)
         .map(|(index, (room, writer))| async move { (index, room.close(writer).await) })
