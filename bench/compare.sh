@@ -322,7 +322,7 @@ else
   # One noisy room beside 300 quiet ones (#20): a fresh 1 MB text 50 times a second. The p99
   # is the quiet rooms'; compare it with the same 300 rooms alone.
   add_case W3 "rooms=300 alone" all 120 "many-rooms --rooms 300 --clients-per-room 3 --rate-per-room 5 --seconds 10"
-  add_case W3 "rooms=300 flood" all 120 "many-rooms --rooms 300 --clients-per-room 3 --rate-per-room 5 --seconds 10 --flood-bytes 1000000 --flood-rate 50
+  add_case W3 "rooms=300 flood" all 120 "many-rooms --rooms 300 --clients-per-room 3 --rate-per-room 5 --seconds 10 --flood-bytes 1000000 --flood-rate 50"
   # Many quiet documents: 30,000 sockets on each side, so it needs an open-files limit above
   # that (it fails to connect everyone where the hard limit is 20,000, and says so).
   add_case W3 "rooms=10000 rate=1" all 240 "many-rooms --rooms 10000 --clients-per-room 3 --rate-per-room 1 --seconds 10"
