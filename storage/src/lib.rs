@@ -41,6 +41,7 @@ mod document_entry;
 mod document_id;
 mod document_locks;
 mod error;
+mod hooked_store;
 mod load;
 mod memory_store;
 pub mod record;

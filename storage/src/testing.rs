@@ -1,10 +1,13 @@
-//! Raw access to stored values, for tests that damage records on purpose.
+//! Test support, hidden from the docs and not part of the supported API.
 //!
-//! Corruption handling can only be tested by corrupting something, and the
-//! shared test suite must do it the same way for every store. This trait is
-//! hidden from the docs and not part of the supported API: it bypasses every
-//! check and checksum.
+//! - Raw access to stored values, for tests that damage records on purpose.
+//!   Corruption handling can only be tested by corrupting something, and the
+//!   shared test suite must do it the same way for every store. It bypasses
+//!   every check and checksum.
+//! - [`HookedStore`] and [`StoreHooks`]: a real store with one call made to
+//!   behave otherwise (see `hooked_store`).
 
+pub use crate::hooked_store::{HookedStore, StoreHooks};
 use crate::store::Seq;
 use crate::version::VersionId;
 

@@ -8,84 +8,41 @@
 
 use std::sync::Arc;
 
-use storage::{
-    AppendReceipt, DocMeta, DocStore, LoadedDoc, Seq, SledStore, StoreError, VersionId, VersionMeta,
-};
+use storage::testing::{HookedStore, StoreHooks};
+use storage::{AppendReceipt, DocStore, SledStore, StoreError};
 use tempfile::TempDir;
 
-/// A [`SledStore`] in a [`TempDir`] that is removed when the store is dropped.
-pub struct DirectoryStore {
-    // Fields drop in order: sled closes before its directory goes.
-    store: SledStore,
+/// A [`SledStore`] in a [`TempDir`] that is removed when the store is dropped: the directory is
+/// the store's hooks, which drop after it, so sled closes before its directory goes.
+pub type DirectoryStore = HookedStore<SledStore, OwnedDirectory>;
+
+/// The directory a [`DirectoryStore`] lives in; every call goes to sled unchanged.
+pub struct OwnedDirectory {
+    /// Held, never read: dropping it removes the directory.
     _directory: TempDir,
 }
 
-impl DirectoryStore {
-    /// Opens a sled store with `cache_bytes` of cache in `directory`, which it takes over.
-    pub fn open(directory: TempDir, cache_bytes: u64) -> Result<Arc<Self>, StoreError> {
-        let store = SledStore::open_with_cache(directory.path(), cache_bytes)?;
-        Ok(Arc::new(DirectoryStore {
-            store,
-            _directory: directory,
-        }))
+impl StoreHooks for OwnedDirectory {
+    /// sled's own batching, as the server gets it, not one append at a time.
+    fn append_many(
+        &self,
+        inner: &dyn DocStore,
+        appends: &[(&str, &[u8])],
+    ) -> Vec<Result<AppendReceipt, StoreError>> {
+        inner.append_many(appends)
     }
 }
 
-impl DocStore for DirectoryStore {
-    fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
-        self.store.load(doc)
-    }
-
-    fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {
-        self.store.append(doc, update)
-    }
-
-    fn append_many(&self, appends: &[(&str, &[u8])]) -> Vec<Result<AppendReceipt, StoreError>> {
-        self.store.append_many(appends)
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        self.store.flush()
-    }
-
-    fn compact(&self, doc: &str, snapshot: &[u8], through: Seq) -> Result<(), StoreError> {
-        self.store.compact(doc, snapshot, through)
-    }
-
-    fn list(&self) -> Result<Vec<DocMeta>, StoreError> {
-        self.store.list()
-    }
-
-    fn list_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<DocMeta>, StoreError> {
-        self.store.list_page(after, limit)
-    }
-
-    fn metadata(&self, doc: &str) -> Result<Option<DocMeta>, StoreError> {
-        self.store.metadata(doc)
-    }
-
-    fn delete(&self, doc: &str) -> Result<bool, StoreError> {
-        self.store.delete(doc)
-    }
-
-    fn create_version(
-        &self,
-        doc: &str,
-        label: &str,
-        snapshot: &[u8],
-    ) -> Result<VersionMeta, StoreError> {
-        self.store.create_version(doc, label, snapshot)
-    }
-
-    fn list_versions(&self, doc: &str) -> Result<Vec<VersionMeta>, StoreError> {
-        self.store.list_versions(doc)
-    }
-
-    fn load_version(
-        &self,
-        doc: &str,
-        version: VersionId,
-    ) -> Result<Option<(VersionMeta, Vec<u8>)>, StoreError> {
-        self.store.load_version(doc, version)
-    }
+/// Opens a sled store with `cache_bytes` of cache in `directory`, which it takes over.
+pub fn open_directory_store(
+    directory: TempDir,
+    cache_bytes: u64,
+) -> Result<Arc<DirectoryStore>, StoreError> {
+    let store = SledStore::open_with_cache(directory.path(), cache_bytes)?;
+    Ok(Arc::new(HookedStore::new(
+        store,
+        OwnedDirectory {
+            _directory: directory,
+        },
+    )))
 }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::WAIT_LIMIT;
 use crate::client::TestClient;
-use crate::directory_store::DirectoryStore;
+use crate::directory_store::open_directory_store;
 use crate::transport::TestStream;
 
 /// Bytes of a room name left as they are in a URL path: unreserved characters and `/`, which
@@ -61,7 +61,7 @@ impl TestServer {
         let data_dir = config.data_dir.clone();
         let cache_bytes = config.cache_bytes;
         let store =
-            tokio::task::spawn_blocking(move || DirectoryStore::open(directory, cache_bytes))
+            tokio::task::spawn_blocking(move || open_directory_store(directory, cache_bytes))
                 .await
                 .context("opening the store panicked")?
                 .context("opening the store")?;

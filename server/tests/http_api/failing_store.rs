@@ -2,10 +2,8 @@
 
 use std::path::PathBuf;
 
-use storage::{
-    AppendReceipt, DocMeta, DocStore, LoadedDoc, MemoryStore, Seq, StoreError, VersionId,
-    VersionMeta,
-};
+use storage::testing::{HookedStore, StoreHooks};
+use storage::{DocMeta, DocStore, LoadedDoc, MemoryStore, StoreError};
 
 /// Which operation of a [`FailingStore`] fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,23 +14,20 @@ pub enum Failure {
     Loading,
 }
 
-/// A [`MemoryStore`] whose one operation, [`Failure`], always fails.
-pub struct FailingStore {
-    inner: MemoryStore,
-    failure: Failure,
-}
-
 /// The detail a failure carries; the API must not show it to clients.
 pub const FAILURE_DETAIL: &str = "the disk caught fire";
 
-impl FailingStore {
-    /// `inner`, already holding what a test needs, with `failure` from now on.
-    pub fn new(inner: MemoryStore, failure: Failure) -> Self {
-        FailingStore { inner, failure }
-    }
+/// A [`MemoryStore`] whose one operation, [`Failure`], always fails.
+pub type FailingStore = HookedStore<MemoryStore, Failure>;
 
-    fn check(&self, operation: Failure) -> Result<(), StoreError> {
-        if operation != self.failure {
+/// `inner`, already holding what a test needs, with `failure` from now on.
+pub fn failing_store(inner: MemoryStore, failure: Failure) -> FailingStore {
+    HookedStore::new(inner, failure)
+}
+
+impl Failure {
+    fn check(self, operation: Failure) -> Result<(), StoreError> {
+        if operation != self {
             return Ok(());
         }
         Err(StoreError::Io {
@@ -42,60 +37,24 @@ impl FailingStore {
     }
 }
 
-impl DocStore for FailingStore {
-    fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
+impl StoreHooks for Failure {
+    fn load(&self, inner: &dyn DocStore, doc: &str) -> Result<LoadedDoc, StoreError> {
         self.check(Failure::Loading)?;
-        self.inner.load(doc)
+        inner.load(doc)
     }
 
-    fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {
-        self.inner.append(doc, update)
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        self.inner.flush()
-    }
-
-    fn compact(&self, doc: &str, snapshot: &[u8], through: Seq) -> Result<(), StoreError> {
-        self.inner.compact(doc, snapshot, through)
-    }
-
-    fn list(&self) -> Result<Vec<DocMeta>, StoreError> {
+    fn list(&self, inner: &dyn DocStore) -> Result<Vec<DocMeta>, StoreError> {
         self.check(Failure::Listing)?;
-        self.inner.list()
+        inner.list()
     }
 
-    fn list_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<DocMeta>, StoreError> {
+    fn list_page(
+        &self,
+        inner: &dyn DocStore,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DocMeta>, StoreError> {
         self.check(Failure::Listing)?;
-        self.inner.list_page(after, limit)
-    }
-
-    fn metadata(&self, doc: &str) -> Result<Option<DocMeta>, StoreError> {
-        self.inner.metadata(doc)
-    }
-
-    fn delete(&self, doc: &str) -> Result<bool, StoreError> {
-        self.inner.delete(doc)
-    }
-
-    fn create_version(
-        &self,
-        doc: &str,
-        label: &str,
-        snapshot: &[u8],
-    ) -> Result<VersionMeta, StoreError> {
-        self.inner.create_version(doc, label, snapshot)
-    }
-
-    fn list_versions(&self, doc: &str) -> Result<Vec<VersionMeta>, StoreError> {
-        self.inner.list_versions(doc)
-    }
-
-    fn load_version(
-        &self,
-        doc: &str,
-        version: VersionId,
-    ) -> Result<Option<(VersionMeta, Vec<u8>)>, StoreError> {
-        self.inner.load_version(doc, version)
+        inner.list_page(after, limit)
     }
 }

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use storage::{DocStore, MemoryStore};
 
-use super::failing_store::{FAILURE_DETAIL, FailingStore, Failure};
+use super::failing_store::{FAILURE_DETAIL, Failure, failing_store};
 use super::support::{TestApp, post_json, request};
 use super::yjs::Editor;
 
@@ -21,7 +21,7 @@ fn app_over_failing_store(stored: &str, failure: Failure) -> TestApp {
     memory
         .create_version(stored, "kept", &content)
         .expect("the memory store keeps versions");
-    let store: Arc<dyn DocStore> = Arc::new(FailingStore::new(memory, failure));
+    let store: Arc<dyn DocStore> = Arc::new(failing_store(memory, failure));
     TestApp::over_store(store, |_| {})
 }
 

@@ -20,8 +20,10 @@ fn several_documents_gather_and_the_next_batch_too() {
 
 /// A store that records the writer's calls and holds each flush until the test lets it
 /// return (or fail), so what the writer does meanwhile can be observed.
-struct GatedStore {
-    inner: storage::MemoryStore,
+type GatedStore = storage::testing::HookedStore<storage::MemoryStore, Gates>;
+
+/// The [`GatedStore`]'s hooks: what it records, answers and waits for.
+struct Gates {
     calls: std::sync::Mutex<Vec<&'static str>>,
     /// What `available_bytes` answers.
     available: std::sync::Mutex<Option<u64>>,
@@ -31,17 +33,19 @@ struct GatedStore {
     flush_outcome: std::sync::Mutex<std::sync::mpsc::Receiver<Result<(), StoreError>>>,
 }
 
-impl GatedStore {
+impl Gates {
     fn record(&self, call: &'static str) {
         self.calls.lock().unwrap().push(call);
     }
 }
 
-impl DocStore for GatedStore {
-    fn load(&self, doc: &str) -> Result<storage::LoadedDoc, StoreError> {
-        self.inner.load(doc)
-    }
-    fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {
+impl storage::testing::StoreHooks for Gates {
+    fn append(
+        &self,
+        inner: &dyn DocStore,
+        doc: &str,
+        update: &[u8],
+    ) -> Result<AppendReceipt, StoreError> {
         self.record("append");
         if self.appends_fail.load(Ordering::Relaxed) {
             return Err(StoreError::Io {
@@ -49,54 +53,19 @@ impl DocStore for GatedStore {
                 source: std::io::Error::from_raw_os_error(28),
             });
         }
-        self.inner.append(doc, update)
+        inner.append(doc, update)
     }
-    fn available_bytes(&self) -> Option<u64> {
+
+    fn available_bytes(&self, _inner: &dyn DocStore) -> Option<u64> {
         *self.available.lock().unwrap()
     }
-    fn flush(&self) -> Result<(), StoreError> {
+
+    fn flush(&self, _inner: &dyn DocStore) -> Result<(), StoreError> {
         self.record("flush entered");
         self.flush_entered.lock().unwrap().send(()).unwrap();
         let outcome = self.flush_outcome.lock().unwrap().recv().unwrap();
         self.record("flush returned");
         outcome
-    }
-    fn compact(&self, doc: &str, snapshot: &[u8], through: storage::Seq) -> Result<(), StoreError> {
-        self.inner.compact(doc, snapshot, through)
-    }
-    fn list(&self) -> Result<Vec<storage::DocMeta>, StoreError> {
-        self.inner.list()
-    }
-    fn list_page(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<storage::DocMeta>, StoreError> {
-        self.inner.list_page(after, limit)
-    }
-    fn metadata(&self, doc: &str) -> Result<Option<storage::DocMeta>, StoreError> {
-        self.inner.metadata(doc)
-    }
-    fn delete(&self, doc: &str) -> Result<bool, StoreError> {
-        self.inner.delete(doc)
-    }
-    fn create_version(
-        &self,
-        doc: &str,
-        label: &str,
-        snapshot: &[u8],
-    ) -> Result<storage::VersionMeta, StoreError> {
-        self.inner.create_version(doc, label, snapshot)
-    }
-    fn list_versions(&self, doc: &str) -> Result<Vec<storage::VersionMeta>, StoreError> {
-        self.inner.list_versions(doc)
-    }
-    fn load_version(
-        &self,
-        doc: &str,
-        version: storage::VersionId,
-    ) -> Result<Option<(storage::VersionMeta, Vec<u8>)>, StoreError> {
-        self.inner.load_version(doc, version)
     }
 }
 
@@ -117,14 +86,16 @@ fn gated_writer() -> GatedWriter {
 fn gated_writer_with(flush_timeout: Duration, reserve_bytes: u64) -> GatedWriter {
     let (entered_sender, flush_entered) = std::sync::mpsc::channel();
     let (flush_outcome, outcome_receiver) = std::sync::mpsc::channel();
-    let store = Arc::new(GatedStore {
-        inner: storage::MemoryStore::default(),
-        calls: Default::default(),
-        available: Default::default(),
-        appends_fail: Default::default(),
-        flush_entered: std::sync::Mutex::new(entered_sender),
-        flush_outcome: std::sync::Mutex::new(outcome_receiver),
-    });
+    let store = Arc::new(GatedStore::new(
+        storage::MemoryStore::default(),
+        Gates {
+            calls: Default::default(),
+            available: Default::default(),
+            appends_fail: Default::default(),
+            flush_entered: std::sync::Mutex::new(entered_sender),
+            flush_outcome: std::sync::Mutex::new(outcome_receiver),
+        },
+    ));
     let (requests, receiver) = mpsc::channel(8);
     let writer_store: Arc<dyn DocStore> = store.clone();
     let settings = WriterSettings {
@@ -177,7 +148,7 @@ fn a_request_is_answered_only_after_its_flush_returned() {
     let receipt = answer.blocking_recv().unwrap().unwrap().unwrap();
     assert_eq!(receipt.seq, storage::Seq(1));
     assert_eq!(
-        *writer.store.calls.lock().unwrap(),
+        *writer.store.hooks.calls.lock().unwrap(),
         ["append", "flush entered", "flush returned"]
     );
 }
@@ -205,7 +176,7 @@ fn a_failed_flush_fails_the_requests_it_covered() {
 #[test]
 fn a_batch_is_refused_untouched_while_space_is_short() {
     let writer = gated_writer_with(Duration::from_secs(60), 1000);
-    *writer.store.available.lock().unwrap() = Some(999);
+    *writer.store.hooks.available.lock().unwrap() = Some(999);
     let outcome = submit(&writer, b"update").blocking_recv().unwrap();
     match outcome {
         Err(StorageError::Unavailable(reason)) => {
@@ -213,10 +184,10 @@ fn a_batch_is_refused_untouched_while_space_is_short() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(writer.store.calls.lock().unwrap().is_empty());
+    assert!(writer.store.hooks.calls.lock().unwrap().is_empty());
     assert!(writer.health.refuses_writes());
 
-    *writer.store.available.lock().unwrap() = Some(1 << 20);
+    *writer.store.hooks.available.lock().unwrap() = Some(1 << 20);
     let answer = submit(&writer, b"update");
     writer.flush_entered.recv().unwrap();
     writer.flush_outcome.send(Ok(())).unwrap();
@@ -242,7 +213,7 @@ fn a_flush_that_never_returns_fails_its_batch_and_storage_stays_failed() {
         Some(super::super::storage_health::Outage::Failed { .. })
     ));
     assert_eq!(
-        *writer.store.calls.lock().unwrap(),
+        *writer.store.hooks.calls.lock().unwrap(),
         ["append", "flush entered"]
     );
 }
@@ -279,12 +250,16 @@ fn a_persist_after_a_failure_is_refused_at_once() {
 #[test]
 fn a_failed_append_is_answered_without_a_flush() {
     let writer = gated_writer();
-    writer.store.appends_fail.store(true, Ordering::Relaxed);
+    writer
+        .store
+        .hooks
+        .appends_fail
+        .store(true, Ordering::Relaxed);
     let outcome = submit(&writer, b"update").blocking_recv().unwrap();
     assert!(
         matches!(outcome, Err(StorageError::Store(_))),
         "{outcome:?}"
     );
-    assert_eq!(*writer.store.calls.lock().unwrap(), ["append"]);
+    assert_eq!(*writer.store.hooks.calls.lock().unwrap(), ["append"]);
     assert!(writer.health.refuses_writes());
 }
