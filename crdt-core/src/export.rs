@@ -1,4 +1,5 @@
-//! Reading a document out: as Yjs updates (v1 or v2), as JSON, or as plain text.
+//! Reading a document out: as Yjs updates (v1 or v2), as JSON, or as plain text (rich text as
+//! HTML, Markdown or ProseMirror JSON is [`crate::rich_text`]).
 //!
 //! Pure functions from a [`Doc`] to bytes or values, so the storage CLI and the HTTP API share
 //! one reading of a document and tests need no I/O.
@@ -34,15 +35,24 @@ pub enum ExportFormat {
     Json,
     /// The plain text of one root text, see [`text`].
     Text,
+    /// Rich text (an XML fragment) as sanitised HTML, see [`crate::rich_text::to_html`].
+    Html,
+    /// Rich text as Markdown, or a plain text document's text as it is.
+    Markdown,
+    /// Rich text as ProseMirror's JSON, see [`crate::rich_text::to_prosemirror_json`].
+    ProsemirrorJson,
 }
 
 impl ExportFormat {
     /// Every format, in the order they are offered.
-    pub const ALL: [ExportFormat; 4] = [
+    pub const ALL: [ExportFormat; 7] = [
         ExportFormat::Update,
         ExportFormat::UpdateV2,
         ExportFormat::Json,
         ExportFormat::Text,
+        ExportFormat::Html,
+        ExportFormat::Markdown,
+        ExportFormat::ProsemirrorJson,
     ];
 
     /// The name the format is chosen by (`"update-v2"`, ...).
@@ -52,6 +62,9 @@ impl ExportFormat {
             ExportFormat::UpdateV2 => "update-v2",
             ExportFormat::Json => "json",
             ExportFormat::Text => "text",
+            ExportFormat::Html => "html",
+            ExportFormat::Markdown => "markdown",
+            ExportFormat::ProsemirrorJson => "prosemirror-json",
         }
     }
 
@@ -370,7 +383,7 @@ fn sorted_names(roots: &[(String, BranchPtr)]) -> Vec<String> {
 }
 
 /// yrs's JSON-like value as JSON proper.
-fn any_to_json(value: Any) -> Value {
+pub(crate) fn any_to_json(value: Any) -> Value {
     match value {
         Any::Null | Any::Undefined => Value::Null,
         Any::Bool(flag) => Value::Bool(flag),
@@ -402,7 +415,7 @@ fn format_names() -> String {
         .join(", ")
 }
 
-fn quoted_list(names: &[String]) -> String {
+pub(crate) fn quoted_list(names: &[String]) -> String {
     if names.is_empty() {
         return "none".to_owned();
     }

@@ -55,7 +55,8 @@ fn formats_parse_from_their_names_and_unknown_names_list_the_choices() {
     let error = "yaml".parse::<ExportFormat>().unwrap_err();
     assert_eq!(
         error.to_string(),
-        "unknown export format \"yaml\": expected one of update, update-v2, json, text"
+        "unknown export format \"yaml\": expected one of update, update-v2, json, text, html, markdown, \
+         prosemirror-json"
     );
     assert!(ExportFormat::UpdateV2.is_binary() && !ExportFormat::Json.is_binary());
 }

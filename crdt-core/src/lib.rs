@@ -22,6 +22,8 @@
 //! - [`merge`]: merging a batch of updates into one before it is stored.
 //! - [`export`]: reading a document out as updates, JSON or text, inferring undefined roots.
 //! - [`restore`]: making a document's content equal a stored version's with new edits.
+//! - [`rich_text`]: a y-prosemirror/Tiptap document (an XML fragment) as ProseMirror JSON,
+//!   sanitised HTML or Markdown.
 //! - [`client`]: the client side of the sync, sans-IO, for tests and Rust plugins.
 //! - [`clock`]: the time source awareness expiry reads, injectable for tests.
 //! - [`error`]: the typed errors malformed input turns into.
@@ -41,6 +43,7 @@ pub mod merge;
 mod pending;
 mod presence;
 pub mod restore;
+pub mod rich_text;
 pub mod room;
 pub mod subdocuments;
 pub mod untrusted;

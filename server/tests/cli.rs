@@ -245,11 +245,11 @@ fn export_refuses_what_it_cannot_do_clearly() {
             path,
             &["export", "notes", "--format", "update", "--name", "content"],
         ),
-        "--name applies to the text and json formats",
+        "--name applies to the text, json, html, markdown and prosemirror-json formats",
     );
     failed_with(
         &docs(path, &["export", "notes", "--format", "yaml"]),
-        "possible values: update, update-v2, json, text",
+        "possible values: update, update-v2, json, text, html, markdown, prosemirror-json",
     );
     let missing = data.path().join("absent");
     failed_with(&docs(&missing, &["list"]), "does not exist");

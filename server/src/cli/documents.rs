@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use crdt_core::export::{self, ExportFormat};
+use crdt_core::rich_text;
 use serde_json::{Value, json};
 use storage::{DocMeta, DocStore};
 
@@ -180,6 +181,10 @@ fn export_document(
         id: id.to_owned(),
         source,
     };
+    let rich_error = |source| CliError::RichText {
+        id: id.to_owned(),
+        source,
+    };
     let bytes = match format {
         ExportFormat::Update => export::encode_update(doc, None),
         ExportFormat::UpdateV2 => export::encode_update_v2(doc, None),
@@ -189,6 +194,16 @@ fn export_document(
                 Some(name) => export::root_to_json(doc, name).map_err(export_error)?,
                 None => export::to_json(doc),
             };
+            format!("{value:#}\n").into_bytes()
+        }
+        ExportFormat::Html => rich_text::to_html(doc, name)
+            .map_err(rich_error)?
+            .into_bytes(),
+        ExportFormat::Markdown => rich_text::to_markdown_or_text(doc, name)
+            .map_err(rich_error)?
+            .into_bytes(),
+        ExportFormat::ProsemirrorJson => {
+            let value = rich_text::to_prosemirror_json(doc, name).map_err(rich_error)?;
             format!("{value:#}\n").into_bytes()
         }
     };

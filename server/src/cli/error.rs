@@ -8,6 +8,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crdt_core::export::{ExportError, ExportFormat};
+use crdt_core::rich_text::RichTextError;
 use storage::StoreError;
 
 /// Why an offline command failed.
@@ -87,8 +88,21 @@ pub enum CliError {
         source: ExportError,
     },
 
+    /// The format needs rich text (or, for Markdown, plain text) and the document holds none.
+    #[error("cannot export document {id:?}")]
+    RichText {
+        /// The document being exported.
+        id: String,
+        /// Why not.
+        #[source]
+        source: RichTextError,
+    },
+
     /// `--name` was given with a format that always holds the whole document.
-    #[error("--name applies to the text and json formats; {format} holds the whole document")]
+    #[error(
+        "--name applies to the text, json, html, markdown and prosemirror-json formats; {format} \
+         holds the whole document"
+    )]
     NameWithWholeDocumentFormat {
         /// The format asked for.
         format: ExportFormat,

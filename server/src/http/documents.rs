@@ -132,8 +132,29 @@ pub(crate) fn export_response(
         Ok(Exported::Text(text)) => {
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
         }
+        Ok(Exported::Markdown(markdown)) => (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            markdown,
+        )
+            .into_response(),
+        // Sanitised already; served so that even a hole in that could run nothing here.
+        Ok(Exported::Html(html)) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; img-src http: https:; sandbox",
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            html,
+        )
+            .into_response(),
         Err(ExportError::NoSuchText(detail)) => {
             return Err(ApiError::bad_request("no_such_text", detail));
+        }
+        Err(ExportError::NotRichText(detail)) => {
+            return Err(ApiError::bad_request("not_rich_text", detail));
         }
         Err(error @ ExportError::Unavailable(_)) => return Err(ApiError::unavailable(error)),
     })

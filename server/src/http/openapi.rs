@@ -42,9 +42,9 @@ fn snapshot_parameters(of_version: bool) -> Value {
 
 fn export_parameters() -> Vec<Value> {
     vec![
-        json!({"name": "format", "in": "query", "schema": {"type": "string", "enum": ["update", "update-v2", "json", "text"], "default": "update"}}),
+        json!({"name": "format", "in": "query", "schema": {"type": "string", "enum": ["update", "update-v2", "json", "text", "html", "markdown", "prosemirror-json"], "default": "update"}}),
         json!({"name": "since", "in": "query", "description": "base64url state vector: return only what it lacks (update formats)", "schema": {"type": "string"}}),
-        json!({"name": "name", "in": "query", "description": "root text to export with format=text (default: the only root text)", "schema": {"type": "string"}}),
+        json!({"name": "name", "in": "query", "description": "root to export with format=text (a text), html or prosemirror-json (an XML fragment), markdown (either), json (any); default: the only one of that kind", "schema": {"type": "string"}}),
     ]
 }
 
@@ -53,9 +53,11 @@ fn snapshot_responses() -> Value {
         "200": {"description": "The content", "content": {
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             "application/json": {"schema": {"type": "object"}},
-            "text/plain": {"schema": {"type": "string"}}
+            "text/plain": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}},
+            "text/markdown": {"schema": {"type": "string"}}
         }},
-        "400": error_response("Unknown format, bad `since`, or no single root text"),
+        "400": error_response("Unknown format, bad `since`, no single root text (no_such_text), or no rich text for html/prosemirror-json (not_rich_text)"),
         "404": error_response("No such document or version")
     })
 }

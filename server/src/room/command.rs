@@ -12,6 +12,7 @@
 
 use bytes::Bytes;
 use crdt_core::export::{self, ExportFormat};
+use crdt_core::rich_text::{self, RichTextError};
 use crdt_core::{Access, ConnectionId, ProtocolError};
 use storage::VersionMeta;
 use tokio::sync::oneshot;
@@ -140,8 +141,24 @@ impl ExportRequest {
                 export::text(doc, text_name)
                     .map_err(|error| ExportError::NoSuchText(error.to_string()))?,
             ),
+            ExportFormat::Html => {
+                Exported::Html(rich_text::to_html(doc, text_name).map_err(not_rich_text)?)
+            }
+            ExportFormat::ProsemirrorJson => Exported::Json(
+                rich_text::to_prosemirror_json(doc, text_name).map_err(not_rich_text)?,
+            ),
+            ExportFormat::Markdown => Exported::Markdown(
+                rich_text::to_markdown_or_text(doc, text_name).map_err(not_rich_text)?,
+            ),
         })
     }
+}
+
+fn not_rich_text(error: RichTextError) -> ExportError {
+    ExportError::NotRichText(format!(
+        "{error}; html and prosemirror-json export rich text (an XML fragment, as Tiptap and \
+         y-prosemirror write), markdown also plain text, text only plain text"
+    ))
 }
 
 /// Read the document as it is, durably.
@@ -159,6 +176,10 @@ pub enum Exported {
     Json(serde_json::Value),
     /// One text root.
     Text(String),
+    /// Rich text as sanitised HTML.
+    Html(String),
+    /// Rich text (or plain text) as Markdown.
+    Markdown(String),
 }
 
 /// Why an export could not be made.
@@ -167,6 +188,9 @@ pub enum ExportError {
     /// The document has no such text root (or none could be inferred).
     #[error("{0}")]
     NoSuchText(String),
+    /// The format needs rich text and the document (or named root) holds none.
+    #[error("{0}")]
+    NotRichText(String),
     /// The room could not load the document.
     #[error("document unavailable: {0}")]
     Unavailable(String),
