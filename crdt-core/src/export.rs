@@ -242,14 +242,7 @@ pub fn root_to_json(doc: &Doc, name: &str) -> Result<Value, ExportError> {
 /// and without a name when the document holds no other root text.
 pub fn text(doc: &Doc, name: Option<&str>) -> Result<String, ExportError> {
     let transaction = doc.transact();
-    let mut roots: Vec<(String, BranchPtr, RootKind)> = root_branches(&transaction)
-        .into_iter()
-        .map(|(name, branch)| {
-            let kind = kind_of(branch, &transaction);
-            (name, branch, kind)
-        })
-        .collect();
-    roots.sort_by(|left, right| left.0.cmp(&right.0));
+    let roots = sorted_roots(&transaction);
     let root_names = || roots.iter().map(|(name, _, _)| name.clone()).collect();
 
     let chosen = match name {
@@ -299,6 +292,19 @@ pub fn text(doc: &Doc, name: Option<&str>) -> Result<String, ExportError> {
         }
     };
     Ok(TextRef::from(chosen).get_string(&transaction))
+}
+
+/// The document's roots with their kinds, sorted by name.
+pub(crate) fn sorted_roots(transaction: &impl ReadTxn) -> Vec<(String, BranchPtr, RootKind)> {
+    let mut roots: Vec<(String, BranchPtr, RootKind)> = root_branches(transaction)
+        .into_iter()
+        .map(|(name, branch)| {
+            let kind = kind_of(branch, transaction);
+            (name, branch, kind)
+        })
+        .collect();
+    roots.sort_by(|left, right| left.0.cmp(&right.0));
+    roots
 }
 
 /// The document's roots as branches, in no particular order.

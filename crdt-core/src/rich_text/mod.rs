@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use yrs::branch::BranchPtr;
 use yrs::{Doc, Transact, XmlFragmentRef};
 
-use crate::export::{RootKind, kind_of, quoted_list, root_branches};
+use crate::export::{RootKind, quoted_list, sorted_roots};
 pub use tree::{Mark, Node};
 
 /// Why a document has no rich text to export.
@@ -58,14 +58,7 @@ pub enum RichTextError {
 /// The rich text of root `name` (or the only XML fragment) as a tree of nodes.
 pub fn read(doc: &Doc, name: Option<&str>) -> Result<Vec<Node>, RichTextError> {
     let transaction = doc.transact();
-    let mut roots: Vec<(String, BranchPtr, RootKind)> = root_branches(&transaction)
-        .into_iter()
-        .map(|(name, branch)| {
-            let kind = kind_of(branch, &transaction);
-            (name, branch, kind)
-        })
-        .collect();
-    roots.sort_by(|left, right| left.0.cmp(&right.0));
+    let roots = sorted_roots(&transaction);
     let branch = match name {
         Some(name) => {
             let (_, branch, kind) =
