@@ -266,7 +266,11 @@ async fn deliver<P: Protocol>(
         Poll::Ready(written) => Ok(written),
         Poll::Pending => tokio::select! {
             biased;
-            _ = stopping => return Some(Ending::Gone),
+            // The close frame goes after what is still being written, and `finish` bounds the
+            // wait for both by the grace: a client whose socket takes it all gets 1001, one that
+            // stays wedged gets nothing. (Ending it as gone would have sent a close without a
+            // code, 1005, to a client that did take it all.)
+            _ = stopping => return Some(Ending::close(close_code::GOING_AWAY, "server shutting down")),
             written = tokio::time::timeout(config.send_timeout(), writing) => written,
         },
     };
