@@ -34,6 +34,7 @@ use tokio::time::{Instant, Sleep};
 use tracing::{error, info, warn};
 
 use super::accept_refusal::RefusalWriter;
+use super::read_ahead::ReadAhead;
 use crate::limits::{ConnectionLimits, ConnectionPermit};
 
 /// How a connection refused at accept is told.
@@ -181,7 +182,8 @@ impl Listener for PlainListener {
 
 /// An accepted connection's stream: it holds the connection's place under the limits until it
 /// is dropped, and its reads fail once its deadline passes before the end of the first request's
-/// headers has been read; after that, it reads as the stream itself.
+/// headers has been read. Its reads go through a [`ReadAhead`], so a large message arrives in
+/// large reads.
 pub struct AcceptedStream<S> {
     inner: S,
     /// `None` once the headers are complete.
@@ -190,6 +192,8 @@ pub struct AcceptedStream<S> {
     matched: usize,
     /// Given back when the connection, or the WebSocket it became, is dropped.
     _permit: ConnectionPermit,
+    /// Large reads while a large message streams in (see `read_ahead`).
+    ahead: ReadAhead,
 }
 
 impl<S> AcceptedStream<S> {
@@ -199,6 +203,7 @@ impl<S> AcceptedStream<S> {
             deadline: Some(Box::pin(tokio::time::sleep_until(Instant::now() + timeout))),
             matched: 0,
             _permit: permit,
+            ahead: ReadAhead::default(),
         }
     }
 
@@ -229,7 +234,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for AcceptedStream<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let Some(deadline) = this.deadline.as_mut() else {
-            return Pin::new(&mut this.inner).poll_read(context, buffer);
+            return this.ahead.poll_read(&mut this.inner, context, buffer);
         };
         if deadline.as_mut().poll(context).is_ready() {
             return Poll::Ready(Err(io::Error::new(
@@ -238,7 +243,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for AcceptedStream<S> {
             )));
         }
         let filled = buffer.filled().len();
-        let read = Pin::new(&mut this.inner).poll_read(context, buffer);
+        let read = this.ahead.poll_read(&mut this.inner, context, buffer);
         if let Poll::Ready(Ok(())) = read {
             let fresh = buffer.filled()[filled..].to_vec();
             if this.scan(&fresh) {

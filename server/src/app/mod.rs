@@ -5,6 +5,7 @@
 //! - [`listener`]: accepting connections: a place under the connection limits from accept, a
 //!   deadline on each request's headers, a descriptor in reserve.
 //! - [`accept_refusal`]: answering a connection refused at accept.
+//! - [`read_ahead`]: large reads while a large message streams in.
 //! - [`error`]: why the server could not start.
 //!
 //! Admission of requests (origin, token, refusals counted) is [`crate::admission`].
@@ -12,6 +13,7 @@
 mod accept_refusal;
 mod error;
 pub(crate) mod listener;
+mod read_ahead;
 mod router;
 mod server;
 mod state;
