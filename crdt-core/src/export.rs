@@ -20,8 +20,8 @@ use yrs::types::text::YChange;
 use yrs::types::{ToJson, TypeRef};
 use yrs::updates::encoder::Encode;
 use yrs::{
-    Any, ArrayRef, Doc, GetString, Map, MapRef, Out, ReadTxn, StateVector, Text, TextRef, Transact,
-    XmlElementRef, XmlFragmentRef, XmlTextRef,
+    Any, Array, ArrayRef, Doc, GetString, Map, MapRef, Out, ReadTxn, StateVector, Text, TextRef,
+    Transact, XmlElementRef, XmlFragment, XmlFragmentRef, XmlTextRef,
 };
 
 /// How a document can be exported.
@@ -366,8 +366,53 @@ fn infer_kind(branch: BranchPtr, transaction: &impl ReadTxn) -> RootKind {
     RootKind::Array
 }
 
+/// How deeply shared types may nest for [`to_json`] to render a root. yrs renders nested types
+/// recursively, and a client can nest them as deep as it likes at a few bytes a level: 50,000
+/// nested XML elements (a 1.2 MB update) overflowed the stack of the thread exporting them, which
+/// aborts the whole process. A root nested deeper reads as [`TOO_DEEP`] instead.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// What a root nested deeper than [`MAX_JSON_DEPTH`] reads as in [`to_json`].
+pub const TOO_DEEP: &str = "(not exported: shared types nested deeper than 128 levels)";
+
+/// Whether types nest deeper than `limit` under `root`, found without recursing.
+fn nested_deeper_than(root: BranchPtr, limit: usize, transaction: &impl ReadTxn) -> bool {
+    let mut pending = vec![(root, 0_usize)];
+    while let Some((branch, depth)) = pending.pop() {
+        if depth > limit {
+            return true;
+        }
+        let mut children = Vec::new();
+        let mut take = |value: &Out| {
+            if let Some(child) = value.try_branch() {
+                children.push(BranchPtr::from(child));
+            }
+        };
+        match kind_of(branch, transaction) {
+            RootKind::Map => MapRef::from(branch)
+                .iter(transaction)
+                .for_each(|(_, value)| take(&value)),
+            RootKind::Array | RootKind::Empty => ArrayRef::from(branch)
+                .iter(transaction)
+                .for_each(|value| take(&value)),
+            RootKind::Text | RootKind::XmlText => TextRef::from(branch)
+                .diff(transaction, YChange::identity)
+                .iter()
+                .for_each(|chunk| take(&chunk.insert)),
+            RootKind::XmlFragment | RootKind::XmlElement => XmlFragmentRef::from(branch)
+                .children(transaction)
+                .for_each(|child| children.push(child.as_ptr())),
+        }
+        pending.extend(children.into_iter().map(|child| (child, depth + 1)));
+    }
+    false
+}
+
 /// A root's value by its kind; see [`to_json`].
 fn root_json(branch: BranchPtr, transaction: &impl ReadTxn) -> Value {
+    if nested_deeper_than(branch, MAX_JSON_DEPTH, transaction) {
+        return Value::String(TOO_DEEP.to_owned());
+    }
     match kind_of(branch, transaction) {
         RootKind::Text => Value::String(TextRef::from(branch).get_string(transaction)),
         RootKind::Map => any_to_json(MapRef::from(branch).to_json(transaction)),

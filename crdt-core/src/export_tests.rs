@@ -289,3 +289,25 @@ fn state_vector_decodes_to_the_documents_own() {
     let decoded = StateVector::decode_v1(&state_vector(&doc)).unwrap();
     assert_eq!(decoded, doc.transact().state_vector());
 }
+
+/// Types nested 50,000 deep (a client can make them at a few bytes a level) export as a marker,
+/// not as a stack overflow that would abort the server.
+#[test]
+fn absurdly_nested_types_export_as_a_marker() {
+    use yrs::{WriteTxn, XmlElementPrelim, XmlFragment};
+    let doc = Doc::new();
+    {
+        let mut transaction = doc.transact_mut();
+        transaction
+            .get_or_insert_text("title")
+            .insert(&mut transaction, 0, "kept");
+        let fragment = transaction.get_or_insert_xml_fragment("deep");
+        let mut parent = fragment.push_back(&mut transaction, XmlElementPrelim::empty("div"));
+        for _ in 0..50_000 {
+            parent = parent.push_back(&mut transaction, XmlElementPrelim::empty("div"));
+        }
+    }
+    let json = to_json(&doc);
+    assert_eq!(json["deep"], TOO_DEEP);
+    assert_eq!(json["title"], "kept");
+}

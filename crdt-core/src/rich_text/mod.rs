@@ -47,6 +47,12 @@ pub enum RichTextError {
         /// Every root, sorted.
         roots: Vec<String>,
     },
+    /// Elements nest deeper than any editor makes them (see `tree::MAX_DEPTH`).
+    #[error("the rich text nests elements deeper than {limit} levels")]
+    TooDeep {
+        /// The deepest nesting read.
+        limit: usize,
+    },
     /// Several roots are XML fragments and none was named.
     #[error("the document holds several rich texts ({}): name one", quoted_list(.fragments))]
     SeveralRichTexts {
@@ -99,10 +105,11 @@ pub fn read(doc: &Doc, name: Option<&str>) -> Result<Vec<Node>, RichTextError> {
             }
         }
     };
-    Ok(tree::read_children(
-        &XmlFragmentRef::from(branch),
-        &transaction,
-    ))
+    tree::read_children(&XmlFragmentRef::from(branch), &transaction, 0).map_err(|tree::TooDeep| {
+        RichTextError::TooDeep {
+            limit: tree::MAX_DEPTH,
+        }
+    })
 }
 
 /// The rich text as ProseMirror's JSON (`{"type":"doc","content":[…]}`), what

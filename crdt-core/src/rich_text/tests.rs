@@ -224,3 +224,25 @@ fn a_document_received_as_updates_exports_the_same() {
         to_markdown(&original, None).unwrap()
     );
 }
+
+/// A document nested thousands of levels deep is refused with an error, not a stack overflow.
+#[test]
+fn absurd_nesting_is_refused_not_recursed_into() {
+    let doc = Doc::new();
+    {
+        let mut transaction = doc.transact_mut();
+        let fragment = transaction.get_or_insert_xml_fragment("default");
+        let mut parent =
+            fragment.push_back(&mut transaction, XmlElementPrelim::empty("blockquote"));
+        for _ in 0..5_000 {
+            parent = parent.push_back(&mut transaction, XmlElementPrelim::empty("blockquote"));
+        }
+        parent.push_back(&mut transaction, XmlTextPrelim::new("deep"));
+    }
+    let refused = RichTextError::TooDeep {
+        limit: super::tree::MAX_DEPTH,
+    };
+    assert_eq!(to_html(&doc, None), Err(refused.clone()));
+    assert_eq!(to_markdown(&doc, None), Err(refused.clone()));
+    assert_eq!(to_prosemirror_json(&doc, None), Err(refused));
+}

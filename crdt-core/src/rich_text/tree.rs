@@ -40,31 +40,54 @@ pub struct Mark {
     pub attributes: Map<String, Value>,
 }
 
-/// The children of a fragment or element, read as nodes.
-pub(crate) fn read_children<T: ReadTxn>(parent: &impl XmlFragment, transaction: &T) -> Vec<Node> {
+/// How deeply elements may nest. Reading and rendering recurse once per level, and a client can
+/// nest elements as deep as it likes at a few bytes a level: unbounded, one such document would
+/// overflow the stack of the thread exporting it. Real documents stay far below (a quote in a
+/// list in a list is 4).
+pub const MAX_DEPTH: usize = 128;
+
+/// Elements nested deeper than [`MAX_DEPTH`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooDeep;
+
+/// The children of a fragment or element at `depth`, read as nodes.
+pub(crate) fn read_children<T: ReadTxn>(
+    parent: &impl XmlFragment,
+    transaction: &T,
+    depth: usize,
+) -> Result<Vec<Node>, TooDeep> {
+    if depth > MAX_DEPTH {
+        return Err(TooDeep);
+    }
     let mut nodes = Vec::new();
     for child in parent.children(transaction) {
         match child {
-            XmlOut::Element(element) => nodes.push(read_element(&element, transaction)),
-            XmlOut::Fragment(fragment) => nodes.extend(read_children(&fragment, transaction)),
+            XmlOut::Element(element) => nodes.push(read_element(&element, transaction, depth)?),
+            XmlOut::Fragment(fragment) => {
+                nodes.extend(read_children(&fragment, transaction, depth + 1)?);
+            }
             XmlOut::Text(text) => nodes.extend(read_text(&text, transaction)),
         }
     }
-    nodes
+    Ok(nodes)
 }
 
-fn read_element<T: ReadTxn>(element: &XmlElementRef, transaction: &T) -> Node {
+fn read_element<T: ReadTxn>(
+    element: &XmlElementRef,
+    transaction: &T,
+    depth: usize,
+) -> Result<Node, TooDeep> {
     let mut attributes = Map::new();
     for (key, value) in element.attributes(transaction) {
         if allowed_attribute(key) {
             attributes.insert(key.to_owned(), out_to_json(value, transaction));
         }
     }
-    Node::Element {
+    Ok(Node::Element {
         name: element.tag().to_string(),
         attributes,
-        children: read_children(element, transaction),
-    }
+        children: read_children(element, transaction, depth + 1)?,
+    })
 }
 
 fn read_text<T: ReadTxn>(text: &XmlTextRef, transaction: &T) -> Vec<Node> {
