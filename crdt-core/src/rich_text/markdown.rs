@@ -67,7 +67,7 @@ fn blocks(nodes: &[Node]) -> Vec<String> {
             NodeKind::BulletList => blocks.push(list(children, |_| "- ".to_owned())),
             NodeKind::OrderedList(start) => {
                 blocks.push(list(children, |index| {
-                    format!("{}. ", start + index as u64)
+                    format!("{}. ", start.saturating_add(index as u64))
                 }));
             }
             NodeKind::HorizontalRule => blocks.push("---".to_owned()),
@@ -144,7 +144,7 @@ fn inline(nodes: &[Node]) -> String {
                     out.push_str(&link_target(&source));
                     if let Some(title) = title {
                         out.push_str(" \"");
-                        out.push_str(&title.replace('\\', "\\\\").replace('"', "\\\""));
+                        out.push_str(&escape(&title, false).replace('"', "\\\""));
                         out.push('"');
                     }
                     out.push(')');
@@ -173,6 +173,9 @@ fn marked_text(text: &str, marks: &[Mark], line_start: bool) -> String {
     let leading = &text[..text.len() - text.trim_start().len()];
     let trailing = &text[text.trim_end().len()..];
     let mut body = if kinds.contains(&MarkKind::Code) {
+        // A line break would end the code span's line, and what follows could start a raw HTML
+        // block; Markdown shows a code span's line endings as spaces anyway.
+        let trimmed = &trimmed.replace(['\n', '\r'], " ");
         let fence = "`".repeat(longest_run(trimmed, '`') + 1);
         let pad = if trimmed.starts_with('`') || trimmed.ends_with('`') {
             " "
@@ -205,14 +208,19 @@ fn link_target(target: &str) -> String {
 }
 
 /// Backslash-escapes what Markdown would read as syntax; at a line's start also what would
-/// begin a block (`#`, `-`, `+`, `1.`).
+/// begin a block (`#`, `-`, `+`, `1.`). Line breaks become spaces, as Markdown shows them inside
+/// a paragraph, so that no text can start a line (and with it a block) of its own.
 fn escape(text: &str, line_start: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for character in text.chars() {
         if "\\`*_[]<>~|#!".contains(character) {
             out.push('\\');
         }
-        out.push(character);
+        out.push(if matches!(character, '\n' | '\r') {
+            ' '
+        } else {
+            character
+        });
     }
     if line_start {
         if out.starts_with(['-', '+']) {

@@ -85,7 +85,10 @@ pub(crate) fn node_kind(name: &str, attributes: &Map<String, Value>) -> NodeKind
         "image" => {
             let text = |key: &str| attributes.get(key).and_then(Value::as_str);
             match text("src") {
-                Some(source) if allowed_link(source) && !source.starts_with("mailto:") => {
+                Some(source)
+                    if allowed_link(source)
+                        && !source.trim().to_ascii_lowercase().starts_with("mailto:") =>
+                {
                     NodeKind::Image {
                         source: source.to_owned(),
                         alt: text("alt").unwrap_or_default().to_owned(),

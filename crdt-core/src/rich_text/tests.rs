@@ -246,3 +246,43 @@ fn absurd_nesting_is_refused_not_recursed_into() {
     assert_eq!(to_markdown(&doc, None), Err(refused.clone()));
     assert_eq!(to_prosemirror_json(&doc, None), Err(refused));
 }
+
+/// Line breaks inside text, code and image titles cannot start a Markdown line of their own, so
+/// no raw HTML block or list can be smuggled in; a huge list start does not overflow.
+#[test]
+fn markdown_gives_hostile_text_no_line_of_its_own() {
+    let doc = Doc::new();
+    {
+        let mut transaction = doc.transact_mut();
+        let fragment = transaction.get_or_insert_xml_fragment("default");
+        let paragraph = fragment.push_back(&mut transaction, XmlElementPrelim::empty("paragraph"));
+        let text = paragraph.push_back(
+            &mut transaction,
+            XmlTextPrelim::new("a\n- b\n<script>alert(1)</script>"),
+        );
+        let code: Attrs = [("code".into(), Any::Map(Default::default()))].into();
+        text.format(&mut transaction, 6, 8, code);
+        let image = fragment.push_back(&mut transaction, XmlElementPrelim::empty("image"));
+        image.insert_attribute(&mut transaction, "src", "https://example.com/i.png");
+        image.insert_attribute(&mut transaction, "title", "t\n<img src=x onerror=alert(2)>");
+        let list = fragment.push_back(&mut transaction, XmlElementPrelim::empty("orderedList"));
+        list.insert_attribute(
+            &mut transaction,
+            "start",
+            Any::Number(Number::Float(1.9e19)),
+        );
+        for _ in 0..2 {
+            let item = list.push_back(&mut transaction, XmlElementPrelim::empty("listItem"));
+            item.push_back(&mut transaction, XmlTextPrelim::new("x"));
+        }
+    }
+    let markdown = to_markdown(&doc, None).unwrap();
+    for line in markdown.lines() {
+        assert!(
+            !line.trim_start().starts_with('<'),
+            "raw HTML line: {line:?}"
+        );
+        assert!(!line.starts_with("- "), "a list smuggled in: {line:?}");
+    }
+    assert!(markdown.contains("18446744073709551615. x"), "{markdown}");
+}

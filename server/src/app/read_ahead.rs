@@ -45,6 +45,8 @@ impl ReadAhead {
         }
         let wanted = out.remaining();
         if !self.streaming || wanted >= READ_AHEAD_BYTES {
+            // Drained here; a buffer still held would otherwise stay for the connection's life.
+            self.release();
             let before = out.filled().len();
             ready!(Pin::new(inner).poll_read(context, out))?;
             let got = out.filled().len() - before;
@@ -194,6 +196,38 @@ mod tests {
             assert!(!ahead.holds_buffer());
         }
         assert_eq!(stream.reads, 5, "one read per message");
+    }
+
+    #[tokio::test]
+    async fn a_large_direct_read_lets_a_drained_buffer_go() {
+        let (mut writer, reader) = tokio::io::duplex(256 * 1024);
+        writer
+            .write_all(&[3; 1024 + READ_AHEAD_BYTES + 8])
+            .await
+            .unwrap();
+        let mut stream = CountingReads {
+            inner: reader,
+            reads: 0,
+        };
+        let mut ahead = ReadAhead::default();
+        let mut read = |size: usize| {
+            let mut bytes = vec![0; size];
+            let mut out = ReadBuf::new(&mut bytes);
+            let waker = futures_util::task::noop_waker();
+            let polled = ahead.poll_read(&mut stream, &mut Context::from_waker(&waker), &mut out);
+            assert!(polled.is_ready());
+            out.filled().len()
+        };
+        // One full direct read, then a full read-ahead served 1 KiB at a time until drained:
+        // the buffer is still held, more being expected.
+        let mut received = read(1024);
+        while received < 1024 + READ_AHEAD_BYTES {
+            received += read(1024);
+        }
+        assert_eq!(received, 1024 + READ_AHEAD_BYTES);
+        // A reader asking for as much as a read-ahead reads directly, and the buffer goes.
+        assert_eq!(read(READ_AHEAD_BYTES), 8);
+        assert!(!ahead.holds_buffer());
     }
 
     #[tokio::test]

@@ -177,8 +177,7 @@ impl Storage {
         snapshot: Vec<u8>,
         through: Seq,
     ) -> Result<(), StorageError> {
-        self.admit_write(snapshot.len())?;
-        self.blocking_watched("compact", move |store| {
+        self.blocking_watched("compact", Some(snapshot.len()), move |store| {
             store.compact(&document, &snapshot, through)
         })
         .await
@@ -186,7 +185,7 @@ impl Storage {
 
     /// Removes the document; whether it existed.
     pub async fn delete(&self, document: Arc<str>) -> Result<bool, StorageError> {
-        self.blocking_watched("delete", move |store| store.delete(&document))
+        self.blocking_watched("delete", None, move |store| store.delete(&document))
             .await
     }
 
@@ -197,8 +196,7 @@ impl Storage {
         label: String,
         snapshot: Vec<u8>,
     ) -> Result<VersionMeta, StorageError> {
-        self.admit_write(snapshot.len())?;
-        self.blocking_watched("create_version", move |store| {
+        self.blocking_watched("create_version", Some(snapshot.len()), move |store| {
             store.create_version(&document, &label, &snapshot)
         })
         .await
@@ -260,17 +258,32 @@ impl Storage {
         ))
     }
 
-    /// Runs `operation`, a write of its own (compaction, version, delete), on the blocking pool
-    /// once one of the few places for those is free, timed as `name`; a failure of the store
-    /// itself (not of one request) is reported to the health.
+    /// Runs `operation`, a write of its own (compaction, version, delete) of `writes_bytes` new
+    /// bytes, on the blocking pool once one of the few places for those is free and the space is
+    /// there, timed as `name`; a failure of the store itself (not of one request) is reported to
+    /// the health.
     async fn blocking_watched<T: Send + 'static>(
         &self,
         name: &'static str,
+        writes_bytes: Option<usize>,
         operation: impl FnOnce(&dyn DocStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StorageError> {
-        // Never closed, so a place always comes.
-        let _place = self.snapshot_writes.acquire().await;
-        let done = self.blocking(name, operation).await;
+        // Never closed, so a place always comes. It goes with the blocking work, not with this
+        // future: a caller that gives up must not free a place while its write still runs.
+        let place = Arc::clone(&self.snapshot_writes)
+            .acquire_owned()
+            .await
+            .expect("the snapshot-write semaphore is never closed");
+        // Checked once the write may run, so the space it saw is the space it gets.
+        if let Some(bytes) = writes_bytes {
+            self.admit_write(bytes)?;
+        }
+        let done = self
+            .blocking(name, move |store| {
+                let _place = place;
+                operation(store)
+            })
+            .await;
         if let Err(StorageError::Store(error)) = &done
             && is_storage_failure(error)
         {
