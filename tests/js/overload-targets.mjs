@@ -18,13 +18,12 @@
 // Prints one JSON object per part.
 
 import { spawn } from 'node:child_process'
-import { connect } from 'node:net'
-import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startQuire, connectProvider, synced, docSatisfies, within } from './harness.mjs'
+import { stalledReader } from './raw-clients.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const releaseBin = process.env.QUIRE_RELEASE_BIN ?? join(here, '..', '..', 'target', 'release', 'quire')
@@ -46,26 +45,6 @@ async function metric (server, pattern) {
   const text = await (await fetch(`${server.url}/metrics`)).text()
   const match = text.match(pattern)
   return match ? Number(match[1]) : 0
-}
-
-/** A raw client that completes the upgrade to `path` and then never reads again. */
-async function stalledReader (server, path) {
-  const { hostname, port } = new URL(server.url)
-  const socket = connect(Number(port), hostname)
-  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
-  socket.on('error', () => {})
-  socket.write([`GET ${path} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Upgrade: websocket', 'Connection: Upgrade',
-    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13', '', ''].join('\r\n'))
-  await new Promise((resolve) => {
-    let answer = ''
-    const onData = (chunk) => {
-      answer += chunk.toString('latin1')
-      if (answer.includes('\r\n\r\n')) { socket.off('data', onData); resolve() }
-    }
-    socket.on('data', onData)
-  })
-  socket.pause()
-  return socket
 }
 
 async function stalledReaders (readers, seconds) {

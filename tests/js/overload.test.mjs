@@ -5,7 +5,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
-import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { join, dirname } from 'node:path'
@@ -15,21 +14,11 @@ import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import { startQuire, connectProvider, synced, docSatisfies, within, watchMemory } from './harness.mjs'
+import { stalledReader } from './raw-clients.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const releaseBin = process.env.QUIRE_RELEASE_BIN ?? join(here, '..', '..', 'target', 'release', 'quire')
 const MiB = 1024 * 1024
-
-/** A masked binary WebSocket frame holding `payload`, as a client sends it. */
-function clientFrame (payload) {
-  const mask = randomBytes(4)
-  const length = payload.length
-  const header = length < 126
-    ? Buffer.from([0x82, 0x80 | length])
-    : Buffer.from([0x82, 0x80 | 126, length >> 8, length & 0xff])
-  const masked = Buffer.from(payload.map((byte, index) => byte ^ mask[index % 4]))
-  return Buffer.concat([header, mask, masked])
-}
 
 /** A Hocuspocus Auth message opening `name` with an empty token. */
 function hocuspocusAuth (name) {
@@ -39,28 +28,6 @@ function hocuspocusAuth (name) {
   encoding.writeVarUint(encoder, 0)
   encoding.writeVarString(encoder, '')
   return encoding.toUint8Array(encoder)
-}
-
-/** A TCP client that completes the WebSocket upgrade to `path` (sends `opening`, if any, as its
- *  first message) and then never reads again. */
-async function stalledReader (server, path, opening = null) {
-  const { hostname, port } = new URL(server.url)
-  const socket = connect(Number(port), hostname)
-  socket.setNoDelay(true)
-  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
-  socket.write([`GET ${path} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Upgrade: websocket', 'Connection: Upgrade',
-    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13', '', ''].join('\r\n'))
-  await new Promise((resolve) => {
-    let answer = ''
-    const onData = (chunk) => {
-      answer += chunk.toString('latin1')
-      if (answer.includes('\r\n\r\n')) { socket.off('data', onData); resolve() }
-    }
-    socket.on('data', onData)
-  })
-  if (opening !== null) socket.write(clientFrame(opening))
-  socket.pause()
-  return socket
 }
 
 /** A Hocuspocus provider for `name` on a socket of its own. */
