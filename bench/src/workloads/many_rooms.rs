@@ -70,9 +70,12 @@ pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchE
         || options.clients_per_room < 2
         || options.rate_per_room <= 0.0
         || seconds <= 0.0
+        || (options.flood_bytes > 0
+            && !(options.flood_rate > 0.0 && options.flood_rate.is_finite()))
     {
         return Err(BenchError::Options(
-            "--rooms, --rate-per-room and --seconds must be positive, --clients-per-room at least 2"
+            "--rooms, --rate-per-room, --seconds and --flood-rate must be positive, --clients-per-room \
+             at least 2"
                 .to_owned(),
         ));
     }
