@@ -1,10 +1,13 @@
-// Client for Quire's HTTP API (document list, snapshots, versions).
+// Client for Quire's HTTP API (documents and their kinds, snapshots, versions).
 //
 // Errors come back as JSON `{"error", "code"}`. A 404 whose code is `not_found` is the router's
 // answer for a path it has no route for: this server build lacks the feature, and the pages
 // hide it (ApiError.routeMissing) instead of showing a broken control.
 
-export type SnapshotFormat = 'update' | 'json' | 'text'
+import { parseDocumentKind, type DocumentKind } from './document-kind'
+
+/** `text` is a text document's Y.Text; `html`, `markdown`, `prosemirror-json` a rich one's. */
+export type SnapshotFormat = 'update' | 'json' | 'text' | 'html' | 'markdown' | 'prosemirror-json'
 
 export interface DocumentSummary {
   id: string
@@ -12,6 +15,8 @@ export interface DocumentSummary {
   /** Seconds or milliseconds since the epoch, or an ISO 8601 string: all are accepted. */
   updated_at: number | string | null
   clients: number
+  /** 'text' when the server does not say (servers from before document kinds). */
+  kind: DocumentKind
 }
 
 export interface Version {
@@ -60,6 +65,23 @@ export class QuireApi {
     const body = await this.requestJson(`/api/docs${suffix}`)
     if (!Array.isArray(body)) throw badResponse('the document list is not an array')
     return body.map(readDocumentSummary)
+  }
+
+  /** One document's metadata; an ApiError with code `document_not_found` when it has none. */
+  async getDocument (documentId: string): Promise<DocumentSummary> {
+    return readDocumentSummary(await this.requestJson(documentUrl(documentId)))
+  }
+
+  /**
+   * Creates an empty document of `kind`, named `id` (the server picks a UUID without one).
+   * Refused with 409 `document_exists` when the name is taken.
+   */
+  async createDocument (options: { id?: string, kind: DocumentKind }): Promise<DocumentSummary> {
+    return readDocumentSummary(await this.requestJson('/api/docs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(options)
+    }))
   }
 
   /**
@@ -145,7 +167,8 @@ function readDocumentSummary (value: unknown): DocumentSummary {
     id: value.id,
     bytes: typeof value.bytes === 'number' ? value.bytes : 0,
     updated_at: typeof value.updated_at === 'number' || typeof value.updated_at === 'string' ? value.updated_at : null,
-    clients: typeof value.clients === 'number' ? value.clients : 0
+    clients: typeof value.clients === 'number' ? value.clients : 0,
+    kind: parseDocumentKind(value.kind)
   }
 }
 

@@ -1,16 +1,29 @@
 // Download buttons for the document's snapshot in each API format. The file is fetched first
 // (rather than a plain link) so a server without the route shows a message instead of saving
-// its JSON error as the "document".
+// its JSON error as the "document". Which formats are offered depends on the document's kind.
 
 import { ApiError, type QuireApi, type SnapshotFormat } from './api'
+import type { DocumentKind } from './document-kind'
 import { element } from './dom'
 import { sharedTextName } from './shared-text'
 
-const formats: Array<{ format: SnapshotFormat, label: string, extension: string }> = [
-  { format: 'update', label: 'Yjs update', extension: 'yjs' },
-  { format: 'json', label: 'JSON', extension: 'json' },
-  { format: 'text', label: 'Text', extension: 'txt' }
-]
+interface DownloadFormat { format: SnapshotFormat, label: string, extension: string }
+
+const yjsUpdate: DownloadFormat = { format: 'update', label: 'Yjs update', extension: 'yjs' }
+const json: DownloadFormat = { format: 'json', label: 'JSON', extension: 'json' }
+
+/** The downloads offered for a document of `kind`, in button order. */
+export function downloadFormats (kind: DocumentKind): DownloadFormat[] {
+  return kind === 'rich'
+    ? [
+        { format: 'html', label: 'HTML', extension: 'html' },
+        { format: 'markdown', label: 'Markdown', extension: 'md' },
+        { format: 'prosemirror-json', label: 'ProseMirror JSON', extension: 'prosemirror.json' },
+        json,
+        yjsUpdate
+      ]
+    : [yjsUpdate, json, { format: 'text', label: 'Text', extension: 'txt' }]
+}
 
 /** A file name from the document id: slashes and other awkward characters become '_'. */
 export function downloadFileName (documentId: string, extension: string): string {
@@ -18,7 +31,7 @@ export function downloadFileName (documentId: string, extension: string): string
   return `${base === '' ? 'document' : base}.${extension}`
 }
 
-export function renderDownloads (api: QuireApi, documentId: string): HTMLElement {
+export function renderDownloads (api: QuireApi, documentId: string, kind: DocumentKind): HTMLElement {
   const message = element('p', { class: 'panel-message', role: 'status' })
   const buttons = element('div', { class: 'button-row' })
   const section = element('section', { class: 'panel', 'aria-labelledby': 'downloads-heading' },
@@ -26,7 +39,7 @@ export function renderDownloads (api: QuireApi, documentId: string): HTMLElement
     buttons,
     message
   )
-  for (const { format, label, extension } of formats) {
+  for (const { format, label, extension } of downloadFormats(kind)) {
     const button = element('button', { type: 'button', 'data-format': format, 'aria-label': `Download as ${label}` }, label)
     button.addEventListener('click', () => {
       void (async () => {

@@ -1,16 +1,13 @@
-// The editor page at /d/{id}: CodeMirror 6 bound to the document's Y.Text through
-// y-codemirror.next, synced over y-websocket with room {id}, kept in IndexedDB for offline
-// edits, with presence, connection and save status, downloads and versions around it.
+// The editor page at /d/{id}: the shell around either editor. It asks the server for the
+// document's kind, then syncs the Y.Doc over y-websocket with room {id}, keeps it in IndexedDB
+// for offline edits, and shows connection and save status, presence, the name form, downloads
+// and versions. The editor itself is text-editor.ts (CodeMirror) or rich-editor.ts (ProseMirror).
 
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { IndexeddbPersistence } from 'y-indexeddb'
-import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
-import { EditorState } from '@codemirror/state'
-import { EditorView, drawSelection, highlightActiveLine, keymap, placeholder } from '@codemirror/view'
-import { defaultKeymap } from '@codemirror/commands'
-import { highlightSelectionMatches, searchKeymap } from '@codemirror/search'
-import type { QuireApi } from './api'
+import { ApiError, type QuireApi } from './api'
+import { editorKindFor, kindLabel, rememberKind, rememberedKind, type DocumentKind, type MetadataAnswer } from './document-kind'
 import { element, replaceChildren } from './dom'
 import { awarenessUser, loadIdentity, rename, type Identity } from './identity'
 import { connectionLabel, initialConnection, nextConnection, type ConnectionEvent } from './connection-status'
@@ -20,15 +17,41 @@ import { bindPresenceList } from './presence-list'
 import { renderDownloads } from './downloads'
 import { renderVersionsPanel } from './versions-panel'
 import { websocketTarget } from './route'
-import { sharedTextName } from './shared-text'
+import type { MountedEditor } from './mounted-editor'
 
 /** Quire's close code for a deleted document (server/src/close_code.rs). */
 const documentDeletedCloseCode = 4410
 
 export function renderEditorPage (root: HTMLElement, api: QuireApi, documentId: string): void {
   document.title = `${documentId} · Quire`
+  replaceChildren(root, element('p', { class: 'page-loading', role: 'status' }, `Opening ${documentId}…`))
+  void (async () => {
+    const answer = await askKind(api, documentId)
+    if (answer.outcome === 'found') rememberKind(safeLocalStorage(), documentId, answer.kind)
+    const kind = editorKindFor(answer, rememberedKind(safeLocalStorage(), documentId))
+    // Each editor is its own chunk: a page loads CodeMirror or ProseMirror, not both.
+    const mount = kind === 'rich'
+      ? (await import('./rich-editor')).mountRichEditor
+      : (await import('./text-editor')).mountTextEditor
+    renderEditor(root, api, documentId, kind, mount)
+  })()
+}
+
+type MountEditor = (doc: Y.Doc, awareness: WebsocketProvider['awareness'], documentId: string) => MountedEditor
+
+/** The server's answer about the document's kind, reduced to what the choice needs. */
+async function askKind (api: QuireApi, documentId: string): Promise<MetadataAnswer> {
+  try {
+    return { outcome: 'found', kind: (await api.getDocument(documentId)).kind }
+  } catch (error) {
+    // document_not_found, or not_found from a server without the route: nothing stored yet.
+    if (error instanceof ApiError && error.status === 404) return { outcome: 'not-found' }
+    return { outcome: 'unanswered' }
+  }
+}
+
+function renderEditor (root: HTMLElement, api: QuireApi, documentId: string, kind: DocumentKind, mount: MountEditor): void {
   const doc = new Y.Doc()
-  const text = doc.getText(sharedTextName)
   const { serverUrl, roomName } = websocketTarget(window.location, documentId)
   // No BroadcastChannel: each tab talks to the server itself, so "saved" means the server
   // confirmed this tab's changes, not that another tab heard them.
@@ -73,25 +96,7 @@ export function renderEditorPage (root: HTMLElement, api: QuireApi, documentId: 
     if (localCopy === null && saving.pendingChanges > 0) event.preventDefault()
   })
 
-  // The editor. Tab is left to the browser so keyboard users can leave the text area.
-  const editorHost = element('div', { class: 'editor-host' })
-  const undoManager = new Y.UndoManager(text)
-  const view = new EditorView({
-    parent: editorHost,
-    state: EditorState.create({
-      doc: text.toString(),
-      extensions: [
-        keymap.of([...yUndoManagerKeymap, ...defaultKeymap, ...searchKeymap]),
-        yCollab(text, provider.awareness, { undoManager }),
-        drawSelection(),
-        highlightActiveLine(),
-        highlightSelectionMatches(),
-        EditorView.lineWrapping,
-        placeholder('Start typing…'),
-        EditorView.contentAttributes.of({ 'aria-label': `Text of ${documentId}`, 'aria-multiline': 'true' })
-      ]
-    })
-  })
+  const editor = mount(doc, provider.awareness, documentId)
 
   // Name form: Enter or leaving the field applies it.
   const nameInput = element('input', { id: 'user-name', type: 'text', maxlength: '40', autocomplete: 'nickname', value: identity.name })
@@ -116,25 +121,26 @@ export function renderEditorPage (root: HTMLElement, api: QuireApi, documentId: 
     element('header', { class: 'site-header' },
       element('h1', {}, element('a', { href: '/', 'aria-label': 'Quire: all documents' }, 'Quire')),
       element('span', { class: 'document-title', title: documentId }, documentId),
+      element('span', { class: 'kind-badge', id: 'document-kind', 'data-kind': kind }, kindLabel(kind)),
       element('div', { class: 'status-bar' }, connectionBadge, saveBadge)
     ),
     element('main', { class: 'editor-layout', id: 'main' },
-      element('section', { class: 'editor-pane', 'aria-label': 'Editor' }, editorHost),
+      element('section', { class: 'editor-pane', 'aria-label': 'Editor', 'data-kind': kind }, editor.element),
       element('aside', { class: 'side-panel', 'aria-label': 'Document tools' },
         element('section', { class: 'panel' }, nameForm),
         element('section', { class: 'panel', 'aria-labelledby': 'presence-heading' },
           element('h2', { id: 'presence-heading' }, 'Who is here ', presenceSummary),
           presenceList
         ),
-        renderDownloads(api, documentId),
+        renderDownloads(api, documentId, kind),
         renderVersionsPanel(api, documentId)
       )
     )
   )
-  view.focus()
+  editor.focus()
 
   // For debugging from the console and for the browser tests' final comparisons.
-  Object.assign(window, { quire: { doc, provider, view, saving } })
+  Object.assign(window, { quire: { doc, provider, view: editor.view, saving, kind } })
 }
 
 /** IndexedDB copy of the document, or null where the browser has no IndexedDB. */

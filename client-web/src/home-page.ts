@@ -1,7 +1,10 @@
-// The home page: open a document by name, start a new one, and browse the documents the
-// server has (when its API offers the list).
+// The home page: start a new text or rich-text document, open one by name (creating it with the
+// chosen kind when it does not exist yet), and browse the documents the server has, with their
+// kinds (when its API offers the list).
 
 import { ApiError, type DocumentSummary, type QuireApi } from './api'
+import { createDocument } from './create-document'
+import { kindLabel, parseDocumentKind, type DocumentKind } from './document-kind'
 import { element, replaceChildren } from './dom'
 import { formatBytes, formatTimestamp } from './format'
 import { documentPath, newDocumentId, validateDocumentName } from './route'
@@ -20,15 +23,35 @@ export function renderHomePage (root: HTMLElement, api: QuireApi): void {
     placeholder: 'e.g. team/notes',
     'aria-describedby': 'open-error'
   })
+  const kindSelect = element('select', { id: 'open-kind', name: 'document-kind' },
+    element('option', { value: 'text', selected: true }, kindLabel('text')),
+    element('option', { value: 'rich' }, kindLabel('rich'))
+  )
   const openError = element('p', { id: 'open-error', class: 'form-error', role: 'alert' })
+  const openButton = element('button', { type: 'submit' }, 'Open')
   const openForm = element('form', { class: 'open-form', 'aria-label': 'Open a document by name' },
     element('label', { for: 'open-name' }, 'Document name'),
     element('div', { class: 'input-row' },
       nameInput,
-      element('button', { type: 'submit' }, 'Open')
+      openButton
+    ),
+    element('div', { class: 'input-row kind-row' },
+      element('label', { for: 'open-kind' }, 'Kind, if it is new'),
+      kindSelect
     ),
     openError
   )
+  /** Creates `name` as `kind` (if new) and opens it, or says why not. */
+  const createAndOpen = async (name: string, kind: DocumentKind, busy: HTMLButtonElement): Promise<void> => {
+    busy.disabled = true
+    const creation = await createDocument(api, name, kind)
+    busy.disabled = false
+    if (creation.open) {
+      window.location.assign(documentPath(name))
+      return
+    }
+    openError.textContent = creation.message
+  }
   openForm.addEventListener('submit', (event) => {
     event.preventDefault()
     const name = nameInput.value
@@ -39,18 +62,18 @@ export function renderHomePage (root: HTMLElement, api: QuireApi): void {
       nameInput.focus()
       return
     }
-    window.location.assign(documentPath(name))
+    void createAndOpen(name, parseDocumentKind(kindSelect.value), openButton)
   })
   nameInput.addEventListener('input', () => {
     openError.textContent = ''
     nameInput.removeAttribute('aria-invalid')
   })
 
-  const newButton = element('button', {
-    type: 'button',
-    class: 'primary',
-    onclick: () => { window.location.assign(documentPath(newDocumentId())) }
-  }, 'New document')
+  const newButton = (kind: DocumentKind, label: string): HTMLButtonElement => {
+    const button = element('button', { type: 'button', class: 'primary', 'data-kind': kind }, label)
+    button.addEventListener('click', () => { void createAndOpen(newDocumentId(), kind, button) })
+    return button
+  }
 
   const listStatus = element('p', { class: 'list-status', role: 'status' }, 'Loading the document list…')
   const list = element('ul', { class: 'document-list', 'aria-label': 'Documents' })
@@ -63,7 +86,10 @@ export function renderHomePage (root: HTMLElement, api: QuireApi): void {
     element('main', { class: 'home', id: 'main' },
       element('section', { class: 'card', 'aria-labelledby': 'start-heading' },
         element('h2', { id: 'start-heading' }, 'Start writing'),
-        newButton,
+        element('div', { class: 'button-row' },
+          newButton('text', 'New text document'),
+          newButton('rich', 'New rich-text document')
+        ),
         openForm
       ),
       element('section', { class: 'card', 'aria-labelledby': 'documents-heading' },
@@ -100,6 +126,8 @@ function documentItem (summary: DocumentSummary): HTMLLIElement {
   return element('li', {},
     element('a', { href: documentPath(summary.id) }, summary.id),
     element('span', { class: 'document-meta' },
+      element('span', { class: 'kind-badge', 'data-kind': summary.kind }, kindLabel(summary.kind)),
+      ' · ',
       `${formatBytes(summary.bytes)} · updated ${formatTimestamp(summary.updated_at)}`,
       summary.clients > 0 ? ` · ${people}` : ''
     )

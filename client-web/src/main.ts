@@ -1,6 +1,8 @@
 // Entry point: picks the page for the current path. Pages are full loads (the server answers
 // /d/* with this same index.html), so there is no client-side router to keep in step.
 
+// ProseMirror's required rules load with the page: the rich editor checks them as it starts.
+import 'prosemirror-view/style/prosemirror.css'
 import './styles.css'
 import { QuireApi } from './api'
 import { parseRoute, documentPath } from './route'

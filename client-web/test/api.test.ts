@@ -18,10 +18,17 @@ const json = (body: unknown, status = 200): Response =>
 
 describe('QuireApi', () => {
   it('lists documents with paging parameters', async () => {
-    const { api, calls } = fakeFetch(() => json([{ id: 'notes', bytes: 12, updated_at: '2026-11-22T05:40:12Z', clients: 2 }]))
+    const { api, calls } = fakeFetch(() => json([
+      { id: 'notes', bytes: 12, updated_at: '2026-11-22T05:40:12Z', clients: 2, kind: 'rich' },
+      // A server from before document kinds says nothing: text.
+      { id: 'old', bytes: 1, updated_at: null, clients: 0 }
+    ]))
     const documents = await api.listDocuments({ limit: 50, after: 'a/b' })
     expect(calls[0].url).toBe('/api/docs?limit=50&after=a%2Fb')
-    expect(documents).toEqual([{ id: 'notes', bytes: 12, updated_at: '2026-11-22T05:40:12Z', clients: 2 }])
+    expect(documents).toEqual([
+      { id: 'notes', bytes: 12, updated_at: '2026-11-22T05:40:12Z', clients: 2, kind: 'rich' },
+      { id: 'old', bytes: 1, updated_at: null, clients: 0, kind: 'text' }
+    ])
     await api.listDocuments()
     expect(calls[1].url).toBe('/api/docs')
   })
@@ -33,6 +40,15 @@ describe('QuireApi', () => {
     expect(blob.size).toBe(2)
     await api.snapshot('notes', 'text', 'text')
     expect(calls[1].url).toBe('/api/docs/notes/snapshot?format=text&name=text')
+  })
+
+  it('reads one document and creates one of a kind', async () => {
+    const { api, calls } = fakeFetch((url) => json({ id: 'team/notes', bytes: 0, updated_at: null, clients: 0, kind: 'rich' }, url === '/api/docs' ? 201 : 200))
+    expect((await api.getDocument('team/notes')).kind).toBe('rich')
+    expect(calls[0].url).toBe('/api/docs/team%2Fnotes')
+    expect(await api.createDocument({ id: 'team/notes', kind: 'rich' })).toMatchObject({ id: 'team/notes', kind: 'rich' })
+    expect(calls[1]).toMatchObject({ url: '/api/docs', init: { method: 'POST', headers: { 'content-type': 'application/json' } } })
+    expect(JSON.parse(String(calls[1].init?.body))).toEqual({ id: 'team/notes', kind: 'rich' })
   })
 
   it('creates, lists and restores versions', async () => {

@@ -67,11 +67,11 @@ describe('web editor', () => {
 
   it('starts a new document from the home page with the keyboard alone', async () => {
     const { context, page } = await openAs(browser, server, '/', 'Keyboard')
-    await page.getByRole('button', { name: 'New document' }).waitFor()
+    await page.getByRole('button', { name: 'New text document' }).waitFor()
     // Tab from the top of the page until the button has focus, then press Enter.
     for (let step = 0; step < 10; step++) {
       await page.keyboard.press('Tab')
-      if (await page.evaluate(() => document.activeElement?.textContent === 'New document')) break
+      if (await page.evaluate(() => document.activeElement?.textContent === 'New text document')) break
     }
     await page.keyboard.press('Enter')
     await page.waitForURL(/\/d\/[0-9a-f-]{36}$/)
