@@ -11,25 +11,35 @@ import { actionCommands, isMarkActive, removeLink, setLink, toolbarActions, tool
 import { richSchema } from './rich-schema'
 
 const isMac = /Mac|iPhone|iPad/.test(navigator.platform)
-const mod = isMac ? '⌘' : 'Ctrl+'
-const alt = isMac ? '⌥' : 'Alt+'
-const shift = isMac ? '⇧' : 'Shift+'
 
-const buttons: Record<ToolbarAction, { face: string, label: string, shortcut: string }> = {
-  heading1: { face: 'H1', label: 'Heading 1', shortcut: `${mod}${alt}1` },
-  heading2: { face: 'H2', label: 'Heading 2', shortcut: `${mod}${alt}2` },
-  heading3: { face: 'H3', label: 'Heading 3', shortcut: `${mod}${alt}3` },
-  bold: { face: 'B', label: 'Bold', shortcut: `${mod}B` },
-  italic: { face: 'I', label: 'Italic', shortcut: `${mod}I` },
-  strike: { face: 'S', label: 'Strikethrough', shortcut: `${mod}${shift}S` },
-  code: { face: '</>', label: 'Inline code', shortcut: `${mod}E` },
-  link: { face: 'Link', label: 'Link', shortcut: `${mod}K` },
-  bulletList: { face: '• List', label: 'Bullet list', shortcut: `${mod}${shift}8` },
-  orderedList: { face: '1. List', label: 'Numbered list', shortcut: `${mod}${shift}7` },
-  blockquote: { face: '“ ”', label: 'Quote', shortcut: `${mod}${shift}B` },
-  codeBlock: { face: '{ }', label: 'Code block', shortcut: `${mod}${alt}C` },
-  undo: { face: '↶', label: 'Undo', shortcut: `${mod}Z` },
-  redo: { face: '↷', label: 'Redo', shortcut: `${mod}${shift}Z` }
+/** 'Mod-Shift-Z' as shown in a tooltip: "Ctrl+Shift+Z", or "⌘⇧Z" on a Mac. */
+function shortcutTitle (keys: string): string {
+  const parts = keys.split('-')
+  if (!isMac) return parts.map((part) => part === 'Mod' ? 'Ctrl' : part).join('+')
+  const symbols: Record<string, string> = { Mod: '⌘', Alt: '⌥', Shift: '⇧' }
+  return parts.map((part) => symbols[part] ?? part).join('')
+}
+
+/** 'Mod-Shift-Z' as aria-keyshortcuts wants it: "Control+Shift+Z" (Meta on a Mac). */
+function ariaShortcut (keys: string): string {
+  return keys.split('-').map((part) => part === 'Mod' ? (isMac ? 'Meta' : 'Control') : part).join('+')
+}
+
+const buttons: Record<ToolbarAction, { face: string, label: string, keys: string }> = {
+  heading1: { face: 'H1', label: 'Heading 1', keys: 'Mod-Alt-1' },
+  heading2: { face: 'H2', label: 'Heading 2', keys: 'Mod-Alt-2' },
+  heading3: { face: 'H3', label: 'Heading 3', keys: 'Mod-Alt-3' },
+  bold: { face: 'B', label: 'Bold', keys: 'Mod-B' },
+  italic: { face: 'I', label: 'Italic', keys: 'Mod-I' },
+  strike: { face: 'S', label: 'Strikethrough', keys: 'Mod-Shift-S' },
+  code: { face: '</>', label: 'Inline code', keys: 'Mod-E' },
+  link: { face: 'Link', label: 'Link', keys: 'Mod-K' },
+  bulletList: { face: '• List', label: 'Bullet list', keys: 'Mod-Shift-8' },
+  orderedList: { face: '1. List', label: 'Numbered list', keys: 'Mod-Shift-7' },
+  blockquote: { face: '“ ”', label: 'Quote', keys: 'Mod-Shift-B' },
+  codeBlock: { face: '{ }', label: 'Code block', keys: 'Mod-Alt-C' },
+  undo: { face: '↶', label: 'Undo', keys: 'Mod-Z' },
+  redo: { face: '↷', label: 'Redo', keys: 'Mod-Shift-Z' }
 }
 
 export interface Toolbar {
@@ -54,21 +64,21 @@ export function createToolbar (documentId: string, getView: () => EditorView | u
       return true
     }
     message.textContent = ''
-    return setLink(link.href)(state, dispatch)
+    return setLink(link.href)(view?.state ?? state, dispatch)
   }
 
   const bar = element('div', { class: 'rich-toolbar', role: 'toolbar', 'aria-label': `Formatting of ${documentId}`, 'aria-controls': 'rich-text' })
   const buttonElements = new Map<ToolbarAction, HTMLButtonElement>()
   for (const action of toolbarActions) {
-    const { face, label, shortcut } = buttons[action]
+    const { face, label, keys } = buttons[action]
     const button = element('button', {
       type: 'button',
       class: `toolbar-button toolbar-${action}`,
       'data-action': action,
       'aria-label': label,
       'aria-pressed': action === 'undo' || action === 'redo' ? undefined : 'false',
-      'aria-keyshortcuts': shortcut.replace('⌘', 'Meta+').replace('⌥', 'Alt+').replace('⇧', 'Shift+'),
-      title: `${label} (${shortcut})`,
+      'aria-keyshortcuts': ariaShortcut(keys),
+      title: `${label} (${shortcutTitle(keys)})`,
       tabindex: buttonElements.size === 0 ? '0' : '-1'
     }, face)
     // Keep the editor's focus and selection on a mouse click.

@@ -1,22 +1,11 @@
 // The web editor end to end: Debian's Chromium against the real quire binary. Two people edit
 // one document at once, see each other, reload, and ride out a server restart with offline edits.
 // Every wait is on an event or a DOM state (waitForFunction, locator waits), never a fixed sleep.
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  editorText, launchBrowser, removeDataDir, reportPageErrors, screenshot, startQuire,
-  waitForBadge, waitForEditorText
+  editorText, openAs, screenshot, startQuire, useQuireAndBrowser, waitForBadge, waitForEditorText
 } from './harness.mjs'
-
-/** Opens `path` in a new context where the user's name is already `name`. */
-async function openAs (browser, server, path, name, contextOptions = {}) {
-  const context = await browser.newContext(contextOptions)
-  await context.addInitScript((userName) => { localStorage.setItem('quire.userName', userName) }, name)
-  const page = await context.newPage()
-  reportPageErrors(page, name)
-  await page.goto(server.url + path)
-  return { context, page }
-}
 
 async function readAll (stream) {
   const chunks = []
@@ -31,42 +20,30 @@ async function focusEnd (page) {
 }
 
 describe('web editor', () => {
-  let server
-  let browser
-
-  before(async () => {
-    server = await startQuire()
-    browser = await launchBrowser()
-  })
-
-  after(async () => {
-    await browser?.close()
-    await server?.stop()
-    if (server) removeDataDir(server.dataDir)
-  })
+  const live = useQuireAndBrowser()
 
   it('is served by the binary with fitting types and caching', async () => {
-    const home = await fetch(server.url + '/')
+    const home = await fetch(live.server.url + '/')
     assert.equal(home.status, 200)
     assert.match(home.headers.get('content-type'), /^text\/html/)
     assert.equal(home.headers.get('cache-control'), 'no-cache')
     const html = await home.text()
     const script = html.match(/src="(\/assets\/[^"]+\.js)"/)
     assert.ok(script, `index.html links a hashed script (is client-web built?):\n${html}`)
-    const asset = await fetch(server.url + script[1])
+    const asset = await fetch(live.server.url + script[1])
     assert.equal(asset.status, 200)
     assert.match(asset.headers.get('content-type'), /javascript/)
     assert.match(asset.headers.get('cache-control'), /immutable/)
-    const spa = await fetch(server.url + '/d/team/some%20notes')
+    const spa = await fetch(live.server.url + '/d/team/some%20notes')
     assert.equal(spa.status, 200)
     assert.equal(await spa.text(), html)
-    const missing = await fetch(server.url + '/assets/nope.js')
+    const missing = await fetch(live.server.url + '/assets/nope.js')
     assert.equal(missing.status, 404)
     assert.equal((await missing.json()).code, 'not_found')
   })
 
   it('starts a new document from the home page with the keyboard alone', async () => {
-    const { context, page } = await openAs(browser, server, '/', 'Keyboard')
+    const { context, page } = await openAs(live, '/', 'Keyboard')
     await page.getByRole('button', { name: 'New text document' }).waitFor()
     // Tab from the top of the page until the button has focus, then press Enter.
     for (let step = 0; step < 10; step++) {
@@ -82,7 +59,7 @@ describe('web editor', () => {
     await waitForBadge(page, 'save-status', 'saved')
 
     // Opening by name, with a slash and a space in it.
-    await page.goto(server.url + '/')
+    await page.goto(live.server.url + '/')
     // The list shows the document just written (or says the server has no list).
     await page.locator('.document-list li, .list-status:not(:empty)').first().waitFor()
     await page.locator('.list-status:text-is("Loading the document list…")').waitFor({ state: 'detached' })
@@ -96,8 +73,8 @@ describe('web editor', () => {
 
   it('lets two people type at once and see each other', async () => {
     const room = `shared-${Date.now()}`
-    const alice = await openAs(browser, server, `/d/${room}`, 'Alice')
-    const bob = await openAs(browser, server, `/d/${room}`, 'Bob', { viewport: { width: 390, height: 800 } })
+    const alice = await openAs(live, `/d/${room}`, 'Alice')
+    const bob = await openAs(live, `/d/${room}`, 'Bob', { viewport: { width: 390, height: 800 } })
     await Promise.all([alice, bob].map(({ page }) => waitForBadge(page, 'connection-status', 'connected')))
     await Promise.all([alice, bob].map(({ page }) => focusEnd(page)))
 
@@ -135,10 +112,10 @@ describe('web editor', () => {
     await waitForEditorText(alice.page, [before])
     // ...and it is on the server, not only in this browser's IndexedDB: a fresh context (empty
     // storage) and the HTTP export both have it.
-    const fresh = await openAs(browser, server, `/d/${room}`, 'Carol')
+    const fresh = await openAs(live, `/d/${room}`, 'Carol')
     await waitForBadge(fresh.page, 'save-status', 'saved')
     assert.equal(await editorText(fresh.page), before)
-    const exported = await fetch(`${server.url}/api/docs/${encodeURIComponent(room)}/snapshot?format=text&name=text`)
+    const exported = await fetch(`${live.server.url}/api/docs/${encodeURIComponent(room)}/snapshot?format=text&name=text`)
     if (exported.status !== 404 || (await exported.clone().json()).code !== 'not_found') {
       assert.equal(exported.status, 200)
       assert.equal(await exported.text(), before)
@@ -148,7 +125,7 @@ describe('web editor', () => {
 
   it('downloads the document and keeps versions, where the server offers them', async () => {
     const room = `exports-${Date.now()}`
-    const { context, page } = await openAs(browser, server, `/d/${room}`, 'Dana')
+    const { context, page } = await openAs(live, `/d/${room}`, 'Dana')
     await waitForBadge(page, 'connection-status', 'connected')
     await focusEnd(page)
     await page.keyboard.type('First draft.')
@@ -202,8 +179,8 @@ describe('web editor', () => {
 
   it('reconnects by itself after a server restart and merges edits made meanwhile', async () => {
     const room = `restart-${Date.now()}`
-    const alice = await openAs(browser, server, `/d/${room}`, 'Alice')
-    const bob = await openAs(browser, server, `/d/${room}`, 'Bob')
+    const alice = await openAs(live, `/d/${room}`, 'Alice')
+    const bob = await openAs(live, `/d/${room}`, 'Bob')
     await Promise.all([alice, bob].map(({ page }) => waitForBadge(page, 'connection-status', 'connected')))
     await focusEnd(alice.page)
     await alice.page.keyboard.type('Before the restart.')
@@ -211,9 +188,9 @@ describe('web editor', () => {
     await Promise.all([alice, bob].map(({ page }) => waitForBadge(page, 'save-status', 'saved')))
 
     // SIGTERM: the server closes every WebSocket and exits.
-    const { addr, dataDir } = server
-    const stopped = await server.stop()
-    assert.equal(stopped.code, 0, server.log())
+    const { addr, dataDir } = live.server
+    const stopped = await live.server.stop()
+    assert.equal(stopped.code, 0, live.server.log())
     await Promise.all([alice, bob].map(({ page }) => waitForBadge(page, 'connection-status', 'reconnecting')))
 
     // Both keep editing while the server is down.
@@ -225,7 +202,7 @@ describe('web editor', () => {
     await screenshot(alice.page, 'server-down-alice')
 
     // Same port, same data: the pages find it again by themselves.
-    server = await startQuire({ addr, dataDir })
+    live.server = await startQuire({ addr, dataDir })
     await Promise.all([alice, bob].map(({ page }) => waitForBadge(page, 'connection-status', 'connected', 30000)))
     for (const { page } of [alice, bob]) {
       await waitForEditorText(page, ['Before the restart.', ' Alice offline.', ' Bob offline.'])

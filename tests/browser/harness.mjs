@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { after, before } from 'node:test'
 import { chromium } from 'playwright-core'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -59,6 +60,25 @@ export function removeDataDir (dataDir) {
   rmSync(dataDir, { recursive: true, force: true })
 }
 
+/**
+ * For a describe block: quire and Chromium start before its tests and stop after them (the data
+ * directory removed). Tests read `live.server` and `live.browser`; a test that restarts the
+ * server stores the new one in `live.server`, so that is the one stopped.
+ */
+export function useQuireAndBrowser () {
+  const live = { server: null, browser: null }
+  before(async () => {
+    live.server = await startQuire()
+    live.browser = await launchBrowser()
+  })
+  after(async () => {
+    await live.browser?.close()
+    await live.server?.stop()
+    if (live.server) removeDataDir(live.server.dataDir)
+  })
+  return live
+}
+
 /** Headless Chromium with the flags a container without a user session needs. */
 export async function launchBrowser () {
   return await chromium.launch({
@@ -92,6 +112,16 @@ export function reportPageErrors (page, label) {
     const expected = /Failed to load resource|ERR_CONNECTION_REFUSED/.test(message.text())
     if (message.type() === 'error' && !expected) console.error(`[${label}] console: ${message.text()}`)
   })
+}
+
+/** Opens `path` in a new browser context where the user's name is already `name`. */
+export async function openAs ({ browser, server }, path, name, contextOptions = {}) {
+  const context = await browser.newContext(contextOptions)
+  await context.addInitScript((userName) => { localStorage.setItem('quire.userName', userName) }, name)
+  const page = await context.newPage()
+  reportPageErrors(page, name)
+  await page.goto(server.url + path)
+  return { context, page }
 }
 
 /** The text the editor shows (CodeMirror's state, without remote-caret labels). */
