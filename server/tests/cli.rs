@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use storage::{DocStore, SledStore};
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, GetString, Map, ReadTxn, Text, Transact, Update};
+use yrs::{
+    Doc, GetString, Map, ReadTxn, Text, Transact, Update, WriteTxn, XmlElementPrelim, XmlFragment,
+    XmlTextPrelim,
+};
 
 const QUIRE: &str = env!("CARGO_BIN_EXE_quire");
 
@@ -151,7 +154,11 @@ fn list_shows_every_document_as_a_table_and_as_json() {
     assert!(lines[0].starts_with("ID") && lines[0].contains("LOG RECORDS"));
     assert!(lines[1].starts_with("notes ") && lines[2].starts_with("settings "));
     let notes_columns: Vec<&str> = lines[1].split_whitespace().collect();
-    assert_eq!(notes_columns[2], "2", "two logged updates: {table}");
+    assert_eq!(
+        notes_columns[1], "text",
+        "documents made by edits are text: {table}"
+    );
+    assert_eq!(notes_columns[3], "2", "two logged updates: {table}");
 
     let listed: Value =
         serde_json::from_str(&stdout(&succeeded(docs(data.path(), &["list", "--json"]))))
@@ -160,6 +167,7 @@ fn list_shows_every_document_as_a_table_and_as_json() {
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0]["id"], "notes");
     assert_eq!(listed[0]["log_records"], 2);
+    assert_eq!(listed[0]["kind"], "text");
     assert_eq!(listed[0]["last_seq"], 2);
     assert!(listed[0]["bytes"].as_u64().unwrap() > 0);
     assert!(listed[0]["updated_at"].as_str().unwrap().ends_with('Z'));
@@ -348,4 +356,44 @@ fn serving_stays_the_default_and_keeps_its_flags() {
     }
     let output = succeeded(finish(quire(&["--help"]).spawn().expect("spawn quire")));
     assert!(stdout(&output).contains("docs"));
+}
+
+/// `docs export` follows the document's kind: a rich document renders as HTML, a text one is
+/// refused HTML with the kinds that have it, and `docs list` shows both kinds.
+#[test]
+fn export_follows_the_documents_kind() {
+    let data = populated_data_dir();
+    {
+        let store = SledStore::open(data.path()).expect("open store");
+        assert!(
+            store
+                .create("article", storage::DocumentKind::Rich)
+                .expect("create")
+        );
+        let article = Doc::new();
+        let mut transaction = article.transact_mut();
+        let fragment = transaction.get_or_insert_xml_fragment("default");
+        let heading = fragment.push_back(&mut transaction, XmlElementPrelim::empty("heading"));
+        heading.push_back(&mut transaction, XmlTextPrelim::new("Plan"));
+        store
+            .append("article", &transaction.encode_update_v1())
+            .expect("append");
+        store.flush().expect("flush");
+    }
+    let html = succeeded(docs(
+        data.path(),
+        &["export", "article", "--format", "html"],
+    ));
+    assert_eq!(stdout(&html), "<h1>Plan</h1>");
+    failed_with(
+        &docs(data.path(), &["export", "notes", "--format", "html"]),
+        "format html is for rich documents; this document is text",
+    );
+    let table = stdout(&succeeded(docs(data.path(), &["list"])));
+    assert!(
+        table
+            .lines()
+            .any(|line| line.split_whitespace().take(2).eq(["article", "rich"])),
+        "{table}"
+    );
 }

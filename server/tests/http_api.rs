@@ -15,6 +15,7 @@ mod http_api {
     mod bad_input;
     mod documents;
     mod failures;
+    mod kinds;
     mod rich_text;
     mod service_routes;
     mod snapshots;

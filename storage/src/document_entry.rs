@@ -13,7 +13,7 @@
 //! offset  size  field (all integers big-endian)
 //!      0     8  document number (allocated once, never reused)
 //!      8     8  next seq (the seq the next append receives; starts at 1)
-//!     16     1  flags: bit 0 = has a snapshot
+//!     16     1  flags: bit 0 = has a snapshot, bit 1 = rich text (else text)
 //!     17     8  snapshot through (last update seq in the snapshot)
 //!     25     8  snapshot payload bytes
 //!     33     8  log records since the snapshot
@@ -23,12 +23,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::document_kind::DocumentKind;
 use crate::error::StoreError;
 use crate::record::{RecordError, RecordKind, decode_record, encode_record};
 use crate::store::{DocMeta, Seq};
 
 const ENTRY_PAYLOAD_LENGTH: usize = 57;
 const HAS_SNAPSHOT_FLAG: u8 = 0b1;
+const RICH_KIND_FLAG: u8 = 0b10;
 
 /// Why a stored document entry could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +63,7 @@ pub(crate) struct DocumentEntry {
     pub log_records: u64,
     pub log_bytes: u64,
     pub updated_at_millis: u64,
+    pub kind: DocumentKind,
 }
 
 impl DocumentEntry {
@@ -75,6 +78,7 @@ impl DocumentEntry {
             log_records: 0,
             log_bytes: 0,
             updated_at_millis: now_millis(),
+            kind: DocumentKind::Text,
         }
     }
 
@@ -145,6 +149,7 @@ impl DocumentEntry {
             last_seq: self.last_seq(),
             updated_at: UNIX_EPOCH + Duration::from_millis(self.updated_at_millis),
             damaged: false,
+            kind: self.kind,
         }
     }
 
@@ -153,11 +158,14 @@ impl DocumentEntry {
         let mut payload = Vec::with_capacity(ENTRY_PAYLOAD_LENGTH);
         payload.extend_from_slice(&self.document_number.to_be_bytes());
         payload.extend_from_slice(&self.next_seq.0.to_be_bytes());
-        payload.push(if self.has_snapshot {
-            HAS_SNAPSHOT_FLAG
-        } else {
-            0
-        });
+        let mut flags = 0;
+        if self.has_snapshot {
+            flags |= HAS_SNAPSHOT_FLAG;
+        }
+        if self.kind == DocumentKind::Rich {
+            flags |= RICH_KIND_FLAG;
+        }
+        payload.push(flags);
         payload.extend_from_slice(&self.snapshot_through.0.to_be_bytes());
         payload.extend_from_slice(&self.snapshot_bytes.to_be_bytes());
         payload.extend_from_slice(&self.log_records.to_be_bytes());
@@ -191,6 +199,11 @@ impl DocumentEntry {
             log_records: number_at(33),
             log_bytes: number_at(41),
             updated_at_millis: number_at(49),
+            kind: if payload[16] & RICH_KIND_FLAG != 0 {
+                DocumentKind::Rich
+            } else {
+                DocumentKind::Text
+            },
         })
     }
 }
@@ -215,7 +228,14 @@ mod tests {
         entry.record_append(10);
         entry.record_compaction(99, Seq(1), 0, 0);
         entry.record_append(5);
-        assert_eq!(DocumentEntry::decode(&entry.encode()), Ok(entry));
+        assert_eq!(DocumentEntry::decode(&entry.encode()), Ok(entry.clone()));
+        entry.kind = DocumentKind::Rich;
+        let decoded = DocumentEntry::decode(&entry.encode()).unwrap();
+        assert_eq!(decoded.kind, DocumentKind::Rich);
+        assert!(
+            decoded.has_snapshot,
+            "the kind bit leaves the snapshot bit alone"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! to its [`StoreHooks`], whose methods by default call the inner store, so a wrapper overrides
 //! only the calls it changes. Test support: hidden from the docs, not a supported API.
 
+use crate::document_kind::DocumentKind;
 use crate::error::StoreError;
 use crate::store::{AppendReceipt, DocMeta, DocStore, LoadedDoc, Seq};
 use crate::version::{VersionId, VersionMeta};
@@ -15,6 +16,15 @@ use crate::version::{VersionId, VersionMeta};
 pub trait StoreHooks: Send + Sync + 'static {
     fn load(&self, inner: &dyn DocStore, doc: &str) -> Result<LoadedDoc, StoreError> {
         inner.load(doc)
+    }
+
+    fn create(
+        &self,
+        inner: &dyn DocStore,
+        doc: &str,
+        kind: DocumentKind,
+    ) -> Result<bool, StoreError> {
+        inner.create(doc, kind)
     }
 
     fn append(
@@ -123,6 +133,10 @@ impl<S: DocStore, H: StoreHooks> HookedStore<S, H> {
 impl<S: DocStore, H: StoreHooks> DocStore for HookedStore<S, H> {
     fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
         self.hooks.load(&self.inner, doc)
+    }
+
+    fn create(&self, doc: &str, kind: DocumentKind) -> Result<bool, StoreError> {
+        self.hooks.create(&self.inner, doc, kind)
     }
 
     fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {

@@ -39,6 +39,7 @@
 mod data_directory;
 mod document_entry;
 mod document_id;
+mod document_kind;
 mod document_locks;
 mod error;
 mod hooked_store;
@@ -57,6 +58,7 @@ mod write_latch;
 
 pub use document_entry::EntryError;
 pub use document_id::{InvalidDocumentId, MAX_DOCUMENT_ID_BYTES, validate_document_id};
+pub use document_kind::{DocumentKind, UnknownDocumentKind};
 pub use error::StoreError;
 pub use memory_store::MemoryStore;
 pub use record::{Record, RecordError, RecordKind, decode_record, encode_record};

@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::document_entry::DocumentEntry;
 use crate::document_id::validate_document_id;
+use crate::document_kind::DocumentKind;
 use crate::error::StoreError;
 use crate::load::LoadAssembler;
 use crate::record::{RecordKind, encode_record, payload_length_of_stored};
@@ -149,6 +150,18 @@ impl DocStore for MemoryStore {
             }
         }
         Ok(assembler.finish())
+    }
+
+    fn create(&self, doc: &str, kind: DocumentKind) -> Result<bool, StoreError> {
+        validate_document_id(doc)?;
+        let mut state = self.state();
+        if state.documents.contains_key(doc) {
+            return Ok(false);
+        }
+        let mut entry = state.entry_or_new(doc)?;
+        entry.kind = kind;
+        state.document_mut(doc).entry = entry.encode();
+        Ok(true)
     }
 
     fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {

@@ -8,6 +8,7 @@
 
 use std::time::SystemTime;
 
+use crate::document_kind::DocumentKind;
 use crate::error::StoreError;
 use crate::record::{RecordError, RecordKind};
 use crate::version::{VersionId, VersionMeta};
@@ -163,6 +164,9 @@ pub struct DocMeta {
     /// unknown (zero). `load` and `metadata` report the damage; `delete`
     /// clears it. Listings show such a document rather than failing whole.
     pub damaged: bool,
+    /// Text or rich text, as chosen at creation ([`DocumentKind::Text`] for
+    /// a damaged entry, whose kind is unknown).
+    pub kind: DocumentKind,
 }
 
 impl DocMeta {
@@ -176,6 +180,7 @@ impl DocMeta {
             last_seq: Seq::ZERO,
             updated_at: SystemTime::UNIX_EPOCH,
             damaged: true,
+            kind: DocumentKind::Text,
         }
     }
 }
@@ -190,6 +195,12 @@ pub trait DocStore: Send + Sync + 'static {
     /// The document's latest snapshot plus every update appended after it.
     /// An unknown document loads as an empty [`LoadedDoc`], not an error.
     fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError>;
+
+    /// Creates an empty document of `kind`, durably. Returns `false`, and
+    /// changes nothing, if a document `id` already exists (even one whose entry
+    /// is damaged). A document created by its first append instead is
+    /// [`DocumentKind::Text`].
+    fn create(&self, doc: &str, kind: DocumentKind) -> Result<bool, StoreError>;
 
     /// Appends one update to the document's log, creating the document if
     /// needed. The append is visible to `load` at once but only durable once

@@ -45,6 +45,14 @@ const editorDocument = {
 test('a y-prosemirror document exports as the same ProseMirror document, HTML and Markdown', async (t) => {
   const server = await startQuire()
   t.after(() => server.stop())
+  // A rich document is declared before anyone types: its kind decides which formats it has.
+  const created = await fetch(`${server.url}/api/docs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ id: 'article', kind: 'rich' })
+  })
+  assert.equal(created.status, 201)
+  assert.equal((await created.json()).kind, 'rich')
   const editor = connectProvider(server, 'article')
   t.after(() => editor.close())
   await synced(editor.provider)

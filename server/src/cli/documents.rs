@@ -12,13 +12,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
-use crdt_core::export::{self, ExportFormat};
-use crdt_core::rich_text;
+use crdt_core::export::ExportFormat;
 use serde_json::{Value, json};
 use storage::{DocMeta, DocStore};
 
 use crate::cli::error::CliError;
 use crate::cli::offline_store::{load_document, open_store, require_document};
+use server::room::{ExportRequest, Exported};
 
 /// `quire docs`: work on stored documents while the server is stopped.
 #[derive(Debug, Args)]
@@ -112,13 +112,14 @@ fn document_json(document: &DocMeta) -> Value {
         "updated_at": rfc3339(document.updated_at),
         "updated_at_unix_ms": unix_millis(document.updated_at),
         "damaged": document.damaged,
+        "kind": document.kind.as_str(),
     })
 }
 
 /// Aligned columns: ids left, numbers right, so sizes compare at a glance.
 fn table(documents: &[DocMeta]) -> String {
-    let header = ["ID", "BYTES", "LOG RECORDS", "UPDATED AT"];
-    let rows: Vec<[String; 4]> = documents
+    let header = ["ID", "KIND", "BYTES", "LOG RECORDS", "UPDATED AT"];
+    let rows: Vec<[String; 5]> = documents
         .iter()
         .map(|document| {
             [
@@ -127,6 +128,7 @@ fn table(documents: &[DocMeta]) -> String {
                 } else {
                     document.id.clone()
                 },
+                document.kind.to_string(),
                 document.bytes.to_string(),
                 document.log_records.to_string(),
                 rfc3339(document.updated_at),
@@ -140,20 +142,22 @@ fn table(documents: &[DocMeta]) -> String {
         }
     }
     let mut text = String::new();
-    let mut push_row = |cells: [&str; 4]| {
-        let [id, bytes, records, updated] = cells;
+    let mut push_row = |cells: [&str; 5]| {
+        let [id, kind, bytes, records, updated] = cells;
         let line = format!(
-            "{id:<id_width$}  {bytes:>bytes_width$}  {records:>records_width$}  {updated}",
+            "{id:<id_width$}  {kind:<kind_width$}  {bytes:>bytes_width$}  {records:>records_width$}  \
+             {updated}",
             id_width = widths[0],
-            bytes_width = widths[1],
-            records_width = widths[2],
+            kind_width = widths[1],
+            bytes_width = widths[2],
+            records_width = widths[3],
         );
         text.push_str(line.trim_end());
         text.push('\n');
     };
     push_row(header);
     for row in &rows {
-        push_row([&row[0], &row[1], &row[2], &row[3]]);
+        push_row([&row[0], &row[1], &row[2], &row[3], &row[4]]);
     }
     text
 }
@@ -173,39 +177,25 @@ fn export_document(
         return Err(CliError::BinaryToTerminal { format });
     }
     let store = open_store(data_dir)?;
-    require_document(&store, id)?;
+    let kind = require_document(&store, id)?.kind;
     let document = load_document(&store, id)?;
     drop(store);
-    let doc = document.room.doc();
-    let export_error = |source| CliError::Export {
-        id: id.to_owned(),
-        source,
+    let request = ExportRequest::Document {
+        format,
+        kind,
+        since: None,
+        root_name: name.map(str::to_owned),
     };
-    let rich_error = |source| CliError::RichText {
-        id: id.to_owned(),
-        source,
-    };
-    let bytes = match format {
-        ExportFormat::Update => export::encode_update(doc, None),
-        ExportFormat::UpdateV2 => export::encode_update_v2(doc, None),
-        ExportFormat::Text => export::text(doc, name).map_err(export_error)?.into_bytes(),
-        ExportFormat::Json => {
-            let value = match name {
-                Some(name) => export::root_to_json(doc, name).map_err(export_error)?,
-                None => export::to_json(doc),
-            };
-            format!("{value:#}\n").into_bytes()
-        }
-        ExportFormat::Html => rich_text::to_html(doc, name)
-            .map_err(rich_error)?
-            .into_bytes(),
-        ExportFormat::Markdown => rich_text::to_markdown_or_text(doc, name)
-            .map_err(rich_error)?
-            .into_bytes(),
-        ExportFormat::ProsemirrorJson => {
-            let value = rich_text::to_prosemirror_json(doc, name).map_err(rich_error)?;
-            format!("{value:#}\n").into_bytes()
-        }
+    let exported = request
+        .render(document.room.doc())
+        .map_err(|source| CliError::Export {
+            id: id.to_owned(),
+            source,
+        })?;
+    let bytes = match exported {
+        Exported::Binary(bytes) => bytes,
+        Exported::Json(value) => format!("{value:#}\n").into_bytes(),
+        Exported::Text(text) | Exported::Html(text) | Exported::Markdown(text) => text.into_bytes(),
     };
     match output {
         Some(path) => {

@@ -7,8 +7,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crdt_core::export::{ExportError, ExportFormat};
-use crdt_core::rich_text::RichTextError;
+use crdt_core::export::ExportFormat;
 use storage::StoreError;
 
 /// Why an offline command failed.
@@ -78,24 +77,15 @@ pub enum CliError {
         source: StoreError,
     },
 
-    /// The document cannot be exported as asked (no such root, no single root text, ...).
+    /// The document cannot be exported as asked: a format its kind lacks, no such root, no
+    /// single root text, no rich text where its kind promised one.
     #[error("cannot export document {id:?}")]
     Export {
         /// The document being exported.
         id: String,
         /// Why not.
         #[source]
-        source: ExportError,
-    },
-
-    /// The format needs rich text (or, for Markdown, plain text) and the document holds none.
-    #[error("cannot export document {id:?}")]
-    RichText {
-        /// The document being exported.
-        id: String,
-        /// Why not.
-        #[source]
-        source: RichTextError,
+        source: server::room::ExportError,
     },
 
     /// `--name` was given with a format that always holds the whole document.

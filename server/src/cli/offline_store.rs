@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use crdt_core::Room;
-use storage::{DocStore, LoadedDoc, SledStore, StoreError};
+use storage::{DocMeta, DocStore, LoadedDoc, SledStore, StoreError};
 
 use crate::cli::error::CliError;
 
@@ -34,13 +34,13 @@ pub fn open_store(directory: &Path) -> Result<SledStore, CliError> {
 }
 
 /// Fails with [`CliError::UnknownDocument`] unless document `id` exists.
-pub fn require_document(store: &SledStore, id: &str) -> Result<(), CliError> {
+pub fn require_document(store: &SledStore, id: &str) -> Result<DocMeta, CliError> {
     let metadata = store.metadata(id).map_err(|source| CliError::Read {
         id: id.to_owned(),
         source,
     })?;
     match metadata {
-        Some(_) => Ok(()),
+        Some(meta) => Ok(meta),
         None => Err(CliError::UnknownDocument {
             id: id.to_owned(),
             path: store.directory().to_path_buf(),

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crdt_core::export::{self, ExportFormat};
 use serde::{Deserialize, Serialize};
-use storage::DocMeta;
+use storage::{DocMeta, DocumentKind};
 use yrs::updates::encoder::Encode;
 
 use super::extract::{bearer, binary_body, document_id, query, state_vector_parameter, timestamp};
@@ -32,16 +32,19 @@ pub(crate) struct DocumentSummary {
     clients: usize,
     in_memory: bool,
     damaged: bool,
+    /// `text` or `rich`, chosen at creation.
+    kind: &'static str,
 }
 
 impl DocumentSummary {
-    fn new(meta: DocMeta, registry: &RoomRegistry) -> Self {
+    pub(crate) fn new(meta: DocMeta, registry: &RoomRegistry) -> Self {
         DocumentSummary {
             bytes: meta.bytes,
             updated_at: timestamp(meta.updated_at),
             clients: registry.clients(&meta.id),
             in_memory: registry.document_in_memory(&meta.id),
             damaged: meta.damaged,
+            kind: meta.kind.as_str(),
             id: meta.id,
         }
     }
@@ -108,17 +111,30 @@ pub(crate) struct SnapshotQuery {
 }
 
 impl SnapshotQuery {
-    /// The export asked for, or a 400 naming what is wrong.
-    pub(crate) fn into_export(self) -> Result<ExportRequest, ApiError> {
-        Ok(ExportRequest::Document {
+    /// A 400 for a format or state vector that is wrong whatever the document, so it is refused
+    /// before the document is looked up.
+    pub(crate) fn check(&self) -> Result<(), ApiError> {
+        parse_format(self.format.as_deref())?;
+        if let Some(since) = self.since.as_deref() {
+            state_vector_parameter(since)?;
+        }
+        Ok(())
+    }
+
+    /// The export asked of a document of `kind`, or a 400 naming what is wrong.
+    pub(crate) fn into_export(self, kind: DocumentKind) -> Result<ExportRequest, ApiError> {
+        let request = ExportRequest::Document {
             format: parse_format(self.format.as_deref())?,
+            kind,
             since: self
                 .since
                 .as_deref()
                 .map(state_vector_parameter)
                 .transpose()?,
-            text_name: self.name,
-        })
+            root_name: self.name,
+        };
+        request.check_kind().map_err(export_refusal)?;
+        Ok(request)
     }
 }
 
@@ -150,14 +166,20 @@ pub(crate) fn export_response(
             html,
         )
             .into_response(),
-        Err(ExportError::NoSuchText(detail)) => {
-            return Err(ApiError::bad_request("no_such_text", detail));
-        }
-        Err(ExportError::NotRichText(detail)) => {
-            return Err(ApiError::bad_request("not_rich_text", detail));
-        }
-        Err(error @ ExportError::Unavailable(_)) => return Err(ApiError::unavailable(error)),
+        Err(error) => return Err(export_refusal(error)),
     })
+}
+
+/// Why an export was refused, as the API answers it.
+fn export_refusal(error: ExportError) -> ApiError {
+    match error {
+        error @ ExportError::FormatNotForKind { .. } => {
+            ApiError::bad_request("format_not_for_kind", error.to_string())
+        }
+        ExportError::NoSuchText(detail) => ApiError::bad_request("no_such_text", detail),
+        ExportError::NotRichText(detail) => ApiError::bad_request("not_rich_text", detail),
+        error @ ExportError::Unavailable(_) => ApiError::unavailable(error),
+    }
 }
 
 /// `GET /api/docs/{id}/snapshot?format=&since=&name=`: the document, whole or as a diff.
@@ -174,8 +196,10 @@ pub(crate) async fn get_snapshot(
         &id,
         AccessLevel::Read,
     )?;
-    let export = query(snapshot)?.0.into_export()?;
-    existing_document(&state, &id).await?;
+    let Query(snapshot) = query(snapshot)?;
+    snapshot.check()?;
+    let meta = existing_document(&state, &id).await?;
+    let export = snapshot.into_export(meta.kind)?;
     export_response(state.registry.export(&id, export).await)
 }
 

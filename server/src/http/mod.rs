@@ -5,6 +5,7 @@
 //! update POSTed here is durable before the 2xx and reaches live clients like any other edit.
 //! Every refusal is a JSON [`ApiError`](crate::api_error::ApiError).
 
+mod creation;
 mod documents;
 mod extract;
 mod openapi;
@@ -19,7 +20,10 @@ use crate::app::AppState;
 /// The `/api` routes.
 pub(crate) fn api_routes(max_body_bytes: usize) -> Router<AppState> {
     Router::new()
-        .route("/api/docs", get(documents::list_documents))
+        .route(
+            "/api/docs",
+            get(documents::list_documents).post(creation::create_document),
+        )
         .route(
             "/api/docs/{id}",
             get(documents::get_document).delete(documents::delete_document),

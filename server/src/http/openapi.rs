@@ -42,9 +42,9 @@ fn snapshot_parameters(of_version: bool) -> Value {
 
 fn export_parameters() -> Vec<Value> {
     vec![
-        json!({"name": "format", "in": "query", "schema": {"type": "string", "enum": ["update", "update-v2", "json", "text", "html", "markdown", "prosemirror-json"], "default": "update"}}),
+        json!({"name": "format", "in": "query", "description": "every kind: update, update-v2, json, markdown (a text document's text as it is); text documents: text; rich documents: html, prosemirror-json", "schema": {"type": "string", "enum": ["update", "update-v2", "json", "text", "html", "markdown", "prosemirror-json"], "default": "update"}}),
         json!({"name": "since", "in": "query", "description": "base64url state vector: return only what it lacks (update formats)", "schema": {"type": "string"}}),
-        json!({"name": "name", "in": "query", "description": "root to export with format=text (a text), html or prosemirror-json (an XML fragment), markdown (either), json (any); default: the only one of that kind", "schema": {"type": "string"}}),
+        json!({"name": "name", "in": "query", "description": "root to export with format=text or a text document's markdown (a text), html, prosemirror-json or a rich document's markdown (an XML fragment), json (any root; default: all); default: for rich documents `default` when present, else the only root of that kind", "schema": {"type": "string"}}),
     ]
 }
 
@@ -57,7 +57,7 @@ fn snapshot_responses() -> Value {
             "text/html": {"schema": {"type": "string"}},
             "text/markdown": {"schema": {"type": "string"}}
         }},
-        "400": error_response("Unknown format, bad `since`, no single root text (no_such_text), or no rich text for html/prosemirror-json (not_rich_text)"),
+        "400": error_response("Unknown format (invalid_format), a format the document's kind lacks (format_not_for_kind, naming the kinds that have it), bad `since`, no single root text (no_such_text), or a named root that is not rich text (not_rich_text)"),
         "404": error_response("No such document or version")
     })
 }
@@ -79,6 +79,16 @@ pub fn openapi_document() -> Value {
                     {"name": "after", "in": "query", "description": "the last id of the previous page", "schema": {"type": "string"}}
                 ],
                 "responses": {"200": {"description": "A page of documents", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Document"}}}}}}
+            }, "post": {
+                "summary": "Create an empty document of a kind (text or rich); durable before the answer",
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+                    "id": {"type": "string", "description": "default: a random UUID"},
+                    "kind": {"type": "string", "enum": ["text", "rich"], "default": "text"}}}}}},
+                "responses": {
+                    "201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Document"}}}},
+                    "400": error_response("invalid_kind, invalid_document_id or invalid_body"),
+                    "409": error_response("document_exists: the id is taken; nothing changed"),
+                    "503": error_response("storage_unavailable: storage takes no writes now; nothing changed")}
             }},
             "/api/docs/{id}": {
                 "get": {"summary": "A document's metadata", "parameters": [id_parameter()], "responses": {
@@ -135,7 +145,8 @@ pub fn openapi_document() -> Value {
             "Document": {"type": "object", "properties": {
                 "id": {"type": "string"}, "bytes": {"type": "integer"},
                 "updated_at": {"type": "string", "format": "date-time"}, "clients": {"type": "integer"},
-                "in_memory": {"type": "boolean"}, "damaged": {"type": "boolean"}}},
+                "in_memory": {"type": "boolean"}, "damaged": {"type": "boolean"},
+                "kind": {"type": "string", "enum": ["text", "rich"], "description": "chosen at creation; documents created by a first edit are text"}}},
             "Version": {"type": "object", "properties": {
                 "version_id": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
                 "label": {"type": "string"}, "bytes": {"type": "integer"}}}

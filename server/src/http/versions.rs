@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use storage::{VersionId, VersionMeta};
+use storage::{DocumentKind, VersionId, VersionMeta};
 
 use super::documents::{SnapshotQuery, existing_document, export_response};
 use super::extract::{bearer, document_id, json_body, query, timestamp};
@@ -113,8 +113,10 @@ pub(crate) async fn get_version_snapshot(
         &id,
         AccessLevel::Read,
     )?;
-    let export = query(snapshot)?.0.into_export()?;
-    let content = load_version(&state, &id, version).await?;
+    let Query(snapshot) = query(snapshot)?;
+    snapshot.check()?;
+    let (kind, content) = load_version(&state, &id, version).await?;
+    let export = snapshot.into_export(kind)?;
     let mut room = crdt_core::Room::new();
     room.handle_stored_update(&content)
         .map_err(ApiError::internal)?;
@@ -142,7 +144,7 @@ pub(crate) async fn restore_version(
         &id,
         AccessLevel::Write,
     )?;
-    let content = load_version(&state, &id, version).await?;
+    let (_, content) = load_version(&state, &id, version).await?;
     let changed = state
         .registry
         .restore(&id, content)
@@ -181,8 +183,13 @@ fn version_path(
     Ok((id, version))
 }
 
-async fn load_version(state: &AppState, id: &str, version: VersionId) -> Result<Vec<u8>, ApiError> {
-    existing_document(state, id).await?;
+/// The version's content, and the kind of its document (which decides how it exports).
+async fn load_version(
+    state: &AppState,
+    id: &str,
+    version: VersionId,
+) -> Result<(DocumentKind, Vec<u8>), ApiError> {
+    let kind = existing_document(state, id).await?.kind;
     let loaded = state
         .storage
         .load_version(id.to_owned(), version)
@@ -195,5 +202,5 @@ async fn load_version(state: &AppState, id: &str, version: VersionId) -> Result<
             format!("document {id:?} has no version {version}"),
         )
     })?;
-    Ok(content)
+    Ok((kind, content))
 }

@@ -11,13 +11,11 @@
 //! (Hocuspocus's SyncStatus) build on it without the room knowing their wire format.
 
 use bytes::Bytes;
-use crdt_core::export::{self, ExportFormat};
-use crdt_core::rich_text::{self, RichTextError};
 use crdt_core::{Access, ConnectionId, ProtocolError};
 use storage::VersionMeta;
 use tokio::sync::oneshot;
-use yrs::StateVector;
 
+pub use super::export::{ExportError, ExportRequest, Exported};
 use super::frame_queue::FrameSender;
 use crate::close_code;
 
@@ -93,107 +91,10 @@ pub struct Leave {
     pub connection: ConnectionId,
 }
 
-/// What to read out of a document.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ExportRequest {
-    /// The document in one of crdt-core's export formats.
-    Document {
-        format: ExportFormat,
-        /// Only what a peer at this state lacks (updates only).
-        since: Option<StateVector>,
-        /// The text root to export (text only; inferred when `None`).
-        text_name: Option<String>,
-    },
-    /// The document's v1-encoded state vector.
-    StateVector,
-}
-
-impl ExportRequest {
-    /// Reads `doc` as asked.
-    pub fn render(&self, doc: &yrs::Doc) -> Result<Exported, ExportError> {
-        let (format, since, text_name) = match self {
-            ExportRequest::StateVector => return Ok(Exported::Binary(export::state_vector(doc))),
-            ExportRequest::Document {
-                format,
-                since,
-                text_name,
-            } => (format, since.as_ref(), text_name.as_deref()),
-        };
-        Ok(match format {
-            ExportFormat::Update => Exported::Binary(export::encode_update(doc, since)),
-            ExportFormat::UpdateV2 => {
-                // yrs 0.28 panics encoding v2 while a delete set waits for a missing update (a
-                // client's updates arriving out of order leave one): a read, so the document is
-                // unharmed, and the export is refused rather than the room brought down.
-                let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    export::encode_update_v2(doc, since)
-                }));
-                Exported::Binary(encoded.map_err(|_| {
-                    ExportError::Unavailable(
-                        "the document cannot be encoded as v2 while it waits for a missing update; \
-                         try format=update"
-                            .to_owned(),
-                    )
-                })?)
-            }
-            ExportFormat::Json => Exported::Json(export::to_json(doc)),
-            ExportFormat::Text => Exported::Text(
-                export::text(doc, text_name)
-                    .map_err(|error| ExportError::NoSuchText(error.to_string()))?,
-            ),
-            ExportFormat::Html => {
-                Exported::Html(rich_text::to_html(doc, text_name).map_err(not_rich_text)?)
-            }
-            ExportFormat::ProsemirrorJson => Exported::Json(
-                rich_text::to_prosemirror_json(doc, text_name).map_err(not_rich_text)?,
-            ),
-            ExportFormat::Markdown => Exported::Markdown(
-                rich_text::to_markdown_or_text(doc, text_name).map_err(not_rich_text)?,
-            ),
-        })
-    }
-}
-
-fn not_rich_text(error: RichTextError) -> ExportError {
-    ExportError::NotRichText(format!(
-        "{error}; html and prosemirror-json export rich text (an XML fragment, as Tiptap and \
-         y-prosemirror write), markdown also plain text, text only plain text"
-    ))
-}
-
 /// Read the document as it is, durably.
 pub struct Export {
     pub request: ExportRequest,
     pub reply: oneshot::Sender<Result<Exported, ExportError>>,
-}
-
-/// A document exported.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Exported {
-    /// Binary: an update or a state vector.
-    Binary(Vec<u8>),
-    /// Every root as JSON.
-    Json(serde_json::Value),
-    /// One text root.
-    Text(String),
-    /// Rich text as sanitised HTML.
-    Html(String),
-    /// Rich text (or plain text) as Markdown.
-    Markdown(String),
-}
-
-/// Why an export could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    /// The document has no such text root (or none could be inferred).
-    #[error("{0}")]
-    NoSuchText(String),
-    /// The format needs rich text and the document (or named root) holds none.
-    #[error("{0}")]
-    NotRichText(String),
-    /// The room could not load the document.
-    #[error("document unavailable: {0}")]
-    Unavailable(String),
 }
 
 /// Apply a Yjs v1 update made on the server side; `reply` hears once it is durable and sent to

@@ -24,6 +24,7 @@ pub mod command_queue;
 mod directory;
 mod document_log;
 mod effect;
+mod export;
 mod flusher;
 pub mod frame_queue;
 mod loading;

@@ -18,7 +18,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use storage::{DocMeta, DocStore, LoadedDoc, Seq, StoreError, VersionId, VersionMeta};
+use storage::{
+    DocMeta, DocStore, DocumentKind, LoadedDoc, Seq, StoreError, VersionId, VersionMeta,
+};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::storage_health::{PROBE_INTERVAL, StorageHealth};
@@ -179,6 +181,14 @@ impl Storage {
     ) -> Result<(), StorageError> {
         self.blocking_watched("compact", Some(snapshot.len()), move |store| {
             store.compact(&document, &snapshot, through)
+        })
+        .await
+    }
+
+    /// Creates an empty document of `kind`, durably; `false` if it exists already.
+    pub async fn create(&self, document: String, kind: DocumentKind) -> Result<bool, StorageError> {
+        self.blocking_watched("create", Some(0), move |store| {
+            store.create(&document, kind)
         })
         .await
     }

@@ -38,6 +38,10 @@ fn tiptap_update() -> Vec<u8> {
 #[tokio::test]
 async fn a_rich_document_exports_as_sanitised_html() {
     let app = TestApp::new();
+    assert_eq!(
+        app.create_of_kind("article", "rich").await.status,
+        StatusCode::CREATED
+    );
     let stored = app.post_update("article", tiptap_update()).await;
     assert_eq!(stored.status, StatusCode::OK);
     let reply = app.get("/api/docs/article/snapshot?format=html").await;
@@ -58,6 +62,7 @@ async fn a_rich_document_exports_as_sanitised_html() {
 #[tokio::test]
 async fn a_rich_document_exports_as_markdown_and_prosemirror_json() {
     let app = TestApp::new();
+    app.create_of_kind("article", "rich").await;
     app.post_update("article", tiptap_update()).await;
     let markdown = app.get("/api/docs/article/snapshot?format=markdown").await;
     assert_eq!(markdown.status, StatusCode::OK);
@@ -74,11 +79,13 @@ async fn a_rich_document_exports_as_markdown_and_prosemirror_json() {
 }
 
 /// A plain text document is its text in Markdown; HTML and ProseMirror JSON are 400
-/// `not_rich_text`, naming what has them.
+/// `format_not_for_kind`, naming the kind that has them, even when the text document holds an
+/// XML fragment too.
 #[tokio::test]
 async fn a_plain_text_document_has_markdown_but_no_html() {
     let app = TestApp::new();
     app.create_document("notes", "just *text*").await;
+    app.post_update("notes", tiptap_update()).await;
     let markdown = app.get("/api/docs/notes/snapshot?format=markdown").await;
     assert_eq!(markdown.status, StatusCode::OK);
     assert_eq!(markdown.text(), "just *text*");
@@ -86,11 +93,38 @@ async fn a_plain_text_document_has_markdown_but_no_html() {
         let reply = app
             .get(&format!("/api/docs/notes/snapshot?format={format}"))
             .await;
-        reply.assert_refused(StatusCode::BAD_REQUEST, "not_rich_text");
-        let message = reply.json()["error"].as_str().unwrap().to_owned();
-        assert!(
-            message.contains("XML fragment") && message.contains("\"text\""),
-            "{message}"
+        reply.assert_refused(StatusCode::BAD_REQUEST, "format_not_for_kind");
+        assert_eq!(
+            reply.json()["error"],
+            format!("format {format} is for rich documents; this document is text")
         );
     }
+}
+
+/// A version of a rich document exports as rich text too; a text document's version does not.
+#[tokio::test]
+async fn versions_export_by_their_documents_kind() {
+    let app = TestApp::new();
+    app.create_of_kind("article", "rich").await;
+    app.post_update("article", tiptap_update()).await;
+    app.create_document("notes", "plain").await;
+    for id in ["article", "notes"] {
+        let version = app
+            .send(super::support::post_json(
+                &format!("/api/docs/{id}/versions"),
+                &serde_json::json!({ "label": "v" }),
+            ))
+            .await;
+        assert_eq!(version.status, StatusCode::CREATED, "{version:?}");
+    }
+    let html = app
+        .get("/api/docs/article/versions/1/snapshot?format=html")
+        .await;
+    assert_eq!(
+        html.text(),
+        "<p>Hello <strong>bold</strong> &lt;world&gt;</p>"
+    );
+    app.get("/api/docs/notes/versions/1/snapshot?format=html")
+        .await
+        .assert_refused(StatusCode::BAD_REQUEST, "format_not_for_kind");
 }

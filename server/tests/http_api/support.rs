@@ -93,6 +93,15 @@ impl TestApp {
             .await
     }
 
+    /// `POST /api/docs` of document `id` of `kind` (`"text"` or `"rich"`).
+    pub async fn create_of_kind(&self, id: &str, kind: &str) -> Reply {
+        self.send(post_json(
+            "/api/docs",
+            &serde_json::json!({ "id": id, "kind": kind }),
+        ))
+        .await
+    }
+
     /// Document `id` holding `text` in its root text, written through the API; the editor that
     /// wrote it, to edit on.
     pub async fn create_document(&self, id: &str, text: &str) -> Editor {

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::data_directory::{OpenedDirectory, open_data_directory, sled_directory};
 use crate::document_entry::DocumentEntry;
 use crate::document_id::validate_document_id;
+use crate::document_kind::DocumentKind;
 use crate::document_locks::DocumentLocks;
 use crate::error::StoreError;
 use crate::load::LoadAssembler;
@@ -200,6 +201,23 @@ impl DocStore for SledStore {
             }
         }
         Ok(assembler.finish())
+    }
+
+    fn create(&self, doc: &str, kind: DocumentKind) -> Result<bool, StoreError> {
+        validate_document_id(doc)?;
+        {
+            let _guard = self.document_locks.lock(doc);
+            if self.documents.get(entry_key(doc))?.is_some() {
+                return Ok(false);
+            }
+            let mut entry = DocumentEntry::new(self.database.generate_id()?);
+            entry.kind = kind;
+            let mut batch = sled::Batch::default();
+            batch.insert(entry_key(doc), entry.encode());
+            self.apply(batch)?;
+        }
+        self.flush()?;
+        Ok(true)
     }
 
     fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {

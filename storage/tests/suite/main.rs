@@ -12,6 +12,7 @@ mod compaction;
 mod corruption;
 mod fixtures;
 mod identifiers;
+mod kinds;
 mod record_properties;
 mod sled_only;
 mod versions;
@@ -81,4 +82,10 @@ for_every_store! {
     versions::damaged_version_entry_is_reported,
     versions::truncated_or_misplaced_version_entry_is_reported,
     versions::damaged_version_snapshot_is_reported,
+    kinds::created_document_is_empty_and_has_its_kind,
+    kinds::documents_created_by_a_first_append_are_text,
+    kinds::creating_an_existing_document_changes_nothing,
+    kinds::kind_survives_appends_compaction_and_versions,
+    kinds::deleted_document_can_be_created_again_with_another_kind,
+    kinds::create_refuses_invalid_ids,
 }

@@ -21,6 +21,7 @@ fn reopen_keeps_flushed_data() {
         store.compact("doc", b"snapshot", Seq(2)).unwrap();
         store.append("doc", b"u-5").unwrap();
         store.delete("a/b").unwrap();
+        store.create("rich", storage::DocumentKind::Rich).unwrap();
         store.flush().unwrap();
     }
     let store = SledStore::open(directory.path()).unwrap();
@@ -32,6 +33,10 @@ fn reopen_keeps_flushed_data() {
         numbered("u", 1..=4)
     );
     assert_eq!(store.metadata("a/b").unwrap(), None);
+    assert_eq!(
+        store.metadata("rich").unwrap().unwrap().kind,
+        storage::DocumentKind::Rich
+    );
     // The seq counter survives too: no seq is ever handed out twice.
     assert_eq!(store.append("doc", b"u-6").unwrap().seq, Seq(6));
     let ids: Vec<String> = store
@@ -40,7 +45,7 @@ fn reopen_keeps_flushed_data() {
         .into_iter()
         .map(|meta| meta.id)
         .collect();
-    assert_eq!(ids, ["doc", "笔记"]);
+    assert_eq!(ids, ["doc", "rich", "笔记"]);
 }
 
 /// A page cache far smaller than the data still reads every document back whole.

@@ -395,8 +395,9 @@ fn a_v2_export_yrs_cannot_make_is_refused_and_the_room_goes_on() {
         let (reply, answer) = oneshot::channel();
         let request = ExportRequest::Document {
             format,
+            kind: storage::DocumentKind::Text,
             since: None,
-            text_name: None,
+            root_name: None,
         };
         (RoomCommand::Export(Export { request, reply }), answer)
     };
