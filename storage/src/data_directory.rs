@@ -158,6 +158,7 @@ fn check_format(database: &sled::Db, documents: &sled::Tree) -> Result<(), Store
         }
         None if documents.is_empty() => {
             database.insert(FORMAT_KEY, &LAYOUT_VERSION.to_be_bytes())?;
+            let _flushing = crate::sled_gate::enter_flush();
             database.flush()?;
             Ok(())
         }

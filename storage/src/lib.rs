@@ -46,6 +46,7 @@ mod hooked_store;
 mod load;
 mod memory_store;
 pub mod record;
+mod sled_gate;
 mod sled_keys;
 mod sled_store;
 mod sled_sync;

@@ -23,6 +23,7 @@ use crate::document_locks::DocumentLocks;
 use crate::error::StoreError;
 use crate::load::LoadAssembler;
 use crate::record::{RecordKind, encode_record, payload_length_of_stored};
+use crate::sled_gate;
 use crate::sled_keys::{
     document_prefix, entry_key, entry_key_prefix, id_from_entry_key, seq_from_update_key,
     snapshot_key, update_key, update_prefix, version_entry_key, version_entry_prefix,
@@ -259,8 +260,11 @@ impl DocStore for SledStore {
         // All trees share one log, so this covers every document. sled's flush alone survives
         // kill -9 but not a power cut: its files are synced after it (see `sled_sync`).
         self.latch.check()?;
-        self.latch
-            .observe(self.database.flush().map_err(StoreError::from))?;
+        let flushed = {
+            let _flushing = sled_gate::enter_flush();
+            self.database.flush()
+        };
+        self.latch.observe(flushed.map_err(StoreError::from))?;
         self.latch
             .observe(self.files.sync().map_err(|source| StoreError::Io {
                 path: sled_directory(&self.directory),

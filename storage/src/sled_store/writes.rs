@@ -9,6 +9,7 @@ use crate::document_entry::DocumentEntry;
 use crate::document_id::validate_document_id;
 use crate::error::StoreError;
 use crate::record::{RecordKind, encode_record};
+use crate::sled_gate;
 use crate::sled_keys::{entry_key, update_key};
 use crate::store::AppendReceipt;
 
@@ -117,7 +118,10 @@ impl SledStore {
     /// Applies a batch of writes, unless an earlier write failed (see `write_latch`).
     pub(super) fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
         self.latch.check()?;
-        self.latch
-            .observe(self.documents.apply_batch(batch).map_err(StoreError::from))
+        let applied = {
+            let _batch = sled_gate::enter_batch();
+            self.documents.apply_batch(batch)
+        };
+        self.latch.observe(applied.map_err(StoreError::from))
     }
 }
