@@ -253,6 +253,35 @@ describe('rich-text editor', () => {
     await context.close()
   })
 
+  // The versions panel saves and restores a rich document, and deleting it closes the page's connection.
+  it('restores a saved version and notices when the document is deleted', async () => {
+    const id = `rich-versions-${Date.now()}`
+    await createRichDocument(live.server, id)
+    const { context, page } = await openRich(live, id, 'Gus')
+    await focusEnd(page)
+    await page.keyboard.type('## First draft')
+    await waitForHeading(page, 2, 'First draft')
+    await waitForBadge(page, 'save-status', 'saved')
+    await page.getByLabel('Version label').fill('draft one')
+    await page.getByRole('button', { name: 'Save version' }).click()
+    await page.locator('.version-list li', { hasText: 'draft one' }).waitFor()
+
+    await focusEnd(page)
+    await page.keyboard.press('Enter')
+    await page.keyboard.type('Second thoughts')
+    await page.waitForFunction(() => window.quire.view.state.doc.textContent === 'First draftSecond thoughts')
+    page.once('dialog', (dialog) => { void dialog.accept() })
+    await page.getByRole('button', { name: 'Restore draft one' }).click()
+    await page.waitForFunction(() => window.quire.view.state.doc.textContent === 'First draft')
+    await waitForHeading(page, 2, 'First draft')
+    await waitForBadge(page, 'save-status', 'saved')
+
+    const deleted = await fetch(`${live.server.url}/api/docs/${encodeURIComponent(id)}`, { method: 'DELETE' })
+    assert.equal(deleted.status, 204, await deleted.clone().text())
+    await page.locator('#connection-status[data-state="closed"]', { hasText: 'this document was deleted' }).waitFor()
+    await context.close()
+  })
+
   // A Tiptap-style client (@hocuspocus/provider on /hocuspocus, XmlFragment `default`) and the browser edit one document.
   it('shares the document with a Tiptap-style Hocuspocus client', async () => {
     const id = `rich-tiptap-${Date.now()}`
