@@ -9,8 +9,9 @@ import * as Y from 'yjs'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import { openAs, screenshot, useQuireAndBrowser, waitForBadge } from './harness.mjs'
 
-/** Creates `id` as a rich-text document over the HTTP API. */
-async function createRichDocument (server, id) {
+/** Creates a rich-text document over the HTTP API, named `prefix` and a timestamp; returns the name. */
+async function createRichDocument (server, prefix) {
+  const id = `${prefix}-${Date.now()}`
   const response = await fetch(`${server.url}/api/docs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -18,6 +19,7 @@ async function createRichDocument (server, id) {
   })
   assert.equal(response.status, 201, await response.clone().text())
   assert.equal((await response.json()).kind, 'rich')
+  return id
 }
 
 /** The server's export of `id` in `format`, as text. */
@@ -118,8 +120,7 @@ describe('rich-text editor', () => {
 
   // Two people format one document at once; each sees the other's formatting, caret and name.
   it('shows each person the other\'s formatting and caret', async () => {
-    const id = `rich-shared-${Date.now()}`
-    await createRichDocument(live.server, id)
+    const id = await createRichDocument(live.server, 'rich-shared')
     const alice = await openRich(live, id, 'Alice')
     const bob = await openRich(live, id, 'Bob', { viewport: { width: 390, height: 800 } })
 
@@ -154,8 +155,7 @@ describe('rich-text editor', () => {
 
   // Formatting done while one side is disconnected merges with the other's once it reconnects.
   it('merges formatting made offline after reconnecting', async () => {
-    const id = `rich-offline-${Date.now()}`
-    await createRichDocument(live.server, id)
+    const id = await createRichDocument(live.server, 'rich-offline')
     const alice = await openRich(live, id, 'Alice')
     const bob = await openRich(live, id, 'Bob')
     await focusEnd(alice.page)
@@ -191,8 +191,7 @@ describe('rich-text editor', () => {
 
   // What is typed with the keyboard and the toolbar comes out of the server's HTML and Markdown export and the downloads.
   it('exports what was typed as HTML and Markdown', async () => {
-    const id = `rich-export-${Date.now()}`
-    await createRichDocument(live.server, id)
+    const id = await createRichDocument(live.server, 'rich-export')
     const { context, page } = await openRich(live, id, 'Dana')
     await focusEnd(page)
     await page.keyboard.type('Report')
@@ -230,8 +229,7 @@ describe('rich-text editor', () => {
 
   // The link button asks for an address, refuses a javascript: one, and links the selection to a web one.
   it('links the selection only to web and mail addresses', async () => {
-    const id = `rich-link-${Date.now()}`
-    await createRichDocument(live.server, id)
+    const id = await createRichDocument(live.server, 'rich-link')
     const { context, page } = await openRich(live, id, 'Finn')
     await focusEnd(page)
     await page.keyboard.type('read the docs')
@@ -255,8 +253,7 @@ describe('rich-text editor', () => {
 
   // The versions panel saves and restores a rich document, and deleting it closes the page's connection.
   it('restores a saved version and notices when the document is deleted', async () => {
-    const id = `rich-versions-${Date.now()}`
-    await createRichDocument(live.server, id)
+    const id = await createRichDocument(live.server, 'rich-versions')
     const { context, page } = await openRich(live, id, 'Gus')
     await focusEnd(page)
     await page.keyboard.type('## First draft')
@@ -284,8 +281,7 @@ describe('rich-text editor', () => {
 
   // A Tiptap-style client (@hocuspocus/provider on /hocuspocus, XmlFragment `default`) and the browser edit one document.
   it('shares the document with a Tiptap-style Hocuspocus client', async () => {
-    const id = `rich-tiptap-${Date.now()}`
-    await createRichDocument(live.server, id)
+    const id = await createRichDocument(live.server, 'rich-tiptap')
     const socket = new HocuspocusProviderWebsocket({ url: live.server.url.replace(/^http/, 'ws') + '/hocuspocus', WebSocketPolyfill: WebSocket })
     const doc = new Y.Doc()
     const provider = new HocuspocusProvider({ websocketProvider: socket, name: id, document: doc })
