@@ -24,15 +24,23 @@ const documentDeletedCloseCode = 4410
 
 export function renderEditorPage (root: HTMLElement, api: QuireApi, documentId: string): void {
   document.title = `${documentId} · Quire`
-  replaceChildren(root, element('p', { class: 'page-loading', role: 'status' }, `Opening ${documentId}…`))
+  const status = element('p', { class: 'page-loading', role: 'status' }, `Opening ${documentId}…`)
+  replaceChildren(root, status)
   void (async () => {
     const answer = await askKind(api, documentId)
     if (answer.outcome === 'found') rememberKind(safeLocalStorage(), documentId, answer.kind)
     const kind = editorKindFor(answer, rememberedKind(safeLocalStorage(), documentId))
-    // Each editor is its own chunk: a page loads CodeMirror or ProseMirror, not both.
-    const mount = kind === 'rich'
-      ? (await import('./rich-editor')).mountRichEditor
-      : (await import('./text-editor')).mountTextEditor
+    let mount: MountEditor
+    try {
+      // Each editor is its own chunk: a page loads CodeMirror or ProseMirror, not both.
+      mount = kind === 'rich'
+        ? (await import('./rich-editor')).mountRichEditor
+        : (await import('./text-editor')).mountTextEditor
+    } catch (error) {
+      // The server went away, or was upgraded and no longer has this page's chunk.
+      status.textContent = `The editor could not be loaded (${error instanceof Error ? error.message : String(error)}). Reload the page to try again.`
+      return
+    }
     renderEditor(root, api, documentId, kind, mount)
   })()
 }
