@@ -39,6 +39,13 @@ pub enum ProtocolError {
     /// points at items never seen): a client that reconnects sends them in its SyncStep2.
     #[error("the update depends on content the server lacks: reconnect to resync")]
     MissingDependencies,
+    /// The work asked for walks shared types recursively, and they nest deeper than `limit`
+    /// levels (see [`crate::export::MAX_JSON_DEPTH`]); walking them could overflow the stack.
+    #[error("shared types nest deeper than {limit} levels")]
+    TooDeep {
+        /// The deepest nesting walked.
+        limit: usize,
+    },
     /// The connection is not (or no longer) part of this room.
     #[error("unknown connection {0}")]
     UnknownConnection(ConnectionId),

@@ -375,6 +375,14 @@ pub const MAX_JSON_DEPTH: usize = 128;
 /// What a root nested deeper than [`MAX_JSON_DEPTH`] reads as in [`to_json`].
 pub const TOO_DEEP: &str = "(not exported: shared types nested deeper than 128 levels)";
 
+/// Whether any root of the document nests shared types deeper than `limit`, found without
+/// recursing: the guard for work that does recurse over them (a version restore).
+pub(crate) fn any_root_deeper_than(transaction: &impl ReadTxn, limit: usize) -> bool {
+    root_branches(transaction)
+        .into_iter()
+        .any(|(_, branch)| nested_deeper_than(branch, limit, transaction))
+}
+
 /// Whether types nest deeper than `limit` under `root`, found without recursing.
 fn nested_deeper_than(root: BranchPtr, limit: usize, transaction: &impl ReadTxn) -> bool {
     let mut pending = vec![(root, 0_usize)];

@@ -322,12 +322,22 @@ impl Room {
     /// [`crate::restore`]), not by rewinding history, so clients merge it like any edit. Its
     /// update is persisted and broadcast to every connection. Returns whether anything changed;
     /// restoring what the document already holds queues nothing.
+    ///
+    /// Restoring walks both documents recursively, so either nesting shared types deeper than
+    /// [`crate::export::MAX_JSON_DEPTH`] is refused with [`ProtocolError::TooDeep`], changing
+    /// nothing: a client can nest them 50,000 deep, and a stack overflow aborts the process.
     pub fn handle_restore(&mut self, version_state: &[u8]) -> Result<bool, ProtocolError> {
         let version = Doc::new();
         version
             .transact_mut()
             .apply_update(decode_update(version_state)?)
             .map_err(ProtocolError::UpdateRejected)?;
+        let limit = crate::export::MAX_JSON_DEPTH;
+        if crate::export::any_root_deeper_than(&version.transact(), limit)
+            || crate::export::any_root_deeper_than(&self.doc().transact(), limit)
+        {
+            return Err(ProtocolError::TooDeep { limit });
+        }
         self.item_parents.forget();
         let update = {
             let mut transaction = self.doc().transact_mut();

@@ -246,3 +246,49 @@ fn a_text_restore_rewrites_only_the_changed_middle() {
         "the shared prefix \"héllo \" (7 bytes) is kept: {deltas:?}"
     );
 }
+
+/// Elements nested `depth` deep in fragment `deep`, beside a text `title`.
+fn deeply_nested(depth: usize) -> Doc {
+    use yrs::{WriteTxn, XmlElementPrelim, XmlFragment};
+    let doc = Doc::new();
+    {
+        let mut transaction = doc.transact_mut();
+        transaction
+            .get_or_insert_text("title")
+            .insert(&mut transaction, 0, "kept");
+        let fragment = transaction.get_or_insert_xml_fragment("deep");
+        let mut parent = fragment.push_back(&mut transaction, XmlElementPrelim::empty("div"));
+        for _ in 0..depth {
+            parent = parent.push_back(&mut transaction, XmlElementPrelim::empty("div"));
+        }
+    }
+    doc
+}
+
+/// A version (or a document) nesting shared types 50,000 deep is refused, not walked: restoring
+/// recurses per level, and a stack overflow would abort the whole server. Nothing changes.
+#[test]
+fn restoring_absurdly_nested_types_is_refused_and_changes_nothing() {
+    let deep = state_of(&deeply_nested(50_000));
+    let mut room = Room::new();
+    let refused = room.handle_restore(&deep).unwrap_err();
+    assert!(
+        matches!(refused, ProtocolError::TooDeep { limit: 128 }),
+        "{refused:?}"
+    );
+    assert!(drain(&mut room).is_empty());
+    assert_eq!(to_json(room.doc()), json!({}));
+
+    // The same the other way round: the room holds the deep document, the version is plain.
+    let mut room = Room::new();
+    let connection = room.handle_connect(crdt_core::Access::ReadWrite);
+    room.handle_frame(connection, &crdt_core::wire::encode_update_frame(&deep))
+        .expect("the room takes the deep update");
+    drain(&mut room);
+    let refused = room.handle_restore(&state_of(&Doc::new())).unwrap_err();
+    assert!(
+        matches!(refused, ProtocolError::TooDeep { .. }),
+        "{refused:?}"
+    );
+    assert!(drain(&mut room).is_empty());
+}

@@ -128,6 +128,7 @@ pub fn openapi_document() -> Value {
                 "parameters": [id_parameter(), version_parameter()],
                 "responses": {
                     "200": {"description": "Restored", "content": {"application/json": {"schema": {"type": "object", "properties": {"version_id": {"type": "string"}, "changed": {"type": "boolean"}}}}}},
+                    "400": error_response("too_deeply_nested: the version or document nests shared types deeper than 128 levels; nothing changed"),
                     "404": error_response("No such document or version"),
                     "503": error_response("storage_unavailable: storage takes no writes now; nothing changed")}
             }},

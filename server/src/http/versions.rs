@@ -9,6 +9,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use crdt_core::ProtocolError;
 use serde::{Deserialize, Serialize};
 use storage::{DocumentKind, VersionId, VersionMeta};
 
@@ -150,6 +151,10 @@ pub(crate) async fn restore_version(
         .restore(&id, content)
         .await
         .map_err(|error| match error {
+            // The version or the document nests shared types deeper than a restore may walk.
+            EditError::Rejected(error @ ProtocolError::TooDeep { .. }) => {
+                ApiError::bad_request("too_deeply_nested", format!("cannot restore: {error}"))
+            }
             EditError::Rejected(error) => ApiError::internal(error),
             EditError::Storage(_) => ApiError::internal(error),
             EditError::StorageUnavailable(reason) => ApiError::storage_unavailable(reason),

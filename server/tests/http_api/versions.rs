@@ -202,3 +202,39 @@ async fn version_snapshot_parameters_are_checked() {
         .await;
     assert_eq!(json.json(), json!({"text": "text"}));
 }
+
+/// A version nesting shared types 50,000 deep (a client can write one) cannot be restored: 400
+/// `too_deeply_nested`, the document unchanged and the server still answering, where walking it
+/// would have overflowed a stack and aborted the process.
+#[tokio::test]
+async fn restoring_an_absurdly_nested_version_is_refused() {
+    use yrs::{ReadTxn, StateVector, Transact, WriteTxn, XmlElementPrelim, XmlFragment};
+    let app = TestApp::new();
+    let doc = yrs::Doc::new();
+    {
+        let mut transaction = doc.transact_mut();
+        let fragment = transaction.get_or_insert_xml_fragment("deep");
+        let mut parent = fragment.push_back(&mut transaction, XmlElementPrelim::empty("div"));
+        for _ in 0..50_000 {
+            parent = parent.push_back(&mut transaction, XmlElementPrelim::empty("div"));
+        }
+    }
+    let deep = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    assert_eq!(app.post_update("notes", deep).await.status, StatusCode::OK);
+    assert_eq!(
+        create_version(&app, "notes", "deep").await.status,
+        StatusCode::CREATED
+    );
+    let before = app.get("/api/docs/notes/snapshot").await.body;
+    app.send(request(
+        Method::POST,
+        "/api/docs/notes/versions/1/restore",
+        None,
+        "",
+    ))
+    .await
+    .assert_refused(StatusCode::BAD_REQUEST, "too_deeply_nested");
+    assert_eq!(app.get("/api/docs/notes/snapshot").await.body, before);
+}
