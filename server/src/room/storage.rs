@@ -24,6 +24,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use super::storage_health::{PROBE_INTERVAL, StorageHealth};
 use super::writer::{CommitRequest, PersistResult, WriterSettings, is_storage_failure, run_writer};
 pub use super::writer::{Durability, PersistenceCounters, StorageError};
+use crate::changes::event::{EventBody, EventType};
+use crate::changes::{ChangeJournal, state_vector_of};
 use crate::telemetry;
 
 /// Requests waiting for the writer before rooms feel back-pressure.
@@ -50,6 +52,8 @@ pub struct StorageSettings {
     pub reserve_bytes: u64,
     /// Where the store lives, named in what the operator is told when it fails.
     pub data_directory: Option<std::path::PathBuf>,
+    /// The debounce window of `document.updated` events (see [`crate::changes`]).
+    pub change_debounce: Duration,
 }
 
 impl StorageSettings {
@@ -60,6 +64,7 @@ impl StorageSettings {
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
             reserve_bytes: DEFAULT_RESERVE_BYTES,
             data_directory: None,
+            change_debounce: crate::changes::DEFAULT_DEBOUNCE,
         }
     }
 }
@@ -87,6 +92,8 @@ pub struct Storage {
     health: Arc<StorageHealth>,
     /// Places for whole-snapshot writes (see [`MAX_CONCURRENT_SNAPSHOT_WRITES`]).
     snapshot_writes: Arc<Semaphore>,
+    /// Records change events, when the store keeps a change log.
+    journal: Option<Arc<ChangeJournal>>,
 }
 
 impl Storage {
@@ -97,6 +104,8 @@ impl Storage {
         let health = Arc::new(
             StorageHealth::new(settings.reserve_bytes).with_location(settings.data_directory),
         );
+        let journal = ChangeJournal::open(store.clone(), settings.change_debounce);
+        let writer_journal = journal.clone();
         let writer_store = store.clone();
         let writer_counters = counters.clone();
         let writer_health = health.clone();
@@ -113,6 +122,7 @@ impl Storage {
                     receiver,
                     writer_counters,
                     writer_health,
+                    writer_journal,
                 )
             })
             .expect("the OS lets us start the storage writer thread");
@@ -123,7 +133,13 @@ impl Storage {
             counters,
             health,
             snapshot_writes: Arc::new(Semaphore::new(MAX_CONCURRENT_SNAPSHOT_WRITES)),
+            journal,
         }
+    }
+
+    /// The change journal, when the store keeps a change log.
+    pub(crate) fn journal(&self) -> Option<&Arc<ChangeJournal>> {
+        self.journal.as_ref()
     }
 
     /// Whether storage takes writes now, and why not.
@@ -183,10 +199,17 @@ impl Storage {
         .await
     }
 
-    /// Removes the document; whether it existed.
+    /// Removes the document; whether it existed. A deletion is announced once durable.
     pub async fn delete(&self, document: Arc<str>) -> Result<bool, StorageError> {
-        self.blocking_watched("delete", None, move |store| store.delete(&document))
-            .await
+        let journal = self.journal.clone();
+        self.blocking_watched("delete", None, move |store| {
+            let existed = store.delete(&document)?;
+            if let (true, Some(journal)) = (existed, journal) {
+                journal.announce(EventBody::new(EventType::DocumentDeleted, &document, None));
+            }
+            Ok(existed)
+        })
+        .await
     }
 
     /// Keeps `snapshot` as a new version of the document.
@@ -196,8 +219,16 @@ impl Storage {
         label: String,
         snapshot: Vec<u8>,
     ) -> Result<VersionMeta, StorageError> {
+        let journal = self.journal.clone();
         self.blocking_watched("create_version", Some(snapshot.len()), move |store| {
-            store.create_version(&document, &label, &snapshot)
+            let meta = store.create_version(&document, &label, &snapshot)?;
+            if let Some(journal) = journal {
+                let vector = state_vector_of(Some(&snapshot), []);
+                let mut body = EventBody::new(EventType::VersionCreated, &document, Some(&vector));
+                body.version_id = Some(meta.id.to_string());
+                journal.announce(body);
+            }
+            Ok(meta)
         })
         .await
     }

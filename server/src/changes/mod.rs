@@ -1,0 +1,191 @@
+//! The change feed: events about documents, recorded durably in the store's change log, then
+//! delivered to webhooks ([`crate::webhooks`]) and streamed at `GET /api/changes`.
+//!
+//! [`ChangeJournal`] is the one writer of the change log. It is shaped by one promise: an
+//! update that became durable is announced even if the server is killed the moment after. So
+//! the group-commit writer asks it, for each batch, which documents need a *pending mark*
+//! (those without an open debounce window, or just created) and writes those marks before the
+//! batch's flush: the flush that makes the updates durable makes their marks durable too. When
+//! the window ends, the emitter ([`emitter`]) reads the document's state vector, appends the
+//! event and settles the mark in one atomic write, then flushes. At start, every mark still in
+//! the store is announced at once. A mark costs one small write per document per window, not
+//! per update.
+//!
+//! Deletions and versions are announced by [`crate::room::Storage`] right after its own durable
+//! write, with a flush of their own.
+
+mod debouncer;
+mod emitter;
+pub(crate) mod event;
+pub(crate) mod retention;
+mod state_vector;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use storage::{ChangeLog, DocStore, StoreError};
+use tokio::sync::{Notify, watch};
+use tracing::warn;
+
+use self::debouncer::{Debouncer, DueChange};
+pub(crate) use self::emitter::run_emitter;
+use self::event::EventBody;
+pub(crate) use self::state_vector::state_vector_of;
+
+/// The default debounce window of `document.updated`.
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_secs(2);
+
+/// Documents the writer marked as pending in one batch, scheduled once the batch is durable.
+#[derive(Debug, Default)]
+pub(crate) struct Marked {
+    mark: u64,
+    documents: Vec<(Arc<str>, bool)>,
+}
+
+/// The change log's writer, and what waits on it.
+pub(crate) struct ChangeJournal {
+    store: Arc<dyn DocStore>,
+    debouncer: Mutex<Debouncer>,
+    /// Wakes the emitter when a window opens.
+    wake: Notify,
+    /// The sequence of the last recorded event, for live readers.
+    latest: watch::Sender<u64>,
+    /// The next pending mark; starts from the clock so marks left from before a restart are
+    /// never reused.
+    next_mark: AtomicU64,
+}
+
+impl ChangeJournal {
+    /// The journal of `store`'s change log, if it keeps one, with windows of `window`; every
+    /// change still pending in the store is due at once.
+    pub(crate) fn open(store: Arc<dyn DocStore>, window: Duration) -> Option<Arc<Self>> {
+        let log = store.change_log()?;
+        let (range, pending) = match (log.event_range(), log.pending_changes()) {
+            (Ok(range), Ok(pending)) => (range, pending),
+            (Err(error), _) | (_, Err(error)) => {
+                warn!(%error, "the change log cannot be read; no events will be recorded");
+                return None;
+            }
+        };
+        let mut debouncer = Debouncer::new(window);
+        let now = Instant::now();
+        for change in pending {
+            let change = DueChange {
+                document: change.document.into(),
+                mark: change.mark,
+                created: change.created,
+            };
+            debouncer.retry(change, now);
+        }
+        let first_mark = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |since| since.as_nanos() as u64);
+        let journal = Arc::new(ChangeJournal {
+            debouncer: Mutex::new(debouncer),
+            wake: Notify::new(),
+            latest: watch::Sender::new(range.last),
+            next_mark: AtomicU64::new(first_mark),
+            store,
+        });
+        journal.wake.notify_one();
+        Some(journal)
+    }
+
+    /// The change log.
+    pub(crate) fn log(&self) -> &dyn ChangeLog {
+        self.store
+            .change_log()
+            .expect("a journal is only opened on a store with a change log")
+    }
+
+    /// The store the journal reads documents from.
+    pub(crate) fn store(&self) -> &dyn DocStore {
+        self.store.as_ref()
+    }
+
+    fn debouncer(&self) -> MutexGuard<'_, Debouncer> {
+        self.debouncer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// On the writer thread, before the flush of a batch that changed `changes` (document, and
+    /// whether the batch created it): writes a pending mark for each document that needs one.
+    pub(crate) fn mark(&self, changes: &[(Arc<str>, bool)]) -> Result<Marked, StoreError> {
+        let mut documents: Vec<(Arc<str>, bool)> = Vec::new();
+        {
+            let debouncer = self.debouncer();
+            for (document, created) in changes {
+                if !*created && debouncer.is_waiting(document) {
+                    continue;
+                }
+                match documents.iter_mut().find(|(other, _)| other == document) {
+                    Some((_, was_created)) => *was_created |= created,
+                    None => documents.push((document.clone(), *created)),
+                }
+            }
+        }
+        let mark = self.next_mark.fetch_add(1, Ordering::Relaxed);
+        if !documents.is_empty() {
+            let names: Vec<(&str, bool)> = documents
+                .iter()
+                .map(|(document, created)| (&**document, *created))
+                .collect();
+            self.log().mark_pending(&names, mark)?;
+        }
+        Ok(Marked { mark, documents })
+    }
+
+    /// The batch `marked` came from is durable: opens (or joins) each document's window.
+    pub(crate) fn durable(&self, marked: Marked) {
+        if marked.documents.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut debouncer = self.debouncer();
+        for (document, created) in marked.documents {
+            debouncer.change(document, marked.mark, created, now);
+        }
+        drop(debouncer);
+        self.wake.notify_one();
+    }
+
+    /// Blocking: appends `bodies` as events (settling a pending change with `settle`), makes
+    /// them durable and tells live readers.
+    pub(crate) fn record(
+        &self,
+        bodies: &[EventBody],
+        settle: Option<(&str, u64)>,
+    ) -> Result<(), StoreError> {
+        let payloads: Vec<Vec<u8>> = bodies.iter().map(EventBody::to_stored).collect();
+        let sequences = self.log().append_events(&payloads, settle)?;
+        self.store.flush()?;
+        for body in bodies {
+            metrics::counter!(crate::telemetry::CHANGE_EVENTS, "type" => body.kind.name())
+                .increment(1);
+        }
+        if let Some(last) = sequences.last() {
+            self.latest.send_if_modified(|latest| {
+                let newer = *last > *latest;
+                *latest = (*latest).max(*last);
+                newer
+            });
+        }
+        Ok(())
+    }
+
+    /// Blocking: records one event announcing a write that is already durable; a failure is
+    /// logged, not returned, since the write itself succeeded.
+    pub(crate) fn announce(&self, body: EventBody) {
+        let kind = body.kind.name();
+        if let Err(error) = self.record(&[body], None) {
+            warn!(%error, event = kind, "could not record a change event");
+        }
+    }
+
+    /// The sequence of the last recorded event, changing as events are recorded.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.latest.subscribe()
+    }
+}
