@@ -151,28 +151,51 @@ impl ChangeJournal {
         self.wake.notify_one();
     }
 
-    /// Blocking: appends `bodies` as events (settling a pending change with `settle`), makes
-    /// them durable and tells live readers.
+    /// Blocking: appends `bodies` as events (settling a pending change with `settle`); they are
+    /// neither durable nor shown to readers until [`ChangeJournal::publish`]. The sequence of
+    /// the last one, if any.
+    pub(crate) fn append(
+        &self,
+        bodies: &[EventBody],
+        settle: Option<(&str, u64)>,
+    ) -> Result<Option<u64>, StoreError> {
+        let payloads: Vec<Vec<u8>> = bodies.iter().map(EventBody::to_stored).collect();
+        let sequences = self.log().append_events(&payloads, settle)?;
+        for body in bodies {
+            metrics::counter!(crate::telemetry::CHANGE_EVENTS, "type" => body.kind.name())
+                .increment(1);
+        }
+        Ok(sequences.last().copied())
+    }
+
+    /// Blocking: makes every event appended so far durable, then shows readers those through
+    /// `last`. Readers never see an event before it is durable: one lost in a crash would
+    /// otherwise have been delivered, and its id given again to another event.
+    pub(crate) fn publish(&self, last: Option<u64>) -> Result<(), StoreError> {
+        self.store.flush()?;
+        if let Some(last) = last {
+            self.latest.send_if_modified(|latest| {
+                let newer = last > *latest;
+                *latest = (*latest).max(last);
+                newer
+            });
+        }
+        Ok(())
+    }
+
+    /// Blocking: appends `bodies` and publishes them.
     pub(crate) fn record(
         &self,
         bodies: &[EventBody],
         settle: Option<(&str, u64)>,
     ) -> Result<(), StoreError> {
-        let payloads: Vec<Vec<u8>> = bodies.iter().map(EventBody::to_stored).collect();
-        let sequences = self.log().append_events(&payloads, settle)?;
-        self.store.flush()?;
-        for body in bodies {
-            metrics::counter!(crate::telemetry::CHANGE_EVENTS, "type" => body.kind.name())
-                .increment(1);
-        }
-        if let Some(last) = sequences.last() {
-            self.latest.send_if_modified(|latest| {
-                let newer = *last > *latest;
-                *latest = (*latest).max(*last);
-                newer
-            });
-        }
-        Ok(())
+        let last = self.append(bodies, settle)?;
+        self.publish(last)
+    }
+
+    /// The last event readers may see: appended and durable.
+    pub(crate) fn published(&self) -> u64 {
+        *self.latest.borrow()
     }
 
     /// Blocking: records one event announcing a write that is already durable; a failure is

@@ -77,7 +77,7 @@ pub(crate) async fn stream_changes(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    let cursor = requested.unwrap_or(range.last);
+    let cursor = requested.unwrap_or_else(|| journal.published());
     if cursor < range.trimmed_through {
         return Err(ApiError::new(
             StatusCode::GONE,
@@ -206,7 +206,10 @@ impl ChangeReader {
         let cursor = self.cursor;
         tokio::task::spawn_blocking(move || {
             let log = journal.log();
-            let stored = log.events_after(cursor, PAGE)?;
+            // Read first: events after it may not be durable yet.
+            let published = journal.published();
+            let mut stored = log.events_after(cursor, PAGE)?;
+            stored.retain(|event| event.sequence <= published);
             if cursor < log.event_range()?.trimmed_through {
                 return Ok(None);
             }

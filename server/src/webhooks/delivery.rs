@@ -22,6 +22,8 @@ pub(super) struct Delivery {
     pub(super) journal: Arc<ChangeJournal>,
     pub(super) client: reqwest::Client,
     pub(super) url: String,
+    /// The URL without credentials or query, for logs.
+    pub(super) name: String,
     pub(super) secret: Arc<[u8]>,
     pub(super) backoff: Backoff,
     pub(super) cursors: Arc<Cursors>,
@@ -57,7 +59,7 @@ impl Delivery {
             let events = match self.read_after(cursor).await {
                 Ok(events) => events,
                 Err(error) => {
-                    warn!(webhook = self.url, %error, "cannot read the change log");
+                    warn!(webhook = self.name, %error, "cannot read the change log");
                     Vec::new()
                 }
             };
@@ -101,7 +103,7 @@ impl Delivery {
                 Some(cursor)
             }
             Ok(Err(error)) => {
-                warn!(webhook = self.url, %error, "cannot read the webhook's cursor; it is off");
+                warn!(webhook = self.name, %error, "cannot read the webhook's cursor; it is off");
                 None
             }
             Err(_) => None,
@@ -110,9 +112,15 @@ impl Delivery {
 
     async fn read_after(&self, cursor: u64) -> Result<Vec<Event>, StoreError> {
         let journal = self.journal.clone();
-        let stored = tokio::task::spawn_blocking(move || journal.log().events_after(cursor, PAGE))
-            .await
-            .unwrap_or_else(|_| Ok(Vec::new()))?;
+        let stored = tokio::task::spawn_blocking(move || {
+            // Read first: events after it may not be durable yet.
+            let published = journal.published();
+            let mut stored = journal.log().events_after(cursor, PAGE)?;
+            stored.retain(|event| event.sequence <= published);
+            Ok::<_, StoreError>(stored)
+        })
+        .await
+        .unwrap_or_else(|_| Ok(Vec::new()))?;
         Ok(stored
             .iter()
             .filter_map(|stored| match Event::from_stored(stored) {
@@ -141,7 +149,7 @@ impl Delivery {
                         .increment(1);
                     if failures > 0 {
                         info!(
-                            webhook = self.url,
+                            webhook = self.name,
                             event = event.sequence,
                             failures,
                             "webhook delivered after retries"
@@ -154,7 +162,7 @@ impl Delivery {
             metrics::counter!(telemetry::WEBHOOK_DELIVERIES, "result" => "failed").increment(1);
             failures += 1;
             let wait = self.backoff.delay(failures, rand::rng().random::<f64>());
-            warn!(webhook = self.url, event = event.sequence, failures, %error, retry_in = ?wait, "webhook delivery failed");
+            warn!(webhook = self.name, event = event.sequence, failures, %error, retry_in = ?wait, "webhook delivery failed");
             tokio::select! {
                 () = self.shutdown.cancelled() => return false,
                 () = tokio::time::sleep(wait) => {}
@@ -178,7 +186,7 @@ impl Delivery {
             .body(body.to_owned())
             .send()
             .await
-            .map_err(AttemptError::Transport)?;
+            .map_err(|error| AttemptError::Transport(error.without_url()))?;
         let status = response.status();
         // The body is not wanted, but reading it lets the connection be reused.
         let _ = response.bytes().await;
@@ -201,7 +209,7 @@ impl Delivery {
             tokio::task::spawn_blocking(move || journal.log().set_delivered_through(&url, cursor))
                 .await;
         if let Ok(Err(error)) = saved {
-            warn!(webhook = self.url, %error, "cannot save the webhook's cursor");
+            warn!(webhook = self.name, %error, "cannot save the webhook's cursor");
         }
     }
 }

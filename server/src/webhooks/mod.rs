@@ -59,17 +59,32 @@ impl WebhookSettings {
     }
 }
 
-/// Each webhook's delivery cursor, as the tasks move them, for the backlog gauge and retention.
+/// Each webhook's delivery cursor, as the tasks move them, for the backlog gauge and retention;
+/// [`Cursors::UNKNOWN`] until its task has read it from the store.
 pub(crate) struct Cursors(Vec<AtomicU64>);
 
 impl Cursors {
+    const UNKNOWN: u64 = u64::MAX;
+
     fn publish_backlog(&self, last: u64) {
         let backlog: u64 = self
             .0
             .iter()
-            .map(|cursor| last.saturating_sub(cursor.load(Ordering::Relaxed)))
+            .map(|cursor| cursor.load(Ordering::Relaxed))
+            .filter(|cursor| *cursor != Self::UNKNOWN)
+            .map(|cursor| last.saturating_sub(cursor))
             .sum();
         metrics::gauge!(telemetry::WEBHOOK_BACKLOG).set(backlog as f64);
+    }
+
+    /// Each cursor, an unknown one as 0: nothing may be trimmed that it might still need.
+    fn positions(&self) -> impl Iterator<Item = u64> + '_ {
+        self.0
+            .iter()
+            .map(|cursor| match cursor.load(Ordering::Relaxed) {
+                Self::UNKNOWN => 0,
+                known => known,
+            })
     }
 }
 
@@ -92,7 +107,11 @@ pub(crate) fn start(
         }
     };
     let cursors = Arc::new(Cursors(
-        settings.urls.iter().map(|_| AtomicU64::new(0)).collect(),
+        settings
+            .urls
+            .iter()
+            .map(|_| AtomicU64::new(Cursors::UNKNOWN))
+            .collect(),
     ));
     let secret: Arc<[u8]> = settings.secret.clone().into();
     for (index, url) in settings.urls.iter().enumerate() {
@@ -100,6 +119,7 @@ pub(crate) fn start(
             journal: journal.clone(),
             client: client.clone(),
             url: url.clone(),
+            name: loggable(url),
             secret: secret.clone(),
             backoff: settings.backoff,
             cursors: cursors.clone(),
@@ -114,6 +134,21 @@ pub(crate) fn start(
         settings.retention_events,
         shutdown,
     ));
+}
+
+/// `url` as logs may show it: scheme, host, port and path, without user, password or query,
+/// which may hold credentials.
+fn loggable(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => "(invalid url)".to_owned(),
+    }
 }
 
 /// Trims the change log every [`TRIM_INTERVAL`] and keeps the backlog gauge current as events
@@ -137,11 +172,7 @@ async fn retain(
             }
             _ = trim.tick() => {
                 let last = *latest.borrow();
-                let through = trim_through(
-                    last,
-                    keep,
-                    cursors.0.iter().map(|cursor| cursor.load(Ordering::Relaxed)),
-                );
+                let through = trim_through(last, keep, cursors.positions());
                 let worker = journal.clone();
                 let trimmed =
                     tokio::task::spawn_blocking(move || worker.log().trim_events(through)).await;
@@ -150,5 +181,19 @@ async fn retain(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_urls_keep_no_credentials() {
+        assert_eq!(
+            loggable("https://user:pass@hooks.example:8443/in?token=abc#x"),
+            "https://hooks.example:8443/in"
+        );
+        assert_eq!(loggable("http://127.0.0.1/hook"), "http://127.0.0.1/hook");
     }
 }
