@@ -8,7 +8,8 @@
 //! with the first update of a debounce window, before the flush that makes the update durable,
 //! and only later turns it into an event ([`ChangeLog::append_events`]) and settles the mark in
 //! the same atomic write. A crash in between leaves the mark, which is turned into an event
-//! after the restart.
+//! after the restart. Deletions and versions are marked the same way, just before the store
+//! writes them: their own flush makes the mark durable with them.
 //!
 //! Events are opaque bytes numbered by a sequence that starts at 1 and never goes back, even
 //! when old events are trimmed (the trimmed-through point is stored). Consumers keep a cursor,
@@ -17,14 +18,38 @@
 
 use crate::error::StoreError;
 
+/// Which announcement a pending mark waits for. A document can have one of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PendingKind {
+    /// Changes to the document (updates, its creation, its deletion).
+    Change,
+    /// A new version of the document.
+    Version,
+}
+
 /// A document with a change not yet announced by an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingChange {
     /// The document.
     pub document: String,
-    /// The change created the document.
+    /// What it waits to announce.
+    pub kind: PendingKind,
+    /// A change that created the document is among those marked.
     pub created: bool,
+    /// The document was being deleted when marked.
+    pub deleted: bool,
     /// The mark written with it: settling succeeds only while the mark is still this one.
+    pub mark: u64,
+}
+
+/// A pending mark to remove along with appending events, if it still has `mark`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settle<'a> {
+    /// Which of the document's marks.
+    pub kind: PendingKind,
+    /// The document.
+    pub document: &'a str,
+    /// The mark it was read with.
     pub mark: u64,
 }
 
@@ -51,20 +76,28 @@ pub struct EventRange {
 /// Writes are visible at once and durable after the owning store's
 /// [`DocStore::flush`](crate::DocStore::flush). All methods are blocking.
 pub trait ChangeLog: Send + Sync {
-    /// Records a pending change for each `(document, created)`, with `mark`. A document already
-    /// pending keeps its `created` if set, and takes the new mark.
+    /// Records a pending [`PendingKind::Change`] for each `(document, created)`, with `mark`. A
+    /// document already pending keeps its `created` and `deleted` if set, and takes the new
+    /// mark.
     fn mark_pending(&self, changes: &[(&str, bool)], mark: u64) -> Result<(), StoreError>;
 
-    /// Every pending change, by document id.
+    /// Records, with `mark`, that `document` is about to be deleted (a pending
+    /// [`PendingKind::Change`] with `deleted` set; `created` is kept).
+    fn mark_deleting(&self, document: &str, mark: u64) -> Result<(), StoreError>;
+
+    /// Records, with `mark`, that `document` is about to get a version.
+    fn mark_versioning(&self, document: &str, mark: u64) -> Result<(), StoreError>;
+
+    /// Every pending mark, by kind, then document id.
     fn pending_changes(&self) -> Result<Vec<PendingChange>, StoreError>;
 
-    /// Appends `payloads` as consecutive events and, with `settle = Some((document, mark))`,
-    /// removes that document's pending change if its mark is still `mark`, all in one atomic
-    /// write. Returns the sequences given to the events.
+    /// Appends `payloads` as consecutive events and, with `settle`, removes that pending mark if
+    /// it still has the mark given, all in one atomic write. Returns the sequences given to the
+    /// events.
     fn append_events(
         &self,
         payloads: &[Vec<u8>],
-        settle: Option<(&str, u64)>,
+        settle: Option<Settle<'_>>,
     ) -> Result<Vec<u64>, StoreError>;
 
     /// Up to `limit` events with a sequence after `after`, oldest first.

@@ -59,7 +59,7 @@ mod version;
 mod version_record;
 mod write_latch;
 
-pub use change_log::{ChangeLog, EventRange, PendingChange, StoredEvent};
+pub use change_log::{ChangeLog, EventRange, PendingChange, PendingKind, Settle, StoredEvent};
 pub use document_entry::EntryError;
 pub use document_id::{InvalidDocumentId, MAX_DOCUMENT_ID_BYTES, validate_document_id};
 pub use error::StoreError;

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::change_log::{ChangeLog, EventRange, PendingChange, StoredEvent};
+use crate::change_log::{ChangeLog, EventRange, PendingChange, PendingKind, Settle, StoredEvent};
 use crate::error::StoreError;
 
 /// The change log in process memory.
@@ -16,8 +16,8 @@ pub(crate) struct MemoryChangeLog {
 #[derive(Default)]
 struct ChangeState {
     events: BTreeMap<u64, Vec<u8>>,
-    /// Document -> (created, mark).
-    pending: BTreeMap<String, (bool, u64)>,
+    /// (kind, document) -> ((created, deleted), mark).
+    pending: BTreeMap<(PendingKind, String), ((bool, bool), u64)>,
     cursors: HashMap<String, u64>,
     range: EventRange,
 }
@@ -26,18 +26,33 @@ impl MemoryChangeLog {
     fn state(&self) -> MutexGuard<'_, ChangeState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Sets the flags `(created, deleted)` (kept with those already set) and `mark`.
+    fn add_flags(&self, kind: PendingKind, document: &str, flags: (bool, bool), mark: u64) {
+        let mut state = self.state();
+        let entry = state
+            .pending
+            .entry((kind, document.to_owned()))
+            .or_insert(((false, false), mark));
+        *entry = ((entry.0.0 || flags.0, entry.0.1 || flags.1), mark);
+    }
 }
 
 impl ChangeLog for MemoryChangeLog {
     fn mark_pending(&self, changes: &[(&str, bool)], mark: u64) -> Result<(), StoreError> {
-        let mut state = self.state();
         for (document, created) in changes {
-            let entry = state
-                .pending
-                .entry((*document).to_owned())
-                .or_insert((false, mark));
-            *entry = (entry.0 || *created, mark);
+            self.add_flags(PendingKind::Change, document, (*created, false), mark);
         }
+        Ok(())
+    }
+
+    fn mark_deleting(&self, document: &str, mark: u64) -> Result<(), StoreError> {
+        self.add_flags(PendingKind::Change, document, (false, true), mark);
+        Ok(())
+    }
+
+    fn mark_versioning(&self, document: &str, mark: u64) -> Result<(), StoreError> {
+        self.add_flags(PendingKind::Version, document, (false, false), mark);
         Ok(())
     }
 
@@ -46,18 +61,22 @@ impl ChangeLog for MemoryChangeLog {
             .state()
             .pending
             .iter()
-            .map(|(document, (created, mark))| PendingChange {
-                document: document.clone(),
-                created: *created,
-                mark: *mark,
-            })
+            .map(
+                |((kind, document), ((created, deleted), mark))| PendingChange {
+                    document: document.clone(),
+                    kind: *kind,
+                    created: *created,
+                    deleted: *deleted,
+                    mark: *mark,
+                },
+            )
             .collect())
     }
 
     fn append_events(
         &self,
         payloads: &[Vec<u8>],
-        settle: Option<(&str, u64)>,
+        settle: Option<Settle<'_>>,
     ) -> Result<Vec<u64>, StoreError> {
         let mut state = self.state();
         let mut sequences = Vec::with_capacity(payloads.len());
@@ -67,13 +86,15 @@ impl ChangeLog for MemoryChangeLog {
             state.events.insert(sequence, payload.clone());
             sequences.push(sequence);
         }
-        if let Some((document, mark)) = settle
-            && state
+        if let Some(settle) = settle {
+            let key = (settle.kind, settle.document.to_owned());
+            if state
                 .pending
-                .get(document)
-                .is_some_and(|(_, current)| *current == mark)
-        {
-            state.pending.remove(document);
+                .get(&key)
+                .is_some_and(|(_, current)| *current == settle.mark)
+            {
+                state.pending.remove(&key);
+            }
         }
         Ok(sequences)
     }

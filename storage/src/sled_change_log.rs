@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! 'e' ‖ sequence (u64 BE)  -> event payload
-//! 'p' ‖ document id        -> created (u8) ‖ mark (u64 BE)
+//! 'p' ‖ document id        -> flags (u8: 1 created, 2 deleted) ‖ mark (u64 BE)
+//! 'v' ‖ document id        -> 0 (u8) ‖ mark (u64 BE): a version being created
 //! 'c' ‖ subscriber         -> delivered through (u64 BE)
 //! 't'                      -> trimmed through (u64 BE)
 //! ```
@@ -18,11 +19,14 @@ use std::sync::{Mutex, PoisonError};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use crate::change_log::{ChangeLog, EventRange, PendingChange, StoredEvent};
+use crate::change_log::{ChangeLog, EventRange, PendingChange, PendingKind, Settle, StoredEvent};
 use crate::error::StoreError;
 
 const EVENT: u8 = b'e';
 const PENDING: u8 = b'p';
+const VERSIONING: u8 = b'v';
+const CREATED: u8 = 1;
+const DELETED: u8 = 2;
 const CURSOR: u8 = b'c';
 const TRIMMED: &[u8] = b"t";
 
@@ -85,15 +89,22 @@ fn decode_number(raw: &[u8]) -> Option<u64> {
     raw.try_into().ok().map(u64::from_be_bytes)
 }
 
-fn encode_pending(created: bool, mark: u64) -> [u8; 9] {
-    let mut value = [u8::from(created); 9];
+fn pending_key(kind: PendingKind, document: &str) -> Vec<u8> {
+    match kind {
+        PendingKind::Change => prefixed(PENDING, document),
+        PendingKind::Version => prefixed(VERSIONING, document),
+    }
+}
+
+fn encode_pending(flags: u8, mark: u64) -> [u8; 9] {
+    let mut value = [flags; 9];
     value[1..].copy_from_slice(&mark.to_be_bytes());
     value
 }
 
-fn decode_pending(raw: &[u8]) -> Option<(bool, u64)> {
-    let (&created, mark) = raw.split_first()?;
-    Some((created != 0, decode_number(mark)?))
+fn decode_pending(raw: &[u8]) -> Option<(u8, u64)> {
+    let (&flags, mark) = raw.split_first()?;
+    Some((flags, decode_number(mark)?))
 }
 
 fn from_transaction(error: TransactionError<StoreError>) -> StoreError {
@@ -103,35 +114,65 @@ fn from_transaction(error: TransactionError<StoreError>) -> StoreError {
     }
 }
 
-impl ChangeLog for SledChangeLog {
-    fn mark_pending(&self, changes: &[(&str, bool)], mark: u64) -> Result<(), StoreError> {
+impl SledChangeLog {
+    /// Sets `flags` (kept with those already set) and `mark` on each document's pending mark.
+    fn add_flags(
+        &self,
+        kind: PendingKind,
+        changes: &[(&str, u8)],
+        mark: u64,
+    ) -> Result<(), StoreError> {
         self.tree
             .transaction(|tree| {
-                for (document, created) in changes {
-                    let key = prefixed(PENDING, document);
-                    let was_created = tree
+                for (document, flags) in changes {
+                    let key = pending_key(kind, document);
+                    let kept = tree
                         .get(&key)?
                         .and_then(|raw| decode_pending(&raw))
-                        .is_some_and(|(created, _)| created);
-                    tree.insert(key, &encode_pending(*created || was_created, mark)[..])?;
+                        .map_or(0, |(flags, _)| flags);
+                    tree.insert(key, &encode_pending(flags | kept, mark)[..])?;
                 }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(from_transaction)
     }
+}
+
+impl ChangeLog for SledChangeLog {
+    fn mark_pending(&self, changes: &[(&str, bool)], mark: u64) -> Result<(), StoreError> {
+        let flagged: Vec<(&str, u8)> = changes
+            .iter()
+            .map(|(document, created)| (*document, if *created { CREATED } else { 0 }))
+            .collect();
+        self.add_flags(PendingKind::Change, &flagged, mark)
+    }
+
+    fn mark_deleting(&self, document: &str, mark: u64) -> Result<(), StoreError> {
+        self.add_flags(PendingKind::Change, &[(document, DELETED)], mark)
+    }
+
+    fn mark_versioning(&self, document: &str, mark: u64) -> Result<(), StoreError> {
+        self.add_flags(PendingKind::Version, &[(document, 0)], mark)
+    }
 
     fn pending_changes(&self) -> Result<Vec<PendingChange>, StoreError> {
         let mut changes = Vec::new();
-        for item in self.tree.scan_prefix([PENDING]) {
-            let (key, value) = item?;
-            let document = String::from_utf8_lossy(&key[1..]).into_owned();
-            let (created, mark) =
-                decode_pending(&value).ok_or_else(|| corrupt("pending change"))?;
-            changes.push(PendingChange {
-                document,
-                created,
-                mark,
-            });
+        for (prefix, kind) in [
+            (PENDING, PendingKind::Change),
+            (VERSIONING, PendingKind::Version),
+        ] {
+            for item in self.tree.scan_prefix([prefix]) {
+                let (key, value) = item?;
+                let (flags, mark) =
+                    decode_pending(&value).ok_or_else(|| corrupt("pending change"))?;
+                changes.push(PendingChange {
+                    document: String::from_utf8_lossy(&key[1..]).into_owned(),
+                    kind,
+                    created: flags & CREATED != 0,
+                    deleted: flags & DELETED != 0,
+                    mark,
+                });
+            }
         }
         Ok(changes)
     }
@@ -139,11 +180,12 @@ impl ChangeLog for SledChangeLog {
     fn append_events(
         &self,
         payloads: &[Vec<u8>],
-        settle: Option<(&str, u64)>,
+        settle: Option<Settle<'_>>,
     ) -> Result<Vec<u64>, StoreError> {
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         let sequences: Vec<u64> = (1..=payloads.len() as u64).map(|n| *last + n).collect();
-        let settle_key = settle.map(|(document, mark)| (prefixed(PENDING, document), mark));
+        let settle_key =
+            settle.map(|settle| (pending_key(settle.kind, settle.document), settle.mark));
         self.tree
             .transaction(|tree| {
                 for (sequence, payload) in sequences.iter().zip(payloads) {

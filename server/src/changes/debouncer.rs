@@ -21,6 +21,9 @@ pub(crate) struct DueChange {
     pub(crate) mark: u64,
     /// The window includes the document's creation.
     pub(crate) created: bool,
+    /// Found pending at start with its deletion under way: announce the deletion if the
+    /// document is gone.
+    pub(crate) deleted: bool,
 }
 
 /// The open windows.
@@ -29,8 +32,8 @@ pub(crate) struct Debouncer {
     window: Duration,
     /// Documents in the order their windows end, with when.
     queue: VecDeque<(Instant, Arc<str>)>,
-    /// Each waiting document's latest mark and whether its window includes a creation.
-    waiting: HashMap<Arc<str>, (u64, bool)>,
+    /// Each waiting document's latest mark and flags.
+    waiting: HashMap<Arc<str>, DueChange>,
 }
 
 impl Debouncer {
@@ -52,23 +55,31 @@ impl Debouncer {
     /// A change to `document`, durably marked with `mark`, became durable at `now`: opens a
     /// window unless one is open, which the change then joins.
     pub(crate) fn change(&mut self, document: Arc<str>, mark: u64, created: bool, now: Instant) {
-        self.insert(document, mark, created, now + self.window);
+        let change = DueChange {
+            document,
+            mark,
+            created,
+            deleted: false,
+        };
+        self.insert(change, now + self.window);
     }
 
     /// A pending change found in the store at start, or one whose announcement failed: due at
     /// `due`. Windows end in order only while every insert is a full window after the last, so
     /// this goes in its place.
     pub(crate) fn retry(&mut self, change: DueChange, due: Instant) {
-        self.insert(change.document, change.mark, change.created, due);
+        self.insert(change, due);
     }
 
-    fn insert(&mut self, document: Arc<str>, mark: u64, created: bool, due: Instant) {
-        if let Some((waiting_mark, waiting_created)) = self.waiting.get_mut(&document) {
-            *waiting_mark = mark;
-            *waiting_created |= created;
+    fn insert(&mut self, change: DueChange, due: Instant) {
+        if let Some(waiting) = self.waiting.get_mut(&change.document) {
+            waiting.mark = change.mark;
+            waiting.created |= change.created;
+            waiting.deleted |= change.deleted;
             return;
         }
-        self.waiting.insert(document.clone(), (mark, created));
+        let document = change.document.clone();
+        self.waiting.insert(document.clone(), change);
         let place = self.queue.partition_point(|(other, _)| *other <= due);
         self.queue.insert(place, (due, document));
     }
@@ -85,15 +96,11 @@ impl Debouncer {
             && *at <= now
         {
             let (_, document) = self.queue.pop_front().expect("the front exists");
-            let (mark, created) = self
+            let change = self
                 .waiting
                 .remove(&document)
                 .expect("every queued document is waiting");
-            due.push(DueChange {
-                document,
-                mark,
-                created,
-            });
+            due.push(change);
         }
         due
     }
@@ -141,7 +148,8 @@ mod tests {
             [DueChange {
                 document: "doc".into(),
                 mark: 1,
-                created: true
+                created: true,
+                deleted: false,
             }]
         );
         assert!(!debouncer.is_waiting("doc"));
@@ -182,10 +190,13 @@ mod tests {
             document: "c".into(),
             mark: 3,
             created: false,
+            deleted: true,
         };
         debouncer.retry(recovered, start);
         assert_eq!(debouncer.len(), 3);
-        assert_eq!(documents(&debouncer.take_due(start)), ["c"]);
+        let recovered = debouncer.take_due(start);
+        assert_eq!(documents(&recovered), ["c"]);
+        assert!(recovered[0].deleted);
         assert_eq!(documents(&debouncer.take_due(start + WINDOW)), ["a"]);
         let end = start + Duration::from_secs(10);
         assert_eq!(documents(&debouncer.take_due(end)), ["b"]);

@@ -9,13 +9,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use storage::{DocStore, StoreError};
+use storage::{DocStore, PendingKind, Settle, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::debouncer::DueChange;
 use super::event::{EventBody, EventType};
-use super::{ChangeJournal, state_vector_of};
+use super::{ChangeJournal, state_vector_of, version_event};
 
 /// How long a failed announcement waits before it is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -23,6 +23,11 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Announces ended windows until `shutdown`. Windows still open then are announced after the
 /// restart, from their durable marks.
 pub(crate) async fn run_emitter(journal: Arc<ChangeJournal>, shutdown: CancellationToken) {
+    let recovered = journal.take_recovered_versions();
+    if !recovered.is_empty() {
+        let worker = journal.clone();
+        let _ = tokio::task::spawn_blocking(move || announce_versions(&worker, recovered)).await;
+    }
     loop {
         let (due, next) = {
             let mut debouncer = journal.debouncer();
@@ -61,8 +66,13 @@ fn announce_windows(journal: &ChangeJournal, due: Vec<DueChange>) -> Vec<DueChan
     let mut failed = Vec::new();
     let mut last = None;
     for change in due {
+        let settle = Settle {
+            kind: PendingKind::Change,
+            document: &change.document,
+            mark: change.mark,
+        };
         match window_events(journal.store(), &change)
-            .and_then(|bodies| journal.append(&bodies, Some((&change.document, change.mark))))
+            .and_then(|bodies| journal.append(&bodies, Some(settle)))
         {
             Ok(appended) => last = appended.or(last),
             Err(error) => {
@@ -77,12 +87,18 @@ fn announce_windows(journal: &ChangeJournal, due: Vec<DueChange>) -> Vec<DueChan
     failed
 }
 
-/// The events that end `change`'s window: none if the document was deleted since (its deletion
-/// was announced), else `document.created` if the window created it, and `document.updated`.
+/// The events that end `change`'s window: if the document is gone, its deletion when the mark
+/// says it was being deleted (found at start: the server stopped before announcing it), else
+/// none (it was announced); if not, `document.created` if the window created it, and
+/// `document.updated`.
 fn window_events(store: &dyn DocStore, change: &DueChange) -> Result<Vec<EventBody>, StoreError> {
     let document = &*change.document;
     if store.metadata(document)?.is_none() {
-        return Ok(Vec::new());
+        return Ok(if change.deleted {
+            vec![EventBody::new(EventType::DocumentDeleted, document, None)]
+        } else {
+            Vec::new()
+        });
     }
     let loaded = store.load(document)?;
     let vector = state_vector_of(
@@ -103,4 +119,41 @@ fn window_events(store: &dyn DocStore, change: &DueChange) -> Result<Vec<EventBo
         Some(&vector),
     ));
     Ok(bodies)
+}
+
+/// Blocking, at start: announces the versions whose creation was marked but not announced when
+/// the server stopped: the document's newest version, if the creation happened (if it did not,
+/// the newest is an older one, announced again, which at-least-once allows).
+fn announce_versions(journal: &ChangeJournal, recovered: Vec<(String, u64)>) {
+    let mut last = None;
+    for (document, mark) in recovered {
+        let settle = Settle {
+            kind: PendingKind::Version,
+            document: &document,
+            mark,
+        };
+        let store = journal.store();
+        let newest = store
+            .list_versions(&document)
+            .map(|versions| versions.last().map(|meta| meta.id))
+            .and_then(|newest| match newest {
+                Some(id) => store.load_version(&document, id),
+                None => Ok(None),
+            });
+        let bodies = match newest {
+            Ok(Some((meta, snapshot))) => vec![version_event(&document, &meta, &snapshot)],
+            Ok(None) => Vec::new(),
+            Err(error) => {
+                warn!(document, %error, "cannot read a version to announce; it is left pending");
+                continue;
+            }
+        };
+        match journal.append(&bodies, Some(settle)) {
+            Ok(appended) => last = appended.or(last),
+            Err(error) => warn!(document, %error, "could not announce a version"),
+        }
+    }
+    if let Err(error) = journal.publish(last) {
+        warn!(%error, "could not make change events durable");
+    }
 }

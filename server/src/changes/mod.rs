@@ -11,8 +11,9 @@
 //! the store is announced at once. A mark costs one small write per document per window, not
 //! per update.
 //!
-//! Deletions and versions are announced by [`crate::room::Storage`] right after its own durable
-//! write, with a flush of their own.
+//! Deletions and versions are marked by [`crate::room::Storage`] just before the store writes
+//! them ([`ChangeJournal::intend`]), so the write's own flush makes the mark durable with it, and
+//! announced right after; a mark left by a crash is announced at start if the write happened.
 
 mod debouncer;
 mod emitter;
@@ -24,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use storage::{ChangeLog, DocStore, StoreError};
+use storage::{ChangeLog, DocStore, PendingKind, Settle, StoreError};
 use tokio::sync::{Notify, watch};
 use tracing::warn;
 
@@ -32,6 +33,18 @@ use self::debouncer::{Debouncer, DueChange};
 pub(crate) use self::emitter::run_emitter;
 use self::event::EventBody;
 pub(crate) use self::state_vector::state_vector_of;
+
+/// The `version.created` event of version `meta` of `document`, holding `snapshot`.
+pub(crate) fn version_event(
+    document: &str,
+    meta: &storage::VersionMeta,
+    snapshot: &[u8],
+) -> EventBody {
+    let vector = state_vector_of(Some(snapshot), []);
+    let mut body = EventBody::new(event::EventType::VersionCreated, document, Some(&vector));
+    body.version_id = Some(meta.id.to_string());
+    body
+}
 
 /// The default debounce window of `document.updated`.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_secs(2);
@@ -54,6 +67,8 @@ pub(crate) struct ChangeJournal {
     /// The next pending mark; starts from the clock so marks left from before a restart are
     /// never reused.
     next_mark: AtomicU64,
+    /// Versions marked pending when the server stopped, for the emitter to announce at start.
+    recovered_versions: Mutex<Vec<(String, u64)>>,
 }
 
 impl ChangeJournal {
@@ -69,12 +84,18 @@ impl ChangeJournal {
             }
         };
         let mut debouncer = Debouncer::new(window);
+        let mut recovered_versions = Vec::new();
         let now = Instant::now();
         for change in pending {
+            if change.kind == PendingKind::Version {
+                recovered_versions.push((change.document, change.mark));
+                continue;
+            }
             let change = DueChange {
                 document: change.document.into(),
                 mark: change.mark,
                 created: change.created,
+                deleted: change.deleted,
             };
             debouncer.retry(change, now);
         }
@@ -86,6 +107,7 @@ impl ChangeJournal {
             wake: Notify::new(),
             latest: watch::Sender::new(range.last),
             next_mark: AtomicU64::new(first_mark),
+            recovered_versions: Mutex::new(recovered_versions),
             store,
         });
         journal.wake.notify_one();
@@ -126,7 +148,7 @@ impl ChangeJournal {
                 }
             }
         }
-        let mark = self.next_mark.fetch_add(1, Ordering::Relaxed);
+        let mark = self.new_mark();
         if !documents.is_empty() {
             let names: Vec<(&str, bool)> = documents
                 .iter()
@@ -135,6 +157,51 @@ impl ChangeJournal {
             self.log().mark_pending(&names, mark)?;
         }
         Ok(Marked { mark, documents })
+    }
+
+    fn new_mark(&self) -> u64 {
+        self.next_mark.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Blocking, before the store deletes `document` ([`PendingKind::Change`]) or keeps a
+    /// version of it ([`PendingKind::Version`]): marks the announcement pending, so the write's
+    /// own flush makes the mark durable with it. The mark, or `None` (logged) if it could not be
+    /// written; the write goes ahead either way.
+    pub(crate) fn intend(&self, kind: PendingKind, document: &str) -> Option<u64> {
+        let mark = self.new_mark();
+        let marked = match kind {
+            PendingKind::Change => self.log().mark_deleting(document, mark),
+            PendingKind::Version => self.log().mark_versioning(document, mark),
+        };
+        match marked {
+            Ok(()) => Some(mark),
+            Err(error) => {
+                warn!(%error, document, "could not mark a change pending");
+                None
+            }
+        }
+    }
+
+    /// Blocking: the write [`ChangeJournal::intend`] marked did not happen: drops the mark.
+    pub(crate) fn withdraw(&self, kind: PendingKind, document: &str, mark: u64) {
+        let settle = Settle {
+            kind,
+            document,
+            mark,
+        };
+        if let Err(error) = self.log().append_events(&[], Some(settle)) {
+            warn!(%error, document, "could not drop a pending mark");
+        }
+    }
+
+    /// The versions marked pending when the server last stopped (once).
+    pub(crate) fn take_recovered_versions(&self) -> Vec<(String, u64)> {
+        std::mem::take(
+            &mut self
+                .recovered_versions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// The batch `marked` came from is durable: opens (or joins) each document's window.
@@ -157,7 +224,7 @@ impl ChangeJournal {
     pub(crate) fn append(
         &self,
         bodies: &[EventBody],
-        settle: Option<(&str, u64)>,
+        settle: Option<Settle<'_>>,
     ) -> Result<Option<u64>, StoreError> {
         let payloads: Vec<Vec<u8>> = bodies.iter().map(EventBody::to_stored).collect();
         let sequences = self.log().append_events(&payloads, settle)?;
@@ -187,7 +254,7 @@ impl ChangeJournal {
     pub(crate) fn record(
         &self,
         bodies: &[EventBody],
-        settle: Option<(&str, u64)>,
+        settle: Option<Settle<'_>>,
     ) -> Result<(), StoreError> {
         let last = self.append(bodies, settle)?;
         self.publish(last)
@@ -198,11 +265,12 @@ impl ChangeJournal {
         *self.latest.borrow()
     }
 
-    /// Blocking: records one event announcing a write that is already durable; a failure is
-    /// logged, not returned, since the write itself succeeded.
-    pub(crate) fn announce(&self, body: EventBody) {
+    /// Blocking: records one event announcing a write that is already durable, settling the
+    /// mark [`ChangeJournal::intend`] wrote for it; a failure is logged, not returned, since the
+    /// write itself succeeded (and its mark, if durable, announces it after a restart).
+    pub(crate) fn announce(&self, body: EventBody, settle: Option<Settle<'_>>) {
         let kind = body.kind.name();
-        if let Err(error) = self.record(&[body], None) {
+        if let Err(error) = self.record(&[body], settle) {
             warn!(%error, event = kind, "could not record a change event");
         }
     }

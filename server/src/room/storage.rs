@@ -18,14 +18,16 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use storage::{DocMeta, DocStore, LoadedDoc, Seq, StoreError, VersionId, VersionMeta};
+use storage::{
+    DocMeta, DocStore, LoadedDoc, PendingKind, Seq, Settle, StoreError, VersionId, VersionMeta,
+};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::storage_health::{PROBE_INTERVAL, StorageHealth};
 use super::writer::{CommitRequest, PersistResult, WriterSettings, is_storage_failure, run_writer};
 pub use super::writer::{Durability, PersistenceCounters, StorageError};
 use crate::changes::event::{EventBody, EventType};
-use crate::changes::{ChangeJournal, state_vector_of};
+use crate::changes::{ChangeJournal, version_event};
 use crate::telemetry;
 
 /// Requests waiting for the writer before rooms feel back-pressure.
@@ -203,11 +205,27 @@ impl Storage {
     pub async fn delete(&self, document: Arc<str>) -> Result<bool, StorageError> {
         let journal = self.journal.clone();
         self.blocking_watched("delete", None, move |store| {
-            let existed = store.delete(&document)?;
-            if let (true, Some(journal)) = (existed, journal) {
-                journal.announce(EventBody::new(EventType::DocumentDeleted, &document, None));
+            let Some(journal) = journal else {
+                return store.delete(&document);
+            };
+            let mark = journal.intend(PendingKind::Change, &document);
+            let settle = mark.map(|mark| Settle {
+                kind: PendingKind::Change,
+                document: &document,
+                mark,
+            });
+            let existed = store.delete(&document);
+            match (&existed, mark) {
+                (Ok(true), _) => {
+                    let body = EventBody::new(EventType::DocumentDeleted, &document, None);
+                    journal.announce(body, settle);
+                }
+                (Ok(false), Some(mark)) => journal.withdraw(PendingKind::Change, &document, mark),
+                // A failed delete keeps the mark: at start it is found with the document still
+                // there, and announced as an update, which is harmless.
+                _ => {}
             }
-            Ok(existed)
+            existed
         })
         .await
     }
@@ -221,14 +239,24 @@ impl Storage {
     ) -> Result<VersionMeta, StorageError> {
         let journal = self.journal.clone();
         self.blocking_watched("create_version", Some(snapshot.len()), move |store| {
-            let meta = store.create_version(&document, &label, &snapshot)?;
-            if let Some(journal) = journal {
-                let vector = state_vector_of(Some(&snapshot), []);
-                let mut body = EventBody::new(EventType::VersionCreated, &document, Some(&vector));
-                body.version_id = Some(meta.id.to_string());
-                journal.announce(body);
+            let Some(journal) = journal else {
+                return store.create_version(&document, &label, &snapshot);
+            };
+            let mark = journal.intend(PendingKind::Version, &document);
+            let created = store.create_version(&document, &label, &snapshot);
+            match (&created, mark) {
+                (Ok(meta), mark) => {
+                    let settle = mark.map(|mark| Settle {
+                        kind: PendingKind::Version,
+                        document: &document,
+                        mark,
+                    });
+                    journal.announce(version_event(&document, meta, &snapshot), settle);
+                }
+                (Err(_), Some(mark)) => journal.withdraw(PendingKind::Version, &document, mark),
+                (Err(_), None) => {}
             }
-            Ok(meta)
+            created
         })
         .await
     }

@@ -1,6 +1,6 @@
 //! The change log's contract (`ChangeLog`): pending changes, events, trimming and cursors.
 
-use storage::{ChangeLog, EventRange, PendingChange};
+use storage::{ChangeLog, EventRange, PendingChange, PendingKind, Settle};
 
 use crate::fixtures::TestStore;
 
@@ -45,6 +45,24 @@ pub fn events_are_numbered_and_read_after_a_cursor(store: &dyn TestStore) {
     );
 }
 
+fn settle(document: &str, mark: u64) -> Option<Settle<'_>> {
+    Some(Settle {
+        kind: PendingKind::Change,
+        document,
+        mark,
+    })
+}
+
+fn change(document: &str, created: bool, deleted: bool, mark: u64) -> PendingChange {
+    PendingChange {
+        document: document.to_owned(),
+        kind: PendingKind::Change,
+        created,
+        deleted,
+        mark,
+    }
+}
+
 /// A pending change keeps "created" once set, takes the newest mark, and is settled only by
 /// the mark it still has.
 pub fn pending_changes_settle_only_with_their_mark(store: &dyn TestStore) {
@@ -55,23 +73,15 @@ pub fn pending_changes_settle_only_with_their_mark(store: &dyn TestStore) {
     assert_eq!(
         log.pending_changes().unwrap(),
         [
-            PendingChange {
-                document: "doc".to_owned(),
-                created: true,
-                mark: 8
-            },
-            PendingChange {
-                document: "other".to_owned(),
-                created: false,
-                mark: 7
-            },
+            change("doc", true, false, 8),
+            change("other", false, false, 7)
         ]
     );
     // Settling with the old mark appends the event but leaves the newer change pending.
-    log.append_events(&[b"x".to_vec()], Some(("doc", 7)))
+    log.append_events(&[b"x".to_vec()], settle("doc", 7))
         .unwrap();
     assert_eq!(log.pending_changes().unwrap().len(), 2);
-    log.append_events(&[b"y".to_vec()], Some(("doc", 8)))
+    log.append_events(&[b"y".to_vec()], settle("doc", 8))
         .unwrap();
     let left: Vec<String> = log
         .pending_changes()
@@ -81,6 +91,37 @@ pub fn pending_changes_settle_only_with_their_mark(store: &dyn TestStore) {
         .collect();
     assert_eq!(left, ["other"]);
     assert_eq!(payloads(log, 0).len(), 2);
+}
+
+/// A deletion marks the document's change pending with "deleted" (keeping "created"); a version
+/// has a mark of its own, which settling the change leaves alone.
+pub fn deletions_and_versions_are_marked_too(store: &dyn TestStore) {
+    let log = log(store);
+    log.mark_pending(&[("doc", true)], 1).unwrap();
+    log.mark_deleting("doc", 2).unwrap();
+    log.mark_versioning("doc", 3).unwrap();
+    let version = PendingChange {
+        document: "doc".to_owned(),
+        kind: PendingKind::Version,
+        created: false,
+        deleted: false,
+        mark: 3,
+    };
+    assert_eq!(
+        log.pending_changes().unwrap(),
+        [change("doc", true, true, 2), version.clone()]
+    );
+    log.append_events(&[b"deleted".to_vec()], settle("doc", 2))
+        .unwrap();
+    assert_eq!(log.pending_changes().unwrap(), [version]);
+    let versioned = Settle {
+        kind: PendingKind::Version,
+        document: "doc",
+        mark: 3,
+    };
+    log.append_events(&[], Some(versioned)).unwrap();
+    assert!(log.pending_changes().unwrap().is_empty());
+    assert_eq!(payloads(log, 0), [(1, b"deleted".to_vec())]);
 }
 
 /// Trimming drops old events but never the numbering: later events continue the sequence, and

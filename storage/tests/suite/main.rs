@@ -55,6 +55,7 @@ for_every_store! {
     basics::append_many_refuses_a_bad_append_alone,
     changes::events_are_numbered_and_read_after_a_cursor,
     changes::pending_changes_settle_only_with_their_mark,
+    changes::deletions_and_versions_are_marked_too,
     changes::trimming_keeps_the_numbering,
     changes::delivery_cursors_are_per_subscriber,
     compaction::compact_keeps_tail,
