@@ -12,8 +12,9 @@
 //! 't'                      -> trimmed through (u64 BE)
 //! ```
 //!
-//! Event appends are serialized by a mutex holding the last sequence, so events land in
-//! sequence order and a reader never sees a later one before an earlier.
+//! Event appends and trims are serialized by a mutex holding the range of events kept (read
+//! from the tree once, at open), so events land in sequence order, a reader never sees a later
+//! one before an earlier, and asking for the range reads no disk.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -33,8 +34,8 @@ const TRIMMED: &[u8] = b"t";
 /// The change log in its own tree.
 pub(crate) struct SledChangeLog {
     tree: sled::Tree,
-    /// The last sequence given to an event; held while appending.
-    last: Mutex<u64>,
+    /// The events kept; held while appending or trimming.
+    range: Mutex<EventRange>,
 }
 
 impl SledChangeLog {
@@ -48,7 +49,10 @@ impl SledChangeLog {
         };
         Ok(SledChangeLog {
             tree,
-            last: Mutex::new(newest.max(trimmed)),
+            range: Mutex::new(EventRange {
+                trimmed_through: trimmed,
+                last: newest.max(trimmed),
+            }),
         })
     }
 }
@@ -182,8 +186,10 @@ impl ChangeLog for SledChangeLog {
         payloads: &[Vec<u8>],
         settle: Option<Settle<'_>>,
     ) -> Result<Vec<u64>, StoreError> {
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let sequences: Vec<u64> = (1..=payloads.len() as u64).map(|n| *last + n).collect();
+        let mut range = self.range.lock().unwrap_or_else(PoisonError::into_inner);
+        let sequences: Vec<u64> = (1..=payloads.len() as u64)
+            .map(|n| range.last + n)
+            .collect();
         let settle_key =
             settle.map(|settle| (pending_key(settle.kind, settle.document), settle.mark));
         self.tree
@@ -200,7 +206,7 @@ impl ChangeLog for SledChangeLog {
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(from_transaction)?;
-        *last += payloads.len() as u64;
+        range.last += payloads.len() as u64;
         Ok(sequences)
     }
 
@@ -221,16 +227,11 @@ impl ChangeLog for SledChangeLog {
     }
 
     fn event_range(&self) -> Result<EventRange, StoreError> {
-        let last = *self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let trimmed_through = read_number(&self.tree, TRIMMED, "trimmed-through")?;
-        Ok(EventRange {
-            trimmed_through,
-            last,
-        })
+        Ok(*self.range.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn trim_events(&self, through: u64) -> Result<(), StoreError> {
-        let range = self.event_range()?;
+        let mut range = self.range.lock().unwrap_or_else(PoisonError::into_inner);
         let through = through.min(range.last);
         if through <= range.trimmed_through {
             return Ok(());
@@ -243,6 +244,7 @@ impl ChangeLog for SledChangeLog {
         }
         batch.insert(TRIMMED, &through.to_be_bytes());
         self.tree.apply_batch(batch)?;
+        range.trimmed_through = through;
         Ok(())
     }
 

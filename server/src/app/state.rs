@@ -39,7 +39,8 @@ impl AppState {
         let storage = Storage::start(store, config.storage_settings());
         let registry = RoomRegistry::new(&config, storage.clone(), tracker.clone());
         if let Some(journal) = storage.journal() {
-            tokio::spawn(crate::changes::run_emitter(
+            // Tracked, so shutdown waits for it to announce the windows still open.
+            tracker.spawn(crate::changes::run_emitter(
                 journal.clone(),
                 shutdown.clone(),
             ));

@@ -105,6 +105,14 @@ impl Debouncer {
         due
     }
 
+    /// Closes every window, ended or not, in the order they end (at shutdown).
+    pub(crate) fn take_all(&mut self) -> Vec<DueChange> {
+        self.queue
+            .drain(..)
+            .filter_map(|(_, document)| self.waiting.remove(&document))
+            .collect()
+    }
+
     /// Documents with an open window.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -198,7 +206,8 @@ mod tests {
         assert_eq!(documents(&recovered), ["c"]);
         assert!(recovered[0].deleted);
         assert_eq!(documents(&debouncer.take_due(start + WINDOW)), ["a"]);
-        let end = start + Duration::from_secs(10);
-        assert_eq!(documents(&debouncer.take_due(end)), ["b"]);
+        debouncer.change("d".into(), 4, false, start + WINDOW);
+        assert_eq!(documents(&debouncer.take_all()), ["b", "d"]);
+        assert_eq!((debouncer.len(), debouncer.next_due()), (0, None));
     }
 }

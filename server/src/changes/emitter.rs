@@ -20,15 +20,23 @@ use super::{ChangeJournal, state_vector_of, version_event};
 /// How long a failed announcement waits before it is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// Announces ended windows until `shutdown`. Windows still open then are announced after the
-/// restart, from their durable marks.
+/// Announces ended windows until `shutdown`, then every window still open. Marks left in the
+/// store (by a crash, or written after this) are announced at the next start.
 pub(crate) async fn run_emitter(journal: Arc<ChangeJournal>, shutdown: CancellationToken) {
+    let worker = journal.clone();
+    match tokio::task::spawn_blocking(move || worker.recover()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            warn!(%error, "cannot read the changes left pending; they wait for the next start")
+        }
+        Err(_) => {}
+    }
     let recovered = journal.take_recovered_versions();
     if !recovered.is_empty() {
         let worker = journal.clone();
         let _ = tokio::task::spawn_blocking(move || announce_versions(&worker, recovered)).await;
     }
-    loop {
+    while !shutdown.is_cancelled() {
         let (due, next) = {
             let mut debouncer = journal.debouncer();
             (debouncer.take_due(Instant::now()), debouncer.next_due())
@@ -53,10 +61,16 @@ pub(crate) async fn run_emitter(journal: Arc<ChangeJournal>, shutdown: Cancellat
             }
         };
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => break,
             () = journal.wake.notified() => {}
             () = sleep => {}
         }
+    }
+    // Stopping: every open window is announced now rather than at the next start.
+    let open = journal.debouncer().take_all();
+    if !open.is_empty() {
+        let worker = journal.clone();
+        let _ = tokio::task::spawn_blocking(move || announce_windows(&worker, open)).await;
     }
 }
 

@@ -72,23 +72,39 @@ pub(crate) struct ChangeJournal {
 }
 
 impl ChangeJournal {
-    /// The journal of `store`'s change log, if it keeps one, with windows of `window`; every
-    /// change still pending in the store is due at once.
+    /// The journal of `store`'s change log, if it keeps one, with windows of `window`. Marks left
+    /// in the store are taken up by [`ChangeJournal::recover`].
     pub(crate) fn open(store: Arc<dyn DocStore>, window: Duration) -> Option<Arc<Self>> {
-        let log = store.change_log()?;
-        let (range, pending) = match (log.event_range(), log.pending_changes()) {
-            (Ok(range), Ok(pending)) => (range, pending),
-            (Err(error), _) | (_, Err(error)) => {
+        let range = match store.change_log()?.event_range() {
+            Ok(range) => range,
+            Err(error) => {
                 warn!(%error, "the change log cannot be read; no events will be recorded");
                 return None;
             }
         };
-        let mut debouncer = Debouncer::new(window);
-        let mut recovered_versions = Vec::new();
+        let first_mark = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |since| since.as_nanos() as u64);
+        Some(Arc::new(ChangeJournal {
+            debouncer: Mutex::new(Debouncer::new(window)),
+            wake: Notify::new(),
+            latest: watch::Sender::new(range.last),
+            next_mark: AtomicU64::new(first_mark),
+            recovered_versions: Mutex::new(Vec::new()),
+            store,
+        }))
+    }
+
+    /// Blocking, once at start: every mark a previous server left in the store is due at once
+    /// (its versions go to [`ChangeJournal::take_recovered_versions`]).
+    pub(crate) fn recover(&self) -> Result<(), StoreError> {
+        let pending = self.log().pending_changes()?;
         let now = Instant::now();
+        let mut debouncer = self.debouncer();
+        let mut versions = Vec::new();
         for change in pending {
             if change.kind == PendingKind::Version {
-                recovered_versions.push((change.document, change.mark));
+                versions.push((change.document, change.mark));
                 continue;
             }
             let change = DueChange {
@@ -99,19 +115,12 @@ impl ChangeJournal {
             };
             debouncer.retry(change, now);
         }
-        let first_mark = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |since| since.as_nanos() as u64);
-        let journal = Arc::new(ChangeJournal {
-            debouncer: Mutex::new(debouncer),
-            wake: Notify::new(),
-            latest: watch::Sender::new(range.last),
-            next_mark: AtomicU64::new(first_mark),
-            recovered_versions: Mutex::new(recovered_versions),
-            store,
-        });
-        journal.wake.notify_one();
-        Some(journal)
+        drop(debouncer);
+        *self
+            .recovered_versions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = versions;
+        Ok(())
     }
 
     /// The change log.
