@@ -31,7 +31,7 @@ use tracing::warn;
 
 use self::debouncer::{Debouncer, DueChange};
 pub(crate) use self::emitter::run_emitter;
-use self::event::EventBody;
+use self::event::{Event, EventBody};
 pub(crate) use self::state_vector::state_vector_of;
 
 /// The `version.created` event of version `meta` of `document`, holding `snapshot`.
@@ -48,6 +48,17 @@ pub(crate) fn version_event(
 
 /// The default debounce window of `document.updated`.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_secs(2);
+
+/// What a reader gets from [`ChangeJournal::read_page`].
+#[derive(Debug, Default)]
+pub(crate) struct Page {
+    /// The events, in order.
+    pub(crate) events: Vec<Event>,
+    /// The sequence of the last event read (the cursor when none was).
+    pub(crate) through: u64,
+    /// Retention trimmed events after the cursor: the reader has missed some.
+    pub(crate) expired: bool,
+}
 
 /// Documents the writer marked as pending in one batch, scheduled once the batch is durable.
 #[derive(Debug, Default)]
@@ -272,6 +283,49 @@ impl ChangeJournal {
     /// The last event readers may see: appended and durable.
     pub(crate) fn published(&self) -> u64 {
         *self.latest.borrow()
+    }
+
+    /// [`ChangeJournal::read_page`] on the blocking pool.
+    pub(crate) async fn next_page(
+        self: &Arc<Self>,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let journal = self.clone();
+        tokio::task::spawn_blocking(move || journal.read_page(cursor, limit))
+            .await
+            .unwrap_or_else(|_| {
+                Ok(Page {
+                    through: cursor,
+                    ..Page::default()
+                })
+            })
+    }
+
+    /// Blocking: up to `limit` published events after `cursor`, for a reader. An event whose
+    /// stored bytes do not decode is logged and passed over (the page's `through` still moves
+    /// past it, so a reader never stalls on one).
+    pub(crate) fn read_page(&self, cursor: u64, limit: usize) -> Result<Page, StoreError> {
+        // Read first: events after it may not be durable yet.
+        let published = self.published();
+        let log = self.log();
+        let stored = log.events_after(cursor, limit)?;
+        let expired = cursor < log.event_range()?.trimmed_through;
+        let mut page = Page {
+            events: Vec::with_capacity(stored.len()),
+            through: cursor,
+            expired,
+        };
+        for stored in stored.iter().filter(|event| event.sequence <= published) {
+            page.through = stored.sequence;
+            match Event::from_stored(stored) {
+                Ok(event) => page.events.push(event),
+                Err(error) => {
+                    warn!(sequence = stored.sequence, %error, "passing over an unreadable change event");
+                }
+            }
+        }
+        Ok(page)
     }
 
     /// Blocking: records one event announcing a write that is already durable, settling the

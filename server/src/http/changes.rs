@@ -31,8 +31,8 @@ use super::extract::{query, token_scope};
 use crate::api_error::ApiError;
 use crate::app::AppState;
 use crate::auth::Claims;
-use crate::changes::ChangeJournal;
 use crate::changes::event::Event;
+use crate::changes::{ChangeJournal, Page};
 
 /// How often an idle stream sends a comment, so proxies keep it open.
 pub(crate) const KEEPALIVE: Duration = Duration::from_secs(15);
@@ -170,7 +170,6 @@ impl ChangeReader {
             return Step::End;
         }
         while let Some(event) = self.pending.pop_front() {
-            self.cursor = event.sequence;
             if self
                 .scope
                 .as_ref()
@@ -185,42 +184,25 @@ impl ChangeReader {
             }
         }
         match self.read().await {
-            Ok(Some(events)) if events.is_empty() => Step::Wait,
-            Ok(Some(events)) => {
-                self.pending.extend(events);
-                Box::pin(self.step()).await
-            }
-            Ok(None) => {
+            Ok(page) if page.expired => {
                 self.finished = true;
                 Step::Send(SseEvent::default().event("expired").data(
                     r#"{"error":"events after this stream's position were trimmed; resync","code":"cursor_expired"}"#,
                 ))
             }
+            Ok(page) if page.through == self.cursor => Step::Wait,
+            Ok(page) => {
+                // Past unreadable events too, even when no event is left to send.
+                self.cursor = page.through;
+                self.pending.extend(page.events);
+                Box::pin(self.step()).await
+            }
             Err(_) => Step::End,
         }
     }
 
-    /// The next page after the cursor, or `None` if retention trimmed past the cursor.
-    async fn read(&self) -> Result<Option<Vec<Event>>, StoreError> {
-        let journal = self.journal.clone();
-        let cursor = self.cursor;
-        tokio::task::spawn_blocking(move || {
-            let log = journal.log();
-            // Read first: events after it may not be durable yet.
-            let published = journal.published();
-            let mut stored = log.events_after(cursor, PAGE)?;
-            stored.retain(|event| event.sequence <= published);
-            if cursor < log.event_range()?.trimmed_through {
-                return Ok(None);
-            }
-            Ok(Some(
-                stored
-                    .iter()
-                    .filter_map(|stored| Event::from_stored(stored).ok())
-                    .collect(),
-            ))
-        })
-        .await
-        .unwrap_or(Ok(Some(Vec::new())))
+    /// The next page after the cursor.
+    async fn read(&self) -> Result<Page, StoreError> {
+        self.journal.next_page(self.cursor, PAGE).await
     }
 }

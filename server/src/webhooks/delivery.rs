@@ -10,8 +10,8 @@ use tracing::{info, warn};
 
 use super::signature::signature_header;
 use super::{Backoff, Cursors};
-use crate::changes::ChangeJournal;
 use crate::changes::event::Event;
+use crate::changes::{ChangeJournal, Page};
 use crate::telemetry;
 
 /// Events read from the change log at a time.
@@ -56,13 +56,23 @@ impl Delivery {
         };
         let mut latest = self.journal.subscribe();
         loop {
-            let events = match self.read_after(cursor).await {
-                Ok(events) => events,
+            let page = match self.read_after(cursor).await {
+                Ok(page) => page,
                 Err(error) => {
                     warn!(webhook = self.name, %error, "cannot read the change log");
-                    Vec::new()
+                    Page {
+                        through: cursor,
+                        ..Page::default()
+                    }
                 }
             };
+            if page.events.is_empty() && page.through > cursor {
+                // Only unreadable events: passed over.
+                cursor = page.through;
+                self.advance(cursor).await;
+                continue;
+            }
+            let events = page.events;
             if events.is_empty() {
                 tokio::select! {
                     () = self.shutdown.cancelled() => return,
@@ -110,27 +120,8 @@ impl Delivery {
         }
     }
 
-    async fn read_after(&self, cursor: u64) -> Result<Vec<Event>, StoreError> {
-        let journal = self.journal.clone();
-        let stored = tokio::task::spawn_blocking(move || {
-            // Read first: events after it may not be durable yet.
-            let published = journal.published();
-            let mut stored = journal.log().events_after(cursor, PAGE)?;
-            stored.retain(|event| event.sequence <= published);
-            Ok::<_, StoreError>(stored)
-        })
-        .await
-        .unwrap_or_else(|_| Ok(Vec::new()))?;
-        Ok(stored
-            .iter()
-            .filter_map(|stored| match Event::from_stored(stored) {
-                Ok(event) => Some(event),
-                Err(error) => {
-                    warn!(sequence = stored.sequence, %error, "skipping an unreadable change event");
-                    None
-                }
-            })
-            .collect())
+    async fn read_after(&self, cursor: u64) -> Result<Page, StoreError> {
+        self.journal.next_page(cursor, PAGE).await
     }
 
     /// Sends `event` until the receiver takes it; false if shutdown came first.

@@ -86,3 +86,20 @@ async fn marks_left_by_a_crash_are_announced_at_start() {
     );
     app.begin_shutdown();
 }
+
+/// A stored event that does not decode is passed over: the feed goes on with the next one.
+#[tokio::test]
+async fn an_unreadable_event_is_passed_over() {
+    let store = Arc::new(MemoryStore::default());
+    let log = store.change_log().unwrap();
+    let good = br#"{"type":"document.deleted","document":"d","time":"2026-12-07T12:00:00.000Z"}"#;
+    log.append_events(&[b"{damaged".to_vec(), good.to_vec()], None)
+        .unwrap();
+    let app = TestApp::over_store(store.clone(), |_| {});
+    let response = app.open(get("/api/changes?since=0")).await;
+    let mut body = response.into_body();
+    let events = read_events(&mut body, 1).await;
+    assert_eq!(events[0]["id"], "2");
+    assert_eq!(events[0]["type"], "document.deleted");
+    app.begin_shutdown();
+}
