@@ -21,6 +21,7 @@ pub(crate) mod event;
 pub(crate) mod retention;
 mod state_vector;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -155,19 +156,18 @@ impl ChangeJournal {
     /// On the writer thread, before the flush of a batch that changed `changes` (document, and
     /// whether the batch created it): writes a pending mark for each document that needs one.
     pub(crate) fn mark(&self, changes: &[(Arc<str>, bool)]) -> Result<Marked, StoreError> {
-        let mut documents: Vec<(Arc<str>, bool)> = Vec::new();
+        // A batch may hold thousands of documents: deduplicated by hash, not by scanning.
+        let mut needed: HashMap<Arc<str>, bool> = HashMap::new();
         {
             let debouncer = self.debouncer();
             for (document, created) in changes {
                 if !*created && debouncer.is_waiting(document) {
                     continue;
                 }
-                match documents.iter_mut().find(|(other, _)| other == document) {
-                    Some((_, was_created)) => *was_created |= created,
-                    None => documents.push((document.clone(), *created)),
-                }
+                *needed.entry(document.clone()).or_default() |= created;
             }
         }
+        let documents: Vec<(Arc<str>, bool)> = needed.into_iter().collect();
         let mark = self.new_mark();
         if !documents.is_empty() {
             let names: Vec<(&str, bool)> = documents
@@ -343,3 +343,6 @@ impl ChangeJournal {
         self.latest.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests;
