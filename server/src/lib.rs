@@ -11,6 +11,9 @@
 //! - `hocuspocus`: the `/hocuspocus` endpoint: Hocuspocus providers, many documents per socket.
 //! - [`room`]: the room engine: registry, named commands, queues, the sans-IO owner of each
 //!   room and the task around it, sleep, and the one way to the store (group commit).
+//! - `changes`: the change feed: events recorded in the store's change log (debounced per
+//!   document), delivered by `webhooks` and streamed at `/api/changes`.
+//! - `webhooks`: signed, retried delivery of change events to configured URLs.
 //! - `room_name`: which room names are accepted.
 //! - [`close_code`]: the WebSocket close codes Quire sends (defined in `crdt-core`, shared with
 //!   the Rust client).
@@ -27,6 +30,7 @@ pub(crate) mod admission;
 pub(crate) mod api_error;
 pub(crate) mod app;
 pub mod auth;
+pub(crate) mod changes;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod hocuspocus;
@@ -39,6 +43,7 @@ pub(crate) mod socket_loop;
 pub(crate) mod telemetry;
 pub(crate) mod tls;
 pub(crate) mod web_assets;
+pub(crate) mod webhooks;
 pub mod websocket;
 
 pub use app::{AppState, Server, ServerError, router};

@@ -44,6 +44,12 @@ pub const REFUSED: &str = "quire_refused_total";
 pub const STORAGE_ERRORS: &str = "quire_storage_errors_total";
 /// Damaged stored records found while loading documents.
 pub const CORRUPT_RECORDS: &str = "quire_storage_corrupt_records_total";
+/// Change events recorded, by `type` (`document.updated`, ...).
+pub const CHANGE_EVENTS: &str = "quire_change_events_total";
+/// Webhook delivery attempts, by `result` (`delivered`, `failed`).
+pub const WEBHOOK_DELIVERIES: &str = "quire_webhook_deliveries_total";
+/// Events not yet delivered, summed over every webhook.
+pub const WEBHOOK_BACKLOG: &str = "quire_webhook_backlog_events";
 /// Resident memory of the process in bytes, read at scrape time.
 pub const RESIDENT_MEMORY: &str = "quire_process_resident_memory_bytes";
 
@@ -259,6 +265,15 @@ fn describe() {
         "Clients disconnected for falling behind."
     );
     describe_counter!(REFUSED, "Requests and connections refused, by reason.");
+    describe_counter!(CHANGE_EVENTS, "Change events recorded, by type.");
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Webhook delivery attempts, by result (delivered, failed)."
+    );
+    describe_gauge!(
+        WEBHOOK_BACKLOG,
+        "Change events not yet delivered, summed over every webhook."
+    );
     describe_counter!(
         STORAGE_ERRORS,
         "Batches of writes storage refused (no_space) or failed (write_failed)."

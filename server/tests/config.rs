@@ -192,6 +192,36 @@ fn unknown_key_names_the_key_and_the_file() {
 }
 
 #[test]
+fn webhook_urls_come_as_a_list_and_the_secret_is_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "webhook_url = [\"https://a.example/hook\", \"http://b.example:8080/x\"]\nwebhook_secret = \"hunter2\"\n",
+    );
+    let printed = stdout(&run(quire()
+        .args(["config", "print", "--config"])
+        .arg(&file)));
+    let from_file = format!("# file {}", file.display());
+    assert_eq!(
+        line(&printed, "webhook_url"),
+        format!("webhook_url = \"https://a.example/hook,http://b.example:8080/x\" {from_file}")
+    );
+    assert_eq!(
+        line(&printed, "webhook_secret"),
+        format!("webhook_secret = \"***\" {from_file}")
+    );
+    assert!(!printed.contains("hunter2"), "{printed}");
+    let error = failure(&run(quire().args([
+        "config",
+        "print",
+        "--webhook-url",
+        "ftp://a.example/hook",
+    ])));
+    assert!(error.contains("--webhook-url"), "{error}");
+    assert!(error.contains("http or https"), "{error}");
+}
+
+#[test]
 fn bad_file_values_name_the_setting_and_the_file() {
     let dir = tempfile::tempdir().unwrap();
     for (text, setting) in [
@@ -202,6 +232,8 @@ fn bad_file_values_name_the_setting_and_the_file() {
         ("addr = 9000\n", "addr"),
         ("ping_interval_millis = \"often\"\n", "ping_interval_millis"),
         ("data_dir = [\"a\"]\n", "data_dir"),
+        ("webhook_url = [\"gopher://a\"]\n", "webhook_url"),
+        ("webhook_url = [[\"https://a\"]]\n", "webhook_url"),
     ] {
         let file = write_file(dir.path(), text);
         let error = failure(&run(quire()

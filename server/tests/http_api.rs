@@ -13,6 +13,7 @@ mod http_api {
 
     mod authorization;
     mod bad_input;
+    mod changes;
     mod documents;
     mod failures;
     mod kinds;

@@ -147,4 +147,12 @@ pub enum StoreError {
         #[source]
         source: VersionRecordError,
     },
+
+    /// A value in the change log (a pending change, a cursor, the trimmed-through point) does
+    /// not decode.
+    #[error("change log {what} is corrupt")]
+    ChangeLogCorrupt {
+        /// Which kind of value.
+        what: String,
+    },
 }

@@ -6,6 +6,7 @@
 //! to its [`StoreHooks`], whose methods by default call the inner store, so a wrapper overrides
 //! only the calls it changes. Test support: hidden from the docs, not a supported API.
 
+use crate::change_log::ChangeLog;
 use crate::document_kind::DocumentKind;
 use crate::error::StoreError;
 use crate::store::{AppendReceipt, DocMeta, DocStore, LoadedDoc, Seq};
@@ -194,6 +195,11 @@ impl<S: DocStore, H: StoreHooks> DocStore for HookedStore<S, H> {
         version: VersionId,
     ) -> Result<Option<(VersionMeta, Vec<u8>)>, StoreError> {
         self.hooks.load_version(&self.inner, doc, version)
+    }
+
+    /// Not hooked: the change log is the inner store's, as it is.
+    fn change_log(&self) -> Option<&dyn ChangeLog> {
+        self.inner.change_log()
     }
 }
 

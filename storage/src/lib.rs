@@ -22,6 +22,7 @@
 //!                     'd' ‖ number ‖ 'u' ‖ seq -> update record
 //!                     'd' ‖ number ‖ 'v' ‖ id  -> version entry record
 //!                     'd' ‖ number ‖ 'w' ‖ id  -> version snapshot record
+//!                   tree "changes": the change log (see `sled_change_log`)
 //! ```
 //!
 //! Besides its snapshot and log, a document can hold named **versions**
@@ -36,6 +37,7 @@
 //! after sled's own flush (whose `sync_file_range` does not count) it calls
 //! `fdatasync` on sled's files and `fsync` on their directories (`sled_sync`).
 
+mod change_log;
 mod data_directory;
 mod document_entry;
 mod document_id;
@@ -44,8 +46,10 @@ mod document_locks;
 mod error;
 mod hooked_store;
 mod load;
+mod memory_change_log;
 mod memory_store;
 pub mod record;
+mod sled_change_log;
 mod sled_gate;
 mod sled_keys;
 mod sled_store;
@@ -57,6 +61,7 @@ mod version;
 mod version_record;
 mod write_latch;
 
+pub use change_log::{ChangeLog, EventRange, PendingChange, PendingKind, Settle, StoredEvent};
 pub use document_entry::EntryError;
 pub use document_id::{InvalidDocumentId, MAX_DOCUMENT_ID_BYTES, validate_document_id};
 pub use document_kind::{DocumentKind, UnknownDocumentKind};

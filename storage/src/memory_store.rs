@@ -11,11 +11,13 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use crate::change_log::ChangeLog;
 use crate::document_entry::DocumentEntry;
 use crate::document_id::validate_document_id;
 use crate::document_kind::DocumentKind;
 use crate::error::StoreError;
 use crate::load::LoadAssembler;
+use crate::memory_change_log::MemoryChangeLog;
 use crate::record::{RecordKind, encode_record, payload_length_of_stored};
 use crate::store::{AppendReceipt, DocMeta, DocStore, LoadedDoc, Seq};
 use crate::testing::{RawRecordAccess, RawSlot};
@@ -26,6 +28,7 @@ use crate::version_record::{decode_version_entry, decode_version_snapshot, encod
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<MemoryState>,
+    changes: MemoryChangeLog,
 }
 
 #[derive(Default)]
@@ -167,6 +170,7 @@ impl DocStore for MemoryStore {
     fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {
         validate_document_id(doc)?;
         let mut state = self.state();
+        let created = !state.documents.contains_key(doc);
         let mut entry = state.entry_or_new(doc)?;
         let seq = entry.record_append(update.len());
         let record =
@@ -178,7 +182,12 @@ impl DocStore for MemoryStore {
             seq,
             log_records: entry.log_records,
             log_bytes: entry.log_bytes,
+            created,
         })
+    }
+
+    fn change_log(&self) -> Option<&dyn ChangeLog> {
+        Some(&self.changes)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

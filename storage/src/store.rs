@@ -8,6 +8,7 @@
 
 use std::time::SystemTime;
 
+use crate::change_log::ChangeLog;
 use crate::document_kind::DocumentKind;
 use crate::error::StoreError;
 use crate::record::{RecordError, RecordKind};
@@ -142,6 +143,9 @@ pub struct AppendReceipt {
     pub log_records: u64,
     /// Payload bytes in the log since the last snapshot, this one included.
     pub log_bytes: u64,
+    /// This append created the document: it did not exist before (what
+    /// announces `document.created` to the change log's readers).
+    pub created: bool,
 }
 
 /// A document's size and activity, without its content.
@@ -291,4 +295,10 @@ pub trait DocStore: Send + Sync + 'static {
         doc: &str,
         version: VersionId,
     ) -> Result<Option<(VersionMeta, Vec<u8>)>, StoreError>;
+
+    /// The store's change log (see [`ChangeLog`]), if it keeps one: written in the same
+    /// database, so [`DocStore::flush`] makes it durable too.
+    fn change_log(&self) -> Option<&dyn ChangeLog> {
+        None
+    }
 }

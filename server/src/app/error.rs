@@ -24,6 +24,11 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// Webhooks are configured without the secret that signs them.
+    #[error(
+        "--webhook-url needs --webhook-secret: receivers verify each request's signature with it"
+    )]
+    WebhookWithoutSecret,
     /// Serving failed.
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),

@@ -42,6 +42,14 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// Refuses webhooks that could not be signed.
+fn check_webhooks(config: &ServeConfig) -> Result<(), ServerError> {
+    if !config.webhook_url.is_empty() && config.webhook_secret.is_none() {
+        return Err(ServerError::WebhookWithoutSecret);
+    }
+    Ok(())
+}
+
 /// A server with its listener open.
 pub struct Server {
     listener: TcpListener,
@@ -57,6 +65,7 @@ impl Server {
         config: ServeConfig,
         shutdown: CancellationToken,
     ) -> Result<Self, ServerError> {
+        check_webhooks(&config)?;
         let path = config.data_dir.clone();
         let cache_bytes = config.cache_bytes;
         let opened =
@@ -76,6 +85,7 @@ impl Server {
         store: Arc<dyn DocStore>,
         shutdown: CancellationToken,
     ) -> Result<Self, ServerError> {
+        check_webhooks(&config)?;
         let listener = listen(config.addr).map_err(|source| ServerError::Bind {
             addr: config.addr,
             source,

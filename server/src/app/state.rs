@@ -38,6 +38,18 @@ impl AppState {
         let tracker = TaskTracker::new();
         let storage = Storage::start(store, config.storage_settings());
         let registry = RoomRegistry::new(&config, storage.clone(), tracker.clone());
+        if let Some(journal) = storage.journal() {
+            // Tracked, so shutdown waits for it to announce the windows still open.
+            tracker.spawn(crate::changes::run_emitter(
+                journal.clone(),
+                shutdown.clone(),
+            ));
+            crate::webhooks::start(
+                journal.clone(),
+                crate::webhooks::WebhookSettings::of(&config),
+                shutdown.clone(),
+            );
+        }
         AppState {
             authenticator: config.auth_secret.as_deref().map(Authenticator::new),
             connection_limits: ConnectionLimits::new(

@@ -172,6 +172,39 @@ pub struct ServeConfig {
     /// Log lines on stderr: `pretty` for people, `json` for one JSON object per line.
     #[arg(long, env = "QUIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+
+    /// URL (http or https) that every change event is POSTed to, signed with --webhook-secret;
+    /// repeat the flag (or separate with commas, or give a list in the file) for several.
+    #[arg(long, env = "QUIRE_WEBHOOK_URL", value_delimiter = ',', value_parser = webhook_url)]
+    pub webhook_url: Vec<String>,
+
+    /// Secret that signs webhook bodies (header `Quire-Signature: sha256=<HMAC-SHA256>`);
+    /// required with --webhook-url.
+    #[arg(long, env = "QUIRE_WEBHOOK_SECRET")]
+    pub webhook_secret: Option<String>,
+
+    /// Debounce window of `document.updated`, in milliseconds: at most one event per document
+    /// per window, sent when the window ends.
+    #[arg(long, env = "QUIRE_WEBHOOK_DEBOUNCE_MILLIS", default_value_t = 2_000)]
+    pub webhook_debounce_millis: u64,
+
+    /// Longest one webhook request may take, in milliseconds, before it counts as failed and is
+    /// retried.
+    #[arg(long, env = "QUIRE_WEBHOOK_TIMEOUT_MILLIS", default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_timeout_millis: u64,
+
+    /// Longest wait between retries of a failing webhook, in milliseconds (waits double from
+    /// half a second up to this, with jitter).
+    #[arg(long, env = "QUIRE_WEBHOOK_MAX_BACKOFF_MILLIS", default_value_t = 60_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_max_backoff_millis: u64,
+
+    /// Change events kept for `/api/changes` readers (at least 1); older ones are dropped, but
+    /// never before every webhook has delivered them.
+    #[arg(long, env = "QUIRE_CHANGES_RETENTION_EVENTS", default_value_t = 100_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub changes_retention_events: u64,
 }
 
 impl ServeConfig {
@@ -205,6 +238,12 @@ impl ServeConfig {
             ping_interval_millis: 20_000,
             shutdown_grace_millis: 5_000,
             log_format: LogFormat::Pretty,
+            webhook_url: Vec::new(),
+            webhook_secret: None,
+            webhook_debounce_millis: 2_000,
+            webhook_timeout_millis: 10_000,
+            webhook_max_backoff_millis: 60_000,
+            changes_retention_events: 100_000,
         }
     }
 
@@ -230,6 +269,7 @@ impl ServeConfig {
             flush_timeout: Duration::from_millis(self.storage_flush_timeout_millis),
             reserve_bytes: self.storage_reserve_bytes,
             data_directory: Some(self.data_dir.clone()),
+            change_debounce: Duration::from_millis(self.webhook_debounce_millis),
         }
     }
 
@@ -263,6 +303,21 @@ fn size_limit(text: &str) -> Result<usize, String> {
         return Err(format!("must be at least {MIN_SIZE_LIMIT} bytes"));
     }
     Ok(value)
+}
+
+/// A webhook URL: absolute, http or https, with a host.
+fn webhook_url(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text).map_err(|error| format!("not a URL: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "webhooks are sent over http or https, not {:?}",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL names no host".to_owned());
+    }
+    Ok(text.to_owned())
 }
 
 /// A queue length: a whole number of at least 1.

@@ -159,24 +159,27 @@ pub fn resolve(matches: &ArgMatches) -> Result<Effective, ConfigError> {
                 key: id.clone(),
                 message,
             };
-            let text = match value {
-                toml::Value::String(text) => text.clone(),
-                toml::Value::Integer(number) => number.to_string(),
-                toml::Value::Float(number) => number.to_string(),
-                toml::Value::Boolean(flag) => flag.to_string(),
-                other => {
-                    return Err(invalid(format!(
-                        "expected a string, number or boolean, found {}",
-                        other.type_str()
-                    )));
+            // A list (`webhook_url = ["...", "..."]`) gives a setting that takes several values
+            // each of them, as repeating its flag would.
+            let texts = match value {
+                toml::Value::Array(items)
+                    if matches!(arg.get_action(), clap::ArgAction::Append) =>
+                {
+                    items
+                        .iter()
+                        .map(|item| scalar_text(item).map_err(&invalid))
+                        .collect::<Result<Vec<_>, _>>()?
                 }
+                other => vec![scalar_text(other).map_err(&invalid)?],
             };
             let long = format!("--{}", arg.get_long().unwrap_or(id.as_str()));
-            command
-                .clone()
-                .try_get_matches_from([long.as_str(), text.as_str()])
-                .map_err(|error| invalid(clap_message(&error)))?;
-            file_values.push((id.clone(), text));
+            for text in texts {
+                command
+                    .clone()
+                    .try_get_matches_from([long.as_str(), text.as_str()])
+                    .map_err(|error| invalid(clap_message(&error)))?;
+                file_values.push((id.clone(), text));
+            }
         }
     }
 
@@ -188,10 +191,13 @@ pub fn resolve(matches: &ArgMatches) -> Result<Effective, ConfigError> {
         let flag = format!("--{long}");
         let source = match matches.value_source(id) {
             Some(ValueSource::DefaultValue) | None => {
-                match file_values.iter().find(|(key, _)| key == id) {
-                    Some((_, text)) => {
-                        argv.push(flag.into());
-                        argv.push(text.into());
+                let mut from_file = file_values.iter().filter(|(key, _)| key == id).peekable();
+                match from_file.peek() {
+                    Some(_) => {
+                        for (_, text) in from_file {
+                            argv.push(flag.clone().into());
+                            argv.push(text.into());
+                        }
                         Source::File(
                             file.as_ref()
                                 .map(|(path, _)| path.clone())
@@ -228,15 +234,31 @@ pub fn resolve(matches: &ArgMatches) -> Result<Effective, ConfigError> {
     let settings = sources
         .into_iter()
         .map(|(key, source)| Setting {
-            value: effective
-                .get_raw(&key)
-                .and_then(|mut values| values.next())
-                .map(|value| value.to_string_lossy().into_owned()),
+            value: effective.get_raw(&key).and_then(|values| {
+                let values: Vec<String> = values
+                    .map(|value| value.to_string_lossy().into_owned())
+                    .collect();
+                (!values.is_empty()).then(|| values.join(","))
+            }),
             key,
             source,
         })
         .collect();
     Ok(Effective { config, settings })
+}
+
+/// A file value that is one string, number or boolean, as flag text.
+fn scalar_text(value: &toml::Value) -> Result<String, String> {
+    match value {
+        toml::Value::String(text) => Ok(text.clone()),
+        toml::Value::Integer(number) => Ok(number.to_string()),
+        toml::Value::Float(number) => Ok(number.to_string()),
+        toml::Value::Boolean(flag) => Ok(flag.to_string()),
+        other => Err(format!(
+            "expected a string, number or boolean, found {}",
+            other.type_str()
+        )),
+    }
 }
 
 /// Appends `flag` and each raw value clap saw for `id`.

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use storage::{DocMeta, DocumentKind};
 use yrs::updates::encoder::Encode;
 
-use super::extract::{bearer, binary_body, document_id, query, state_vector_parameter, timestamp};
+use super::extract::{
+    bearer, binary_body, document_id, query, state_vector_parameter, timestamp, token_scope,
+};
 use crate::admission::authorize;
 use crate::api_error::ApiError;
 use crate::app::AppState;
@@ -63,14 +65,7 @@ pub(crate) async fn list_documents(
     list: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<DocumentSummary>>, ApiError> {
     // With tokens, a listing shows only the documents the token names.
-    let scope = match &state.authenticator {
-        Some(authenticator) => Some(
-            authenticator
-                .verify(bearer(&headers))
-                .map_err(crate::admission::refusal_for)?,
-        ),
-        None => None,
-    };
+    let scope = token_scope(state.authenticator.as_ref(), &headers)?;
     let Query(list) = query(list)?;
     let limit = list.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let page = state

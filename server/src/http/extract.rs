@@ -82,6 +82,19 @@ pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// What the request's token covers: `None` when Quire runs open, else its verified claims (a
+/// missing or bad token is refused). For routes that span documents (listings, the change feed),
+/// which then show only the documents the claims cover.
+pub(crate) fn token_scope(
+    authenticator: Option<&crate::auth::Authenticator>,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<crate::auth::Claims>, ApiError> {
+    authenticator
+        .map(|authenticator| authenticator.verify(bearer(headers)))
+        .transpose()
+        .map_err(crate::admission::refusal_for)
+}
+
 /// RFC 3339 with milliseconds, UTC.
 pub(crate) fn timestamp(time: std::time::SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()

@@ -5,6 +5,7 @@
 //! update POSTed here is durable before the 2xx and reaches live clients like any other edit.
 //! Every refusal is a JSON [`ApiError`](crate::api_error::ApiError).
 
+mod changes;
 mod creation;
 mod documents;
 mod extract;
@@ -46,6 +47,7 @@ pub(crate) fn api_routes(max_body_bytes: usize) -> Router<AppState> {
             "/api/docs/{id}/versions/{version}/restore",
             post(versions::restore_version),
         )
+        .route("/api/changes", get(changes::stream_changes))
         .route("/api/openapi.json", get(openapi::serve_openapi))
         .layer(DefaultBodyLimit::max(max_body_bytes))
 }

@@ -69,7 +69,7 @@ pub fn openapi_document() -> Value {
         "info": {
             "title": "Quire HTTP API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Documents of a Quire server: export, import, list, delete and versions. Errors are JSON {error, code}."
+            "description": "Documents of a Quire server: export, import, list, delete, versions and the change feed. Errors are JSON {error, code}."
         },
         "paths": {
             "/api/docs": {"get": {
@@ -132,6 +132,19 @@ pub fn openapi_document() -> Value {
                     "404": error_response("No such document or version"),
                     "503": error_response("storage_unavailable: storage takes no writes now; nothing changed")}
             }},
+            "/api/changes": {"get": {
+                "summary": "Change events as Server-Sent Events: stored events after the cursor, then live ones (see docs/webhooks.md)",
+                "parameters": [
+                    {"name": "since", "in": "query", "description": "cursor: the id of the last event already seen (0: from the first kept event); omitted: live events only. The Last-Event-ID header wins over it.", "schema": {"type": "string"}},
+                    {"name": "Last-Event-ID", "in": "header", "description": "cursor, as an EventSource sends it on reconnecting", "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "An endless text/event-stream: each event has `id:` (the cursor), `event:` (its type) and `data:` (a ChangeEvent); `: keepalive` comments every 15 s; a final `expired` event if the reader falls behind retention",
+                        "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/ChangeEvent"}}}},
+                    "400": error_response("invalid_cursor: not a whole number"),
+                    "401": error_response("Token required (with --auth-secret); events are filtered to the documents the token covers"),
+                    "410": error_response("cursor_expired: events after the cursor are no longer kept; cursor_unknown: the cursor is past the last event. Resync from the documents and follow from the current end")}
+            }},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
             "/healthz": {"get": {"summary": "Alive", "responses": {"200": {"description": "ok"}}}},
             "/readyz": {"get": {"summary": "Ready: storage takes writes, accepting connections", "responses": {"200": {"description": "ready"}, "503": error_response("shutting_down, or storage_unavailable with the reason")}}},
@@ -148,6 +161,12 @@ pub fn openapi_document() -> Value {
                 "updated_at": {"type": "string", "format": "date-time"}, "clients": {"type": "integer"},
                 "in_memory": {"type": "boolean"}, "damaged": {"type": "boolean"},
                 "kind": {"type": "string", "enum": ["text", "rich"], "description": "chosen at creation; documents created by a first edit are text"}}},
+            "ChangeEvent": {"type": "object", "required": ["id", "type", "document", "time"], "properties": {
+                "id": {"type": "string", "description": "the event's sequence: unique, increasing, the SSE cursor"},
+                "type": {"type": "string", "enum": ["document.created", "document.updated", "document.deleted", "version.created"]},
+                "document": {"type": "string"}, "time": {"type": "string", "format": "date-time"},
+                "state_vector": {"type": "string", "format": "byte", "description": "Yjs v1 state vector after the change (not on document.deleted)"},
+                "version_id": {"type": "string", "description": "version.created only"}}},
             "Version": {"type": "object", "properties": {
                 "version_id": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
                 "label": {"type": "string"}, "bytes": {"type": "integer"}}}

@@ -118,6 +118,7 @@ mod tests {
             seq: Seq(4),
             log_records: 3,
             log_bytes: 35,
+            created: false,
         }));
         assert_eq!(log.last_seq(), Seq(4));
         assert_eq!(log.stored_bytes(), 135);
@@ -136,6 +137,7 @@ mod tests {
             seq: Seq(3),
             log_records: 2,
             log_bytes: 20,
+            created: false,
         }));
         // Compacted through seq 2 while seq 3 was being appended: seq 3 is still in the log.
         log.record_compaction(Seq(2), 12);

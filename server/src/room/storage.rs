@@ -19,13 +19,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use storage::{
-    DocMeta, DocStore, DocumentKind, LoadedDoc, Seq, StoreError, VersionId, VersionMeta,
+    DocMeta, DocStore, DocumentKind, LoadedDoc, PendingKind, Seq, Settle, StoreError, VersionId,
+    VersionMeta,
 };
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::storage_health::{PROBE_INTERVAL, StorageHealth};
 use super::writer::{CommitRequest, PersistResult, WriterSettings, is_storage_failure, run_writer};
 pub use super::writer::{Durability, PersistenceCounters, StorageError};
+use crate::changes::event::{EventBody, EventType};
+use crate::changes::{ChangeJournal, version_event};
 use crate::telemetry;
 
 /// Requests waiting for the writer before rooms feel back-pressure.
@@ -52,6 +55,8 @@ pub struct StorageSettings {
     pub reserve_bytes: u64,
     /// Where the store lives, named in what the operator is told when it fails.
     pub data_directory: Option<std::path::PathBuf>,
+    /// The debounce window of `document.updated` events (see [`crate::changes`]).
+    pub change_debounce: Duration,
 }
 
 impl StorageSettings {
@@ -62,6 +67,7 @@ impl StorageSettings {
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
             reserve_bytes: DEFAULT_RESERVE_BYTES,
             data_directory: None,
+            change_debounce: crate::changes::DEFAULT_DEBOUNCE,
         }
     }
 }
@@ -89,6 +95,8 @@ pub struct Storage {
     health: Arc<StorageHealth>,
     /// Places for whole-snapshot writes (see [`MAX_CONCURRENT_SNAPSHOT_WRITES`]).
     snapshot_writes: Arc<Semaphore>,
+    /// Records change events, when the store keeps a change log.
+    journal: Option<Arc<ChangeJournal>>,
 }
 
 impl Storage {
@@ -99,6 +107,8 @@ impl Storage {
         let health = Arc::new(
             StorageHealth::new(settings.reserve_bytes).with_location(settings.data_directory),
         );
+        let journal = ChangeJournal::open(store.clone(), settings.change_debounce);
+        let writer_journal = journal.clone();
         let writer_store = store.clone();
         let writer_counters = counters.clone();
         let writer_health = health.clone();
@@ -115,6 +125,7 @@ impl Storage {
                     receiver,
                     writer_counters,
                     writer_health,
+                    writer_journal,
                 )
             })
             .expect("the OS lets us start the storage writer thread");
@@ -125,7 +136,13 @@ impl Storage {
             counters,
             health,
             snapshot_writes: Arc::new(Semaphore::new(MAX_CONCURRENT_SNAPSHOT_WRITES)),
+            journal,
         }
+    }
+
+    /// The change journal, when the store keeps a change log.
+    pub(crate) fn journal(&self) -> Option<&Arc<ChangeJournal>> {
+        self.journal.as_ref()
     }
 
     /// Whether storage takes writes now, and why not.
@@ -185,18 +202,64 @@ impl Storage {
         .await
     }
 
-    /// Creates an empty document of `kind`, durably; `false` if it exists already.
+    /// Creates an empty document of `kind`, durably; `false` if it exists already. A creation is
+    /// announced (`document.created`) once durable, like a deletion.
     pub async fn create(&self, document: String, kind: DocumentKind) -> Result<bool, StorageError> {
+        let journal = self.journal.clone();
         self.blocking_watched("create", Some(0), move |store| {
-            store.create(&document, kind)
+            let Some(journal) = journal else {
+                return store.create(&document, kind);
+            };
+            // Marked before the write, so the create's own flush makes the mark durable: a crash
+            // before the announcement is announced at start (as a change of the document).
+            let mark = journal.intend(PendingKind::Change, &document);
+            let created = store.create(&document, kind);
+            match (&created, mark) {
+                (Ok(true), mark) => {
+                    let settle = mark.map(|mark| Settle {
+                        kind: PendingKind::Change,
+                        document: &document,
+                        mark,
+                    });
+                    let empty = crate::changes::state_vector_of(None, []);
+                    let body = EventBody::new(EventType::DocumentCreated, &document, Some(&empty));
+                    journal.announce(body, settle);
+                }
+                (Ok(false), Some(mark)) => journal.withdraw(PendingKind::Change, &document, mark),
+                _ => {}
+            }
+            created
         })
         .await
     }
 
-    /// Removes the document; whether it existed.
+    /// Removes the document; whether it existed. A deletion is announced once durable.
     pub async fn delete(&self, document: Arc<str>) -> Result<bool, StorageError> {
-        self.blocking_watched("delete", None, move |store| store.delete(&document))
-            .await
+        let journal = self.journal.clone();
+        self.blocking_watched("delete", None, move |store| {
+            let Some(journal) = journal else {
+                return store.delete(&document);
+            };
+            let mark = journal.intend(PendingKind::Change, &document);
+            let settle = mark.map(|mark| Settle {
+                kind: PendingKind::Change,
+                document: &document,
+                mark,
+            });
+            let existed = store.delete(&document);
+            match (&existed, mark) {
+                (Ok(true), _) => {
+                    let body = EventBody::new(EventType::DocumentDeleted, &document, None);
+                    journal.announce(body, settle);
+                }
+                (Ok(false), Some(mark)) => journal.withdraw(PendingKind::Change, &document, mark),
+                // A failed delete keeps the mark: at start it is found with the document still
+                // there, and announced as an update, which is harmless.
+                _ => {}
+            }
+            existed
+        })
+        .await
     }
 
     /// Keeps `snapshot` as a new version of the document.
@@ -206,8 +269,26 @@ impl Storage {
         label: String,
         snapshot: Vec<u8>,
     ) -> Result<VersionMeta, StorageError> {
+        let journal = self.journal.clone();
         self.blocking_watched("create_version", Some(snapshot.len()), move |store| {
-            store.create_version(&document, &label, &snapshot)
+            let Some(journal) = journal else {
+                return store.create_version(&document, &label, &snapshot);
+            };
+            let mark = journal.intend(PendingKind::Version, &document);
+            let created = store.create_version(&document, &label, &snapshot);
+            match (&created, mark) {
+                (Ok(meta), mark) => {
+                    let settle = mark.map(|mark| Settle {
+                        kind: PendingKind::Version,
+                        document: &document,
+                        mark,
+                    });
+                    journal.announce(version_event(&document, meta, &snapshot), settle);
+                }
+                (Err(_), Some(mark)) => journal.withdraw(PendingKind::Version, &document, mark),
+                (Err(_), None) => {}
+            }
+            created
         })
         .await
     }

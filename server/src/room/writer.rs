@@ -28,6 +28,7 @@ use super::flusher::{FlushWatchdog, Waiting};
 pub(crate) use super::storage_error::PersistResult;
 pub use super::storage_error::StorageError;
 use super::storage_health::StorageHealth;
+use crate::changes::{ChangeJournal, Marked};
 use crate::telemetry;
 
 /// How long the writer gathers requests before a flush when several documents are being
@@ -93,6 +94,7 @@ pub(crate) fn run_writer(
     mut receiver: mpsc::Receiver<CommitRequest>,
     counters: Arc<PersistenceCounters>,
     health: Arc<StorageHealth>,
+    journal: Option<Arc<ChangeJournal>>,
 ) {
     let mut batch = Vec::new();
     let mut pacing = CommitPacing::default();
@@ -102,6 +104,7 @@ pub(crate) fn run_writer(
         durability: settings.durability,
         counters,
         health,
+        journal,
     };
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
@@ -129,6 +132,8 @@ struct Writer {
     durability: Durability,
     counters: Arc<PersistenceCounters>,
     health: Arc<StorageHealth>,
+    /// Marks changed documents pending in the batch's own flush (see [`crate::changes`]).
+    journal: Option<Arc<ChangeJournal>>,
 }
 
 impl Writer {
@@ -159,9 +164,15 @@ impl Writer {
             .updates
             .fetch_add(appended_count as u64, Ordering::Relaxed);
         let mut waiting = Vec::with_capacity(batch.len());
+        let mut changed = Vec::new();
         for (request, result) in batch.drain(..).zip(appended) {
             match result {
-                Ok(receipt) => waiting.push((request.done, receipt)),
+                Ok(receipt) => {
+                    if let Some(receipt) = receipt {
+                        changed.push((request.document, receipt.created));
+                    }
+                    waiting.push((request.done, receipt));
+                }
                 Err(error) => {
                     if is_storage_failure(&error) {
                         self.health.record_failure(error.to_string());
@@ -170,6 +181,7 @@ impl Writer {
                 }
             }
         }
+        let marked = self.mark_pending(&changed);
         match self.durability {
             // After a failed write the store makes nothing durable (and sled's flush would never
             // return): what was appended is answered as failed at once.
@@ -185,7 +197,10 @@ impl Writer {
                 telemetry::record_storage("flush", started.elapsed());
                 // `None`: the flush ran past its limit, and the watchdog answered.
                 match flushed {
-                    Some((Ok(()), waiting)) => answer_receipts(waiting),
+                    Some((Ok(()), waiting)) => {
+                        self.scheduled(marked);
+                        answer_receipts(waiting);
+                    }
                     Some((Err(error), waiting)) => {
                         // Logged by the health, once per episode.
                         self.health.record_failure(error.to_string());
@@ -195,7 +210,37 @@ impl Writer {
                     None => {}
                 }
             }
-            Durability::Relaxed => answer_receipts(waiting),
+            Durability::Relaxed => {
+                self.scheduled(marked);
+                answer_receipts(waiting);
+            }
+        }
+    }
+
+    /// Writes the pending marks of `changed` documents, to be flushed with their updates. A
+    /// store that cannot write them cannot write at all: reported, so the batch fails.
+    fn mark_pending(&self, changed: &[(Arc<str>, bool)]) -> Option<Marked> {
+        let journal = self.journal.as_ref()?;
+        if changed.is_empty() || self.health.refuses_writes() {
+            return None;
+        }
+        match journal.mark(changed) {
+            Ok(marked) => Some(marked),
+            Err(error) if is_storage_failure(&error) => {
+                self.health.record_failure(error.to_string());
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not mark changes pending; they go unannounced");
+                None
+            }
+        }
+    }
+
+    /// The marked batch is durable: its documents' debounce windows open.
+    fn scheduled(&self, marked: Option<Marked>) {
+        if let (Some(journal), Some(marked)) = (&self.journal, marked) {
+            journal.durable(marked);
         }
     }
 

@@ -57,9 +57,13 @@ async fn every_path_in_the_openapi_document_is_routed() {
     let paths = document["paths"].as_object().expect("paths");
     assert!(paths.len() >= 12, "{paths:?}");
     for (path, methods) in paths {
-        let concrete = path
+        let mut concrete = path
             .replace("{id}", "openapi-probe")
             .replace("{version}", "1");
+        if path == "/api/changes" {
+            // A bad cursor gets a (routed) 400 at once; a good one would stream forever.
+            concrete.push_str("?since=probe");
+        }
         for method in methods.as_object().expect("methods").keys() {
             let method: Method = method.to_uppercase().parse().expect("an HTTP method");
             let probe = request(method.clone(), &concrete, Some("application/json"), "{}");

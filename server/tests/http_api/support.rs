@@ -61,6 +61,15 @@ impl TestApp {
         self.shutdown.cancel();
     }
 
+    /// Sends `request` to the router and returns the answer unread (a stream, read as it comes).
+    pub async fn open(&self, request: Request<Body>) -> axum::response::Response {
+        self.router
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|never| match never {})
+    }
+
     /// Sends `request` to the router and reads the whole answer.
     pub async fn send(&self, request: Request<Body>) -> Reply {
         let response = self

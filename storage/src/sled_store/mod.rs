@@ -15,6 +15,7 @@ use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
+use crate::change_log::ChangeLog;
 use crate::data_directory::{OpenedDirectory, open_data_directory, sled_directory};
 use crate::document_entry::DocumentEntry;
 use crate::document_id::validate_document_id;
@@ -23,6 +24,7 @@ use crate::document_locks::DocumentLocks;
 use crate::error::StoreError;
 use crate::load::LoadAssembler;
 use crate::record::{RecordKind, encode_record, payload_length_of_stored};
+use crate::sled_change_log::SledChangeLog;
 use crate::sled_gate;
 use crate::sled_keys::{
     document_prefix, entry_key, entry_key_prefix, id_from_entry_key, seq_from_update_key,
@@ -41,6 +43,8 @@ mod writes;
 /// A `DocStore` persisted in a sled database inside a data directory.
 pub struct SledStore {
     documents: sled::Tree,
+    /// The change log, in a tree of its own in the same database.
+    changes: SledChangeLog,
     database: sled::Db,
     /// sled's files, synced after every flush (see `sled_sync`).
     files: SledFiles,
@@ -84,6 +88,7 @@ impl SledStore {
             source,
         })?;
         Ok(SledStore {
+            changes: SledChangeLog::open(&database)?,
             documents,
             database,
             files,
@@ -270,6 +275,10 @@ impl DocStore for SledStore {
                 path: sled_directory(&self.directory),
                 source,
             }))
+    }
+
+    fn change_log(&self) -> Option<&dyn ChangeLog> {
+        Some(&self.changes)
     }
 
     fn available_bytes(&self) -> Option<u64> {

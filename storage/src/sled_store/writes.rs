@@ -21,9 +21,9 @@ impl SledStore {
     ) -> Result<AppendReceipt, StoreError> {
         validate_document_id(doc)?;
         let _guard = self.document_locks.lock(doc);
-        let mut entry = match self.read_entry(doc)? {
-            Some(entry) => entry,
-            None => DocumentEntry::new(self.database.generate_id()?),
+        let (mut entry, created) = match self.read_entry(doc)? {
+            Some(entry) => (entry, false),
+            None => (DocumentEntry::new(self.database.generate_id()?), true),
         };
         let seq = entry.record_append(update.len());
         let record =
@@ -36,6 +36,7 @@ impl SledStore {
             seq,
             log_records: entry.log_records,
             log_bytes: entry.log_bytes,
+            created,
         })
     }
 
@@ -49,21 +50,22 @@ impl SledStore {
         let _guards = self
             .document_locks
             .lock_many(appends.iter().map(|(doc, _)| *doc));
-        // Each document's entry, and whether an append to it went into the batch.
-        let mut entries: HashMap<&str, (DocumentEntry, bool)> = HashMap::new();
+        // Each document's entry, whether this batch creates it, and whether an append to it went
+        // into the batch.
+        let mut entries: HashMap<&str, (DocumentEntry, bool, bool)> = HashMap::new();
         let mut batch = sled::Batch::default();
         let mut results: Vec<Result<AppendReceipt, StoreError>> = appends
             .iter()
             .map(|&(doc, update)| {
                 validate_document_id(doc)?;
-                let (entry, appended) = match entries.entry(doc) {
+                let (entry, new, appended) = match entries.entry(doc) {
                     Entry::Occupied(occupied) => occupied.into_mut(),
                     Entry::Vacant(vacant) => {
-                        let entry = match self.read_entry(doc)? {
-                            Some(entry) => entry,
-                            None => DocumentEntry::new(self.database.generate_id()?),
+                        let (entry, new) = match self.read_entry(doc)? {
+                            Some(entry) => (entry, false),
+                            None => (DocumentEntry::new(self.database.generate_id()?), true),
                         };
-                        vacant.insert((entry, false))
+                        vacant.insert((entry, new, false))
                     }
                 };
                 // Encoded before the entry counts it: a payload refused here
@@ -72,21 +74,24 @@ impl SledStore {
                 let record = encode_record(RecordKind::Update, seq, update)
                     .map_err(StoreError::PayloadTooLarge)?;
                 entry.record_append(update.len());
+                // The first append that lands creates a new document; a refused one did not.
+                let created = *new && !*appended;
                 *appended = true;
                 batch.insert(update_key(entry.document_number, seq), record);
                 Ok(AppendReceipt {
                     seq,
                     log_records: entry.log_records,
                     log_bytes: entry.log_bytes,
+                    created,
                 })
             })
             .collect();
-        for (doc, (entry, appended)) in &entries {
+        for (doc, (entry, _, appended)) in &entries {
             if *appended {
                 batch.insert(entry_key(doc), entry.encode());
             }
         }
-        let anything = entries.values().any(|(_, appended)| *appended);
+        let anything = entries.values().any(|(_, _, appended)| *appended);
         if anything && let Err(error) = self.apply(batch) {
             let description = error.to_string();
             for result in results.iter_mut().filter(|result| result.is_ok()) {

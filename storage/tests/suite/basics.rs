@@ -23,17 +23,20 @@ pub fn appends_load_in_order(store: &dyn TestStore) {
             AppendReceipt {
                 seq: Seq(1),
                 log_records: 1,
-                log_bytes: 3
+                log_bytes: 3,
+                created: true,
             },
             AppendReceipt {
                 seq: Seq(2),
                 log_records: 2,
-                log_bytes: 6
+                log_bytes: 6,
+                created: false,
             },
             AppendReceipt {
                 seq: Seq(3),
                 log_records: 3,
-                log_bytes: 11
+                log_bytes: 11,
+                created: false,
             },
         ]
     );
@@ -141,7 +144,8 @@ pub fn recreated_document_starts_fresh(store: &dyn TestStore) {
         AppendReceipt {
             seq: Seq(1),
             log_records: 1,
-            log_bytes: 5
+            log_bytes: 5,
+            created: true,
         }
     );
     let loaded = store.load("doc").unwrap();
@@ -231,6 +235,8 @@ pub fn append_many_matches_appending_one_by_one(store: &dyn TestStore) {
         seq: Seq(seq),
         log_records,
         log_bytes,
+        // Only "b" and "c" are new, and each gets one append.
+        created: seq == 1,
     };
     assert_eq!(
         receipts,

@@ -8,6 +8,7 @@
 //! record-decoder property tests live in their own modules.
 
 mod basics;
+mod changes;
 mod compaction;
 mod corruption;
 mod fixtures;
@@ -53,6 +54,11 @@ for_every_store! {
     basics::concurrent_appends_get_distinct_seqs,
     basics::append_many_matches_appending_one_by_one,
     basics::append_many_refuses_a_bad_append_alone,
+    changes::events_are_numbered_and_read_after_a_cursor,
+    changes::pending_changes_settle_only_with_their_mark,
+    changes::deletions_and_versions_are_marked_too,
+    changes::trimming_keeps_the_numbering,
+    changes::delivery_cursors_are_per_subscriber,
     compaction::compact_keeps_tail,
     compaction::compact_then_more_appends,
     compaction::compact_through_everything_empties_log,

@@ -317,3 +317,34 @@ fn versions_live_under_their_document_prefix() {
         ]
     );
 }
+
+/// The change log survives a reopen: events, pending changes, cursors and the numbering (even
+/// with every event trimmed), so no event id is ever handed out twice.
+#[test]
+fn reopen_keeps_the_change_log() {
+    let directory = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(directory.path()).unwrap();
+        let log = store.change_log().unwrap();
+        log.append_events(&[b"1".to_vec(), b"2".to_vec()], None)
+            .unwrap();
+        log.trim_events(2).unwrap();
+        log.append_events(&[b"3".to_vec()], None).unwrap();
+        log.mark_pending(&[("doc", true)], 5).unwrap();
+        log.set_delivered_through("hook", 3).unwrap();
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(directory.path()).unwrap();
+    let log = store.change_log().unwrap();
+    let events = log.events_after(0, 10).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].sequence, &events[0].payload[..]), (3, &b"3"[..]));
+    assert_eq!(log.pending_changes().unwrap()[0].mark, 5);
+    assert_eq!(log.delivered_through("hook").unwrap(), Some(3));
+    log.trim_events(3).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let store = SledStore::open(directory.path()).unwrap();
+    let log = store.change_log().unwrap();
+    assert_eq!(log.append_events(&[b"4".to_vec()], None).unwrap(), [4]);
+}

@@ -111,6 +111,7 @@ fn gated_writer_with(flush_timeout: Duration, reserve_bytes: u64) -> GatedWriter
             receiver,
             Arc::default(),
             writer_health,
+            None,
         );
     });
     GatedWriter {
