@@ -21,7 +21,7 @@ use yrs::types::{ToJson, TypeRef};
 use yrs::updates::encoder::Encode;
 use yrs::{
     Any, Array, ArrayRef, Doc, GetString, Map, MapRef, Out, ReadTxn, StateVector, Text, TextRef,
-    Transact, XmlElementRef, XmlFragment, XmlFragmentRef, XmlTextRef,
+    Transact, XmlElementRef, XmlFragmentRef, XmlTextRef,
 };
 
 /// How a document can be exported.
@@ -396,20 +396,24 @@ fn nested_deeper_than(root: BranchPtr, limit: usize, transaction: &impl ReadTxn)
                 children.push(BranchPtr::from(child));
             }
         };
+        // Whatever its kind, a branch may hold keyed entries (a map's, or an XML node's
+        // attributes, which may be shared types too) and a sequence (whose items need not be
+        // what its kind suggests: an XML element can hold a plain value first). Both are read,
+        // as a restore reads them, so nothing nested hides from the measure.
+        MapRef::from(branch)
+            .iter(transaction)
+            .for_each(|(_, value)| take(&value));
         match kind_of(branch, transaction) {
-            RootKind::Map => MapRef::from(branch)
-                .iter(transaction)
-                .for_each(|(_, value)| take(&value)),
-            RootKind::Array | RootKind::Empty => ArrayRef::from(branch)
-                .iter(transaction)
-                .for_each(|value| take(&value)),
+            RootKind::Map => {}
             RootKind::Text | RootKind::XmlText => TextRef::from(branch)
                 .diff(transaction, YChange::identity)
                 .iter()
                 .for_each(|chunk| take(&chunk.insert)),
-            RootKind::XmlFragment | RootKind::XmlElement => XmlFragmentRef::from(branch)
-                .children(transaction)
-                .for_each(|child| children.push(child.as_ptr())),
+            RootKind::Array | RootKind::Empty | RootKind::XmlFragment | RootKind::XmlElement => {
+                ArrayRef::from(branch)
+                    .iter(transaction)
+                    .for_each(|value| take(&value))
+            }
         }
         pending.extend(children.into_iter().map(|child| (child, depth + 1)));
     }

@@ -292,3 +292,47 @@ fn restoring_absurdly_nested_types_is_refused_and_changes_nothing() {
     );
     assert!(drain(&mut room).is_empty());
 }
+
+/// Nesting hidden where XML children are not looked for is measured too: behind a plain value
+/// that comes first among an element's children, and inside an element's attribute.
+#[test]
+fn nesting_behind_a_plain_first_child_or_in_an_attribute_is_refused_too() {
+    use yrs::branch::BranchPtr;
+    use yrs::{Array, ArrayRef, MapPrelim, MapRef, WriteTxn, XmlElementPrelim, XmlFragment};
+    let behind_a_value = Doc::new();
+    {
+        let mut transaction = behind_a_value.transact_mut();
+        let fragment = transaction.get_or_insert_xml_fragment("deep");
+        let element = fragment.push_back(&mut transaction, XmlElementPrelim::empty("div"));
+        let children = ArrayRef::from(BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(
+            &element,
+        )));
+        children.push_back(&mut transaction, "a plain value first");
+        let mut parent = children.push_back(&mut transaction, XmlElementPrelim::empty("div"));
+        for _ in 0..50_000 {
+            parent = parent.push_back(&mut transaction, XmlElementPrelim::empty("div"));
+        }
+    }
+    let in_an_attribute = Doc::new();
+    {
+        let mut transaction = in_an_attribute.transact_mut();
+        let fragment = transaction.get_or_insert_xml_fragment("deep");
+        let element = fragment.push_back(&mut transaction, XmlElementPrelim::empty("div"));
+        let attributes = MapRef::from(BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(
+            &element,
+        )));
+        let mut map = attributes.insert(&mut transaction, "data", MapPrelim::default());
+        for _ in 0..50_000 {
+            map = map.insert(&mut transaction, "data", MapPrelim::default());
+        }
+    }
+    for deep in [behind_a_value, in_an_attribute] {
+        let mut room = Room::new();
+        let refused = room.handle_restore(&state_of(&deep)).unwrap_err();
+        assert!(
+            matches!(refused, ProtocolError::TooDeep { .. }),
+            "{refused:?}"
+        );
+        assert!(drain(&mut room).is_empty());
+    }
+}
