@@ -16,12 +16,14 @@
 //! from the tree once, at open), so events land in sequence order, a reader never sees a later
 //! one before an earlier, and asking for the range reads no disk.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::change_log::{ChangeLog, EventRange, PendingChange, PendingKind, Settle, StoredEvent};
 use crate::error::StoreError;
+use crate::sled_gate;
+use crate::write_latch::WriteLatch;
 
 const EVENT: u8 = b'e';
 const PENDING: u8 = b'p';
@@ -36,11 +38,14 @@ pub(crate) struct SledChangeLog {
     tree: sled::Tree,
     /// The events kept; held while appending or trimming.
     range: Mutex<EventRange>,
+    /// The store's: a failed write here stops the store's writes too, and the other way round
+    /// (see `write_latch`: after one, sled's flush never returns).
+    latch: Arc<WriteLatch>,
 }
 
 impl SledChangeLog {
     /// The change log in `database`'s `changes` tree, created if absent.
-    pub(crate) fn open(database: &sled::Db) -> Result<Self, StoreError> {
+    pub(crate) fn open(database: &sled::Db, latch: Arc<WriteLatch>) -> Result<Self, StoreError> {
         let tree = database.open_tree("changes")?;
         let trimmed = read_number(&tree, TRIMMED, "trimmed-through")?;
         let newest = match tree.scan_prefix([EVENT]).keys().next_back() {
@@ -53,6 +58,7 @@ impl SledChangeLog {
                 trimmed_through: trimmed,
                 last: newest.max(trimmed),
             }),
+            latch,
         })
     }
 }
@@ -119,6 +125,15 @@ fn from_transaction(error: TransactionError<StoreError>) -> StoreError {
 }
 
 impl SledChangeLog {
+    /// Runs one write of the log (a sled transaction or batch) as the store runs its batches:
+    /// through the gate, since sled takes its global lock exclusively for both (`sled_gate`),
+    /// and under the store's write latch.
+    fn write<T>(&self, write: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let _batch = sled_gate::enter_batch();
+        self.latch.check()?;
+        self.latch.observe(write())
+    }
+
     /// Sets `flags` (kept with those already set) and `mark` on each document's pending mark.
     fn add_flags(
         &self,
@@ -126,19 +141,21 @@ impl SledChangeLog {
         changes: &[(&str, u8)],
         mark: u64,
     ) -> Result<(), StoreError> {
-        self.tree
-            .transaction(|tree| {
-                for (document, flags) in changes {
-                    let key = pending_key(kind, document);
-                    let kept = tree
-                        .get(&key)?
-                        .and_then(|raw| decode_pending(&raw))
-                        .map_or(0, |(flags, _)| flags);
-                    tree.insert(key, &encode_pending(flags | kept, mark)[..])?;
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(from_transaction)
+        self.write(|| {
+            self.tree
+                .transaction(|tree| {
+                    for (document, flags) in changes {
+                        let key = pending_key(kind, document);
+                        let kept = tree
+                            .get(&key)?
+                            .and_then(|raw| decode_pending(&raw))
+                            .map_or(0, |(flags, _)| flags);
+                        tree.insert(key, &encode_pending(flags | kept, mark)[..])?;
+                    }
+                    Ok::<_, ConflictableTransactionError<StoreError>>(())
+                })
+                .map_err(from_transaction)
+        })
     }
 }
 
@@ -192,20 +209,22 @@ impl ChangeLog for SledChangeLog {
             .collect();
         let settle_key =
             settle.map(|settle| (pending_key(settle.kind, settle.document), settle.mark));
-        self.tree
-            .transaction(|tree| {
-                for (sequence, payload) in sequences.iter().zip(payloads) {
-                    tree.insert(&event_key(*sequence)[..], payload.as_slice())?;
-                }
-                if let Some((key, mark)) = &settle_key {
-                    let current = tree.get(key)?.and_then(|raw| decode_pending(&raw));
-                    if current.is_some_and(|(_, current)| current == *mark) {
-                        tree.remove(key.as_slice())?;
+        self.write(|| {
+            self.tree
+                .transaction(|tree| {
+                    for (sequence, payload) in sequences.iter().zip(payloads) {
+                        tree.insert(&event_key(*sequence)[..], payload.as_slice())?;
                     }
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(from_transaction)?;
+                    if let Some((key, mark)) = &settle_key {
+                        let current = tree.get(key)?.and_then(|raw| decode_pending(&raw));
+                        if current.is_some_and(|(_, current)| current == *mark) {
+                            tree.remove(key.as_slice())?;
+                        }
+                    }
+                    Ok::<_, ConflictableTransactionError<StoreError>>(())
+                })
+                .map_err(from_transaction)
+        })?;
         range.last += payloads.len() as u64;
         Ok(sequences)
     }
@@ -243,7 +262,7 @@ impl ChangeLog for SledChangeLog {
             batch.remove(key?);
         }
         batch.insert(TRIMMED, &through.to_be_bytes());
-        self.tree.apply_batch(batch)?;
+        self.write(|| Ok(self.tree.apply_batch(batch)?))?;
         range.trimmed_through = through;
         Ok(())
     }
@@ -258,8 +277,12 @@ impl ChangeLog for SledChangeLog {
     }
 
     fn set_delivered_through(&self, subscriber: &str, through: u64) -> Result<(), StoreError> {
-        self.tree
-            .insert(prefixed(CURSOR, subscriber), &through.to_be_bytes())?;
+        self.latch.check()?;
+        self.latch.observe(
+            self.tree
+                .insert(prefixed(CURSOR, subscriber), &through.to_be_bytes())
+                .map_err(StoreError::from),
+        )?;
         Ok(())
     }
 }

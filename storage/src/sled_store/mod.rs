@@ -14,6 +14,7 @@
 use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::change_log::ChangeLog;
 use crate::data_directory::{OpenedDirectory, open_data_directory, sled_directory};
@@ -51,7 +52,7 @@ pub struct SledStore {
     document_locks: DocumentLocks,
     directory: PathBuf,
     /// Set by the first failed write: sled makes nothing durable after it (see `write_latch`).
-    latch: WriteLatch,
+    latch: Arc<WriteLatch>,
     /// Held, never read: dropping it (last, after sled has closed) releases
     /// the directory for the next opener.
     _directory_lock: File,
@@ -87,14 +88,15 @@ impl SledStore {
             path: sled_directory,
             source,
         })?;
+        let latch = Arc::new(WriteLatch::default());
         Ok(SledStore {
-            changes: SledChangeLog::open(&database)?,
+            changes: SledChangeLog::open(&database, Arc::clone(&latch))?,
             documents,
             database,
             files,
             document_locks: DocumentLocks::new(),
             directory: directory.to_path_buf(),
-            latch: WriteLatch::default(),
+            latch,
             _directory_lock: lock_file,
         })
     }

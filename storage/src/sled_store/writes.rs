@@ -122,9 +122,10 @@ impl Drop for SledStore {
 impl SledStore {
     /// Applies a batch of writes, unless an earlier write failed (see `write_latch`).
     pub(super) fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
-        self.latch.check()?;
         let applied = {
             let _batch = sled_gate::enter_batch();
+            // Checked once through the gate: a flush it waited for may have failed meanwhile.
+            self.latch.check()?;
             self.documents.apply_batch(batch)
         };
         self.latch.observe(applied.map_err(StoreError::from))
