@@ -420,5 +420,15 @@ test('webhook settings are checked at start', () => {
   assert.match(relative.stderr.toString(), /not a URL/)
   const unsigned = serve('--webhook-url', 'https://example.com/hook')
   assert.notEqual(unsigned.status, 0)
-  assert.match(unsigned.stderr.toString(), /needs --webhook-secret/)
+  assert.match(unsigned.stderr.toString(), /needs a non-empty --webhook-secret/)
+  const emptySecret = serve('--webhook-url', 'https://example.com/hook', '--webhook-secret', ' ')
+  assert.notEqual(emptySecret.status, 0)
+  assert.match(emptySecret.stderr.toString(), /needs a non-empty --webhook-secret/)
+  // quire config print shows neither the secret nor a URL's password or query.
+  const printed = spawnSync(quireBin, ['config', 'print', '--webhook-url', 'https://hooks:pw@example.com/in?token=t1',
+    '--webhook-secret', 'the-secret'])
+  assert.equal(printed.status, 0, printed.stderr.toString())
+  const text = printed.stdout.toString()
+  assert.match(text, /webhook_url = "https:\/\/hooks:\*\*\*@example.com\/in\?\*\*\*"/)
+  assert.ok(!text.includes('pw@') && !text.includes('t1') && !text.includes('the-secret'), text)
 })

@@ -26,7 +26,8 @@ pub enum ServerError {
     },
     /// Webhooks are configured without the secret that signs them.
     #[error(
-        "--webhook-url needs --webhook-secret: receivers verify each request's signature with it"
+        "--webhook-url needs a non-empty --webhook-secret: receivers verify each request's \
+         signature with it"
     )]
     WebhookWithoutSecret,
     /// Serving failed.

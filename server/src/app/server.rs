@@ -44,7 +44,12 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Refuses webhooks that could not be signed.
 fn check_webhooks(config: &ServeConfig) -> Result<(), ServerError> {
-    if !config.webhook_url.is_empty() && config.webhook_secret.is_none() {
+    // An empty secret would sign with an empty key: anyone could forge the signatures.
+    let secret_missing = config
+        .webhook_secret
+        .as_deref()
+        .is_none_or(|secret| secret.trim().is_empty());
+    if !config.webhook_url.is_empty() && secret_missing {
         return Err(ServerError::WebhookWithoutSecret);
     }
     Ok(())

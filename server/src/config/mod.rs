@@ -127,7 +127,7 @@ pub struct ServeConfig {
 
     /// Secret that signs access tokens. When set, every WebSocket and `/api` request needs a
     /// token (`quire token` makes one); when unset, Quire runs open and says so at start.
-    #[arg(long, env = "QUIRE_AUTH_SECRET")]
+    #[arg(long, env = "QUIRE_AUTH_SECRET", hide_env_values = true)]
     pub auth_secret: Option<String>,
 
     /// Origins allowed to open WebSockets, comma-separated (e.g. `https://docs.example.com`);
@@ -180,7 +180,7 @@ pub struct ServeConfig {
 
     /// Secret that signs webhook bodies (header `Quire-Signature: sha256=<HMAC-SHA256>`);
     /// required with --webhook-url.
-    #[arg(long, env = "QUIRE_WEBHOOK_SECRET")]
+    #[arg(long, env = "QUIRE_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
 
     /// Debounce window of `document.updated`, in milliseconds: at most one event per document

@@ -68,7 +68,11 @@ impl Effective {
             let line = match &setting.value {
                 None => format!("# {} is not set", setting.key),
                 Some(_) if is_secret(&setting.key) => format!("{} = \"***\"", setting.key),
-                Some(value) => format!("{} = {}", setting.key, toml_literal(value)),
+                Some(value) => format!(
+                    "{} = {}",
+                    setting.key,
+                    toml_literal(&mask_url_credentials(value))
+                ),
             };
             out.push_str(&format!("{line} # {}\n", setting.source));
         }
@@ -80,6 +84,42 @@ impl Effective {
 fn is_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     key.contains("secret") || key.contains("token")
+}
+
+/// `value` with the credentials of any URL in it hidden: a password in its user info and its
+/// whole query (where webhook receivers often take a token) become `***`.
+fn mask_url_credentials(value: &str) -> String {
+    let ends_part = |character: char| matches!(character, ',' | ' ' | '"');
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(scheme_end) = rest.find("://") {
+        out.push_str(&rest[..scheme_end + 3]);
+        rest = &rest[scheme_end + 3..];
+        let url_end = rest.find(ends_part).unwrap_or(rest.len());
+        let (url, after) = rest.split_at(url_end);
+        let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+        let (authority, path) = url.split_at(authority_end);
+        match authority.rsplit_once('@') {
+            Some((user_info, host)) => {
+                let user = user_info
+                    .split_once(':')
+                    .map_or(user_info, |(user, _)| user);
+                let hidden = if user_info.contains(':') { ":***" } else { "" };
+                out.push_str(&format!("{user}{hidden}@{host}"));
+            }
+            None => out.push_str(authority),
+        }
+        match path.split_once('?') {
+            Some((before, query)) => {
+                let fragment = query.find('#').map_or("", |at| &query[at..]);
+                out.push_str(&format!("{before}?***{fragment}"));
+            }
+            None => out.push_str(path),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `value` as a TOML literal: numbers and booleans bare, anything else a quoted string.
@@ -298,6 +338,21 @@ fn clap_message(error: &clap::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_masked() {
+        assert_eq!(
+            mask_url_credentials(
+                "https://hooks:s3cret@example.com/in?token=abc#top,http://plain.example/x"
+            ),
+            "https://hooks:***@example.com/in?***#top,http://plain.example/x"
+        );
+        assert_eq!(
+            mask_url_credentials("postgres://quire@db/quire"),
+            "postgres://quire@db/quire"
+        );
+        assert_eq!(mask_url_credentials("0.0.0.0:8080"), "0.0.0.0:8080");
+    }
 
     #[test]
     fn secrets_are_masked() {
