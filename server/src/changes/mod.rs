@@ -202,6 +202,20 @@ impl ChangeJournal {
         }
     }
 
+    /// Blocking, before the store creates `document` explicitly: marks it pending as created, so
+    /// the creation's own flush makes the mark durable and a crash before the announcement
+    /// still announces `document.created` at start. The mark, or `None` (logged).
+    pub(crate) fn intend_creation(&self, document: &str) -> Option<u64> {
+        let mark = self.new_mark();
+        match self.log().mark_pending(&[(document, true)], mark) {
+            Ok(()) => Some(mark),
+            Err(error) => {
+                warn!(%error, document, "could not mark a creation pending");
+                None
+            }
+        }
+    }
+
     /// Blocking: the write [`ChangeJournal::intend`] marked did not happen: drops the mark.
     pub(crate) fn withdraw(&self, kind: PendingKind, document: &str, mark: u64) {
         let settle = Settle {

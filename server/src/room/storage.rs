@@ -210,9 +210,14 @@ impl Storage {
             let Some(journal) = journal else {
                 return store.create(&document, kind);
             };
+            // An existing document is refused before anything is marked: its own pending mark
+            // (an open debounce window's) must not be overwritten or withdrawn.
+            if store.metadata(&document)?.is_some() {
+                return Ok(false);
+            }
             // Marked before the write, so the create's own flush makes the mark durable: a crash
-            // before the announcement is announced at start (as a change of the document).
-            let mark = journal.intend(PendingKind::Change, &document);
+            // before the announcement still announces the creation at start.
+            let mark = journal.intend_creation(&document);
             let created = store.create(&document, kind);
             match (&created, mark) {
                 (Ok(true), mark) => {
