@@ -166,38 +166,41 @@ impl ChangeReader {
     }
 
     async fn step(&mut self) -> Step {
-        if self.finished || self.token_expiry().is_zero() {
-            return Step::End;
-        }
-        while let Some(event) = self.pending.pop_front() {
-            if self
-                .scope
-                .as_ref()
-                .is_none_or(|claims| claims.covers(&event.body.document))
-            {
-                return Step::Send(
-                    SseEvent::default()
-                        .id(event.sequence.to_string())
-                        .event(event.body.kind.name())
-                        .data(event.to_json()),
-                );
+        // A loop, not a recursion: a token may cover none of a long backlog's pages, and each
+        // page passed over would otherwise nest one more future.
+        loop {
+            if self.finished || self.token_expiry().is_zero() {
+                return Step::End;
             }
-        }
-        match self.read().await {
-            Ok(page) if page.expired => {
-                self.finished = true;
-                Step::Send(SseEvent::default().event("expired").data(
-                    r#"{"error":"events after this stream's position were trimmed; resync","code":"cursor_expired"}"#,
-                ))
+            while let Some(event) = self.pending.pop_front() {
+                if self
+                    .scope
+                    .as_ref()
+                    .is_none_or(|claims| claims.covers(&event.body.document))
+                {
+                    return Step::Send(
+                        SseEvent::default()
+                            .id(event.sequence.to_string())
+                            .event(event.body.kind.name())
+                            .data(event.to_json()),
+                    );
+                }
             }
-            Ok(page) if page.through == self.cursor => Step::Wait,
-            Ok(page) => {
-                // Past unreadable events too, even when no event is left to send.
-                self.cursor = page.through;
-                self.pending.extend(page.events);
-                Box::pin(self.step()).await
+            match self.read().await {
+                Ok(page) if page.expired => {
+                    self.finished = true;
+                    return Step::Send(SseEvent::default().event("expired").data(
+                        r#"{"error":"events after this stream's position were trimmed; resync","code":"cursor_expired"}"#,
+                    ));
+                }
+                Ok(page) if page.through == self.cursor => return Step::Wait,
+                Ok(page) => {
+                    // Past unreadable events too, even when no event is left to send.
+                    self.cursor = page.through;
+                    self.pending.extend(page.events);
+                }
+                Err(_) => return Step::End,
             }
-            Err(_) => Step::End,
         }
     }
 

@@ -14,6 +14,9 @@ use crate::changes::event::Event;
 use crate::changes::{ChangeJournal, Page};
 use crate::telemetry;
 
+/// How much of a receiver's answer is read to keep its connection for the next request.
+const MAX_DRAINED_RESPONSE_BYTES: usize = 64 * 1024;
+
 /// Events read from the change log at a time.
 const PAGE: usize = 64;
 
@@ -179,8 +182,16 @@ impl Delivery {
             .await
             .map_err(|error| AttemptError::Transport(error.without_url()))?;
         let status = response.status();
-        // The body is not wanted, but reading it lets the connection be reused.
-        let _ = response.bytes().await;
+        // The body is not wanted, but reading a short one lets the connection be reused. A long
+        // one is dropped unread (closing the connection) rather than buffered.
+        let mut response = response;
+        let mut unread = MAX_DRAINED_RESPONSE_BYTES;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            match unread.checked_sub(chunk.len()) {
+                Some(left) => unread = left,
+                None => break,
+            }
+        }
         if status.is_success() {
             Ok(())
         } else {
