@@ -68,6 +68,15 @@ pub(crate) struct Marked {
     documents: Vec<(Arc<str>, bool)>,
 }
 
+impl Marked {
+    /// Whether `document` got a mark.
+    pub(crate) fn covers(&self, document: &str) -> bool {
+        self.documents
+            .iter()
+            .any(|(marked, _)| &**marked == document)
+    }
+}
+
 /// The change log's writer, and what waits on it.
 pub(crate) struct ChangeJournal {
     store: Arc<dyn DocStore>,

@@ -156,6 +156,16 @@ impl Writer {
             }
             return;
         }
+        // Marked before the append: sled may make the appended updates durable on its own
+        // (its background flush, or a flush of another thread) before this batch's flush, and a
+        // crash then must still find their documents' marks. Whether an append creates its
+        // document is known only after it, so creations are flagged below.
+        let touched: Vec<(Arc<str>, bool)> = batch
+            .iter()
+            .filter(|request| !request.updates.is_empty())
+            .map(|request| (Arc::clone(&request.document), false))
+            .collect();
+        let marked_before = self.mark_pending(&touched);
         let started = std::time::Instant::now();
         let appended = append_all(self.store.as_ref(), batch);
         telemetry::record_storage("append", started.elapsed());
@@ -181,7 +191,19 @@ impl Writer {
                 }
             }
         }
-        let marked = self.mark_pending(&changed);
+        // Marked again after the append: documents just created (for their flag), and those the
+        // first mark passed over for an open window that has closed since; its state vector may
+        // have been read before this append.
+        let recheck: Vec<(Arc<str>, bool)> = changed
+            .into_iter()
+            .filter(|(document, created)| {
+                *created
+                    || !marked_before
+                        .as_ref()
+                        .is_some_and(|marked| marked.covers(document))
+            })
+            .collect();
+        let marked = [marked_before, self.mark_pending(&recheck)];
         match self.durability {
             // After a failed write the store makes nothing durable (and sled's flush would never
             // return): what was appended is answered as failed at once.
@@ -238,9 +260,12 @@ impl Writer {
     }
 
     /// The marked batch is durable: its documents' debounce windows open.
-    fn scheduled(&self, marked: Option<Marked>) {
-        if let (Some(journal), Some(marked)) = (&self.journal, marked) {
-            journal.durable(marked);
+    fn scheduled(&self, marked: [Option<Marked>; 2]) {
+        if let Some(journal) = &self.journal {
+            marked
+                .into_iter()
+                .flatten()
+                .for_each(|marked| journal.durable(marked));
         }
     }
 

@@ -47,6 +47,13 @@ impl storage::testing::StoreHooks for Gates {
         update: &[u8],
     ) -> Result<AppendReceipt, StoreError> {
         self.record("append");
+        let marked = inner
+            .change_log()
+            .and_then(|log| log.pending_changes().ok())
+            .is_some_and(|pending| pending.iter().any(|change| change.document == doc));
+        if marked {
+            self.record("append of a marked document");
+        }
         if self.appends_fail.load(Ordering::Relaxed) {
             return Err(StoreError::Io {
                 path: "sled".into(),
@@ -84,6 +91,11 @@ fn gated_writer() -> GatedWriter {
 
 /// A gated writer whose flushes may take `flush_timeout`, keeping `reserve_bytes` free.
 fn gated_writer_with(flush_timeout: Duration, reserve_bytes: u64) -> GatedWriter {
+    gated_writer_over(flush_timeout, reserve_bytes, false)
+}
+
+/// A gated writer, with a change journal (whose marks live in the store) when `journaled`.
+fn gated_writer_over(flush_timeout: Duration, reserve_bytes: u64, journaled: bool) -> GatedWriter {
     let (entered_sender, flush_entered) = std::sync::mpsc::channel();
     let (flush_outcome, outcome_receiver) = std::sync::mpsc::channel();
     let store = Arc::new(GatedStore::new(
@@ -104,6 +116,9 @@ fn gated_writer_with(flush_timeout: Duration, reserve_bytes: u64) -> GatedWriter
     };
     let health = Arc::new(StorageHealth::new(reserve_bytes));
     let writer_health = health.clone();
+    let journal = journaled
+        .then(|| crate::changes::ChangeJournal::open(writer_store.clone(), Duration::from_secs(60)))
+        .flatten();
     std::thread::spawn(move || {
         run_writer(
             writer_store,
@@ -111,7 +126,7 @@ fn gated_writer_with(flush_timeout: Duration, reserve_bytes: u64) -> GatedWriter
             receiver,
             Arc::default(),
             writer_health,
-            None,
+            journal,
         );
     });
     GatedWriter {
@@ -263,4 +278,21 @@ fn a_failed_append_is_answered_without_a_flush() {
     );
     assert_eq!(*writer.store.hooks.calls.lock().unwrap(), ["append"]);
     assert!(writer.health.refuses_writes());
+}
+
+/// A document's pending change mark is in the store before its update is appended: sled may
+/// make an append durable before the batch's own flush (its background flush does), and a crash
+/// then must still find the mark that announces the update.
+#[test]
+fn a_documents_change_mark_is_stored_before_its_update_is_appended() {
+    let writer = gated_writer_over(Duration::from_secs(60), 0, true);
+    let answer = submit(&writer, b"first");
+    writer.flush_entered.recv().unwrap();
+    writer.flush_outcome.send(Ok(())).unwrap();
+    assert!(answer.blocking_recv().unwrap().is_ok());
+    let calls = writer.store.hooks.calls.lock().unwrap().clone();
+    assert!(
+        calls.contains(&"append of a marked document"),
+        "the append came before the mark: {calls:?}"
+    );
 }
