@@ -88,3 +88,19 @@ test('a y-prosemirror document exports as the same ProseMirror document, HTML an
     '## Plan & \\<notes\\>\n\nSome **bold**, *slanted* and a [link](https://example.com/docs).\n\n' +
     '- one\n- two\n\n> quoted\n\n```\nlet x = 1;\n```\n\n---\n')
 })
+
+/** A document open in a room cannot be created with a kind: its clients already edit it. */
+test('creating a document someone has open is a conflict', async (t) => {
+  const server = await startQuire()
+  t.after(() => server.stop())
+  const editor = connectProvider(server, 'open-notes')
+  t.after(() => editor.close())
+  await synced(editor.provider)
+  const created = await fetch(`${server.url}/api/docs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ id: 'open-notes', kind: 'rich' })
+  })
+  assert.equal(created.status, 409)
+  assert.equal((await created.json()).code, 'document_exists')
+})

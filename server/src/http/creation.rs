@@ -61,6 +61,11 @@ pub(crate) async fn create_document(
         &id,
         AccessLevel::Write,
     )?;
+    // A room open under the id is a document in use, stored or not yet: its clients chose a
+    // kind by what they edit, and their queued edits would land in the new one.
+    if state.registry.clients(&id) > 0 || state.registry.document_in_memory(&id) {
+        return Err(document_exists(&id));
+    }
     let created = state
         .storage
         .create(id.clone(), kind)
@@ -70,15 +75,20 @@ pub(crate) async fn create_document(
             error => ApiError::internal(error),
         })?;
     if !created {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "document_exists",
-            format!("document {id:?} already exists"),
-        ));
+        return Err(document_exists(&id));
     }
     let meta = super::documents::existing_document(&state, &id).await?;
     Ok((
         StatusCode::CREATED,
         Json(DocumentSummary::new(meta, &state.registry)),
     ))
+}
+
+/// 409: the id is taken, by a stored document or a room open under it.
+fn document_exists(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "document_exists",
+        format!("document {id:?} already exists"),
+    )
 }
