@@ -48,6 +48,8 @@ pub const CORRUPT_RECORDS: &str = "quire_storage_corrupt_records_total";
 pub const CHANGE_EVENTS: &str = "quire_change_events_total";
 /// Webhook delivery attempts, by `result` (`delivered`, `failed`).
 pub const WEBHOOK_DELIVERIES: &str = "quire_webhook_deliveries_total";
+/// Events a webhook never got: trimmed while its backlog passed --webhook-max-backlog-events.
+pub const WEBHOOK_DROPPED: &str = "quire_webhook_dropped_events_total";
 /// Events not yet delivered, summed over every webhook.
 pub const WEBHOOK_BACKLOG: &str = "quire_webhook_backlog_events";
 /// Resident memory of the process in bytes, read at scrape time.
@@ -266,6 +268,10 @@ fn describe() {
     );
     describe_counter!(REFUSED, "Requests and connections refused, by reason.");
     describe_counter!(CHANGE_EVENTS, "Change events recorded, by type.");
+    describe_counter!(
+        WEBHOOK_DROPPED,
+        "Change events trimmed before a webhook received them (its backlog passed the maximum)."
+    );
     describe_counter!(
         WEBHOOK_DELIVERIES,
         "Webhook delivery attempts, by result (delivered, failed)."

@@ -165,6 +165,41 @@ test('deliveries are retried after 500s and while the receiver is down', async (
   }
 })
 
+// A receiver down so long that its backlog passes --webhook-max-backlog-events loses the oldest
+// events (counted in /metrics) instead of holding the log until the disk fills; it gets the rest.
+test('a dead receiver holds back only its maximum backlog', async () => {
+  let down = true
+  const receiver = await startReceiver({ respond: () => (down ? 500 : 204) })
+  const server = await startQuire(webhookArgs(receiver, 50, [
+    '--webhook-max-backoff-millis', '300', '--webhook-max-backlog-events', '4', '--changes-retention-events', '1'
+  ]))
+  try {
+    for (let n = 0; n < 8; n++) await postEdit(server, `backlog-${n}`, 'x')
+    // Sixteen events (created and updated per document); the log is trimmed to the last four.
+    await eventually(async () => await metric(server, 'quire_change_events_total') >= 16, 'sixteen events recorded')
+    await eventually(async () => {
+      const page = await fetch(`${server.url}/api/changes?since=0`, { signal: AbortSignal.timeout(1000) }).catch(() => null)
+      if (page === null) return false
+      const gone = page.status === 410
+      await page.body?.cancel()
+      return gone
+    }, 'the oldest events trimmed despite the dead receiver', 30000)
+    down = false
+    const last = await within(receiver.next((r) => r.status === 204 && r.event.document === 'backlog-7' &&
+      r.event.type === 'document.updated'), 20000, 'the newest event delivered')
+    assert.ok(signatureValid(last))
+    // Every event is either delivered or counted as dropped (an event already being retried when
+    // the log was trimmed is still delivered).
+    const dropped = await metric(server, 'quire_webhook_dropped_events_total')
+    const delivered = new Set(receiver.requests.filter((r) => r.status === 204).map((r) => r.event.id))
+    assert.ok(dropped >= 1, 'dropped events are counted')
+    assert.equal(delivered.size + dropped, 16)
+  } finally {
+    await server.stop()
+    await receiver.close()
+  }
+})
+
 // An update that was durable when the server was killed -9, before its debounce window ended,
 // is still announced after the restart.
 test('a pending event survives kill -9', async () => {

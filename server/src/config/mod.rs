@@ -201,10 +201,18 @@ pub struct ServeConfig {
     pub webhook_max_backoff_millis: u64,
 
     /// Change events kept for `/api/changes` readers (at least 1); older ones are dropped, but
-    /// never before every webhook has delivered them.
+    /// not before every webhook has delivered them, up to --webhook-max-backlog-events.
     #[arg(long, env = "QUIRE_CHANGES_RETENTION_EVENTS", default_value_t = 100_000,
         value_parser = clap::value_parser!(u64).range(1..))]
     pub changes_retention_events: u64,
+
+    /// Most undelivered events a webhook may hold back from trimming (at least 1). A receiver
+    /// down so long that its backlog passes this loses the oldest events (logged and counted in
+    /// `quire_webhook_dropped_events_total`) rather than filling the disk, which would stop
+    /// editing.
+    #[arg(long, env = "QUIRE_WEBHOOK_MAX_BACKLOG_EVENTS", default_value_t = 1_000_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_max_backlog_events: u64,
 }
 
 impl ServeConfig {
@@ -244,6 +252,7 @@ impl ServeConfig {
             webhook_timeout_millis: 10_000,
             webhook_max_backoff_millis: 60_000,
             changes_retention_events: 100_000,
+            webhook_max_backlog_events: 1_000_000,
         }
     }
 

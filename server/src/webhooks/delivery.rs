@@ -69,6 +69,20 @@ impl Delivery {
                     }
                 }
             };
+            if page.expired {
+                // Trimmed while this receiver's backlog passed its maximum: those events are
+                // gone. Said, counted, and delivery goes on from the oldest one kept.
+                let next = page
+                    .events
+                    .first()
+                    .map_or(page.through, |event| event.sequence);
+                let dropped = next.saturating_sub(cursor).saturating_sub(1);
+                warn!(
+                    webhook = self.name,
+                    dropped, "events were trimmed before this webhook received them"
+                );
+                metrics::counter!(telemetry::WEBHOOK_DROPPED).increment(dropped);
+            }
             if page.events.is_empty() && page.through > cursor {
                 // Only unreadable events: passed over.
                 cursor = page.through;

@@ -40,6 +40,8 @@ pub(crate) struct WebhookSettings {
     pub(crate) backoff: Backoff,
     /// Events kept in the change log beyond what webhooks need.
     pub(crate) retention_events: u64,
+    /// Most undelivered events a webhook may keep from being trimmed.
+    pub(crate) max_backlog_events: u64,
 }
 
 impl WebhookSettings {
@@ -55,6 +57,7 @@ impl WebhookSettings {
             timeout: Duration::from_millis(config.webhook_timeout_millis),
             backoff: Backoff::new(Duration::from_millis(config.webhook_max_backoff_millis)),
             retention_events: config.changes_retention_events,
+            max_backlog_events: config.webhook_max_backlog_events,
         }
     }
 }
@@ -132,6 +135,7 @@ pub(crate) fn start(
         journal,
         cursors,
         settings.retention_events,
+        settings.max_backlog_events,
         shutdown,
     ));
 }
@@ -157,6 +161,7 @@ async fn retain(
     journal: Arc<ChangeJournal>,
     cursors: Arc<Cursors>,
     keep: u64,
+    max_backlog: u64,
     shutdown: CancellationToken,
 ) {
     let mut latest = journal.subscribe();
@@ -172,7 +177,7 @@ async fn retain(
             }
             _ = trim.tick() => {
                 let last = *latest.borrow();
-                let through = trim_through(last, keep, cursors.positions());
+                let through = trim_through(last, keep, cursors.positions(), max_backlog);
                 let worker = journal.clone();
                 let trimmed =
                     tokio::task::spawn_blocking(move || worker.log().trim_events(through)).await;
