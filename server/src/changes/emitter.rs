@@ -85,9 +85,11 @@ fn announce_windows(journal: &ChangeJournal, due: Vec<DueChange>) -> Vec<DueChan
             document: &change.document,
             mark: change.mark,
         };
-        match window_events(journal.store(), &change)
-            .and_then(|bodies| journal.append(&bodies, Some(settle)))
-        {
+        let order = journal.hold_announcements();
+        let recorded = window_events(journal.store(), &change)
+            .and_then(|bodies| journal.append(&bodies, Some(settle)));
+        drop(order);
+        match recorded {
             Ok(appended) => last = appended.or(last),
             Err(error) => {
                 warn!(document = %change.document, %error, "could not announce a change; will retry");

@@ -90,6 +90,11 @@ pub(crate) struct ChangeJournal {
     next_mark: AtomicU64,
     /// Versions marked pending when the server stopped, for the emitter to announce at start.
     recovered_versions: Mutex<Vec<(String, u64)>>,
+    /// Held from reading a document's state to recording its event, by the emitter and by the
+    /// direct announcements (create, delete, version), so events come in the order of what
+    /// they announce: never a window's `document.updated` after the `document.deleted` of a
+    /// delete that ran while the window's state was read.
+    announcing: Mutex<()>,
 }
 
 impl ChangeJournal {
@@ -112,6 +117,7 @@ impl ChangeJournal {
             latest: watch::Sender::new(range.last),
             next_mark: AtomicU64::new(first_mark),
             recovered_versions: Mutex::new(Vec::new()),
+            announcing: Mutex::new(()),
             store,
         }))
     }
@@ -223,6 +229,14 @@ impl ChangeJournal {
                 None
             }
         }
+    }
+
+    /// Blocking: holds announcements back while the caller reads and writes what its event will
+    /// announce (see the field's comment); the order of events follows the order of holds.
+    pub(crate) fn hold_announcements(&self) -> MutexGuard<'_, ()> {
+        self.announcing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Blocking: the write [`ChangeJournal::intend`] marked did not happen: drops the mark.

@@ -210,6 +210,7 @@ impl Storage {
             let Some(journal) = journal else {
                 return store.create(&document, kind);
             };
+            let _order = journal.hold_announcements();
             // An existing document is refused before anything is marked: its own pending mark
             // (an open debounce window's) must not be overwritten or withdrawn.
             if store.metadata(&document)?.is_some() {
@@ -245,6 +246,7 @@ impl Storage {
             let Some(journal) = journal else {
                 return store.delete(&document);
             };
+            let _order = journal.hold_announcements();
             let mark = journal.intend(PendingKind::Change, &document);
             let settle = mark.map(|mark| Settle {
                 kind: PendingKind::Change,
@@ -279,6 +281,7 @@ impl Storage {
             let Some(journal) = journal else {
                 return store.create_version(&document, &label, &snapshot);
             };
+            let _order = journal.hold_announcements();
             let mark = journal.intend(PendingKind::Version, &document);
             let created = store.create_version(&document, &label, &snapshot);
             match (&created, mark) {
