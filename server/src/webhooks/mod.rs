@@ -48,7 +48,14 @@ impl WebhookSettings {
     /// The webhook settings of `config`.
     pub(crate) fn of(config: &ServeConfig) -> Self {
         WebhookSettings {
-            urls: config.webhook_url.clone(),
+            // Each URL once: two entries of one URL would share its delivery cursor.
+            urls: config
+                .webhook_url
+                .iter()
+                .enumerate()
+                .filter(|(index, url)| !config.webhook_url[..*index].contains(url))
+                .map(|(_, url)| url.clone())
+                .collect(),
             secret: config
                 .webhook_secret
                 .clone()
@@ -192,6 +199,18 @@ async fn retain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_given_twice_is_one_webhook() {
+        let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), "data".into());
+        config.webhook_url = ["http://a/hook", "http://b/hook", "http://a/hook"]
+            .map(str::to_owned)
+            .to_vec();
+        assert_eq!(
+            WebhookSettings::of(&config).urls,
+            ["http://a/hook", "http://b/hook"]
+        );
+    }
 
     #[test]
     fn logged_urls_keep_no_credentials() {
