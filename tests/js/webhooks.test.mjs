@@ -349,7 +349,7 @@ async function openStream (server, path, headers = {}) {
 // The change feed replays stored events after a cursor, then streams live ones, and resumes
 // from Last-Event-ID; ids are the cursors.
 test('/api/changes replays, follows live events and resumes', async () => {
-  const server = await startQuire(['--webhook-debounce-millis', '50'])
+  const server = await startQuire(['--change-feed', 'on', '--webhook-debounce-millis', '50'])
   try {
     await postEdit(server, 'feed-a', 'a')
     await postEdit(server, 'feed-b', 'b')
@@ -383,7 +383,7 @@ test('/api/changes replays, follows live events and resumes', async () => {
 
 // A cursor older than what retention keeps gets 410 with a JSON error, so the consumer resyncs.
 test('/api/changes answers 410 for an expired cursor', async () => {
-  const args = ['--webhook-debounce-millis', '50', '--changes-retention-events', '1']
+  const args = ['--change-feed', 'on', '--webhook-debounce-millis', '50', '--changes-retention-events', '1']
   const dataDir = mkdtempSync(join(tmpdir(), 'quire-retention-'))
   const first = await startQuire(args, { dataDir })
   await postEdit(first, 'old-a', 'a')
@@ -422,7 +422,7 @@ function token (doc, access, secret) {
 // With tokens on, the feed needs one (401 without) and shows only the documents it covers.
 test('/api/changes needs a token and is filtered by its scope', async () => {
   const authSecret = 'auth-secret-for-changes'
-  const server = await startQuire(['--auth-secret', authSecret, '--webhook-debounce-millis', '50'])
+  const server = await startQuire(['--change-feed', 'on', '--auth-secret', authSecret, '--webhook-debounce-millis', '50'])
   const admin = { authorization: `Bearer ${token('*', 'admin', authSecret)}` }
   try {
     const refused = await fetch(`${server.url}/api/changes`)
@@ -462,6 +462,9 @@ test('webhook settings are checked at start', () => {
   const emptySecret = serve('--webhook-url', 'https://example.com/hook', '--webhook-secret', ' ')
   assert.notEqual(emptySecret.status, 0)
   assert.match(emptySecret.stderr.toString(), /needs a non-empty --webhook-secret/)
+  const feedOff = serve('--webhook-url', 'https://example.com/hook', '--webhook-secret', 's', '--change-feed', 'off')
+  assert.notEqual(feedOff.status, 0)
+  assert.match(feedOff.stderr.toString(), /needs the change feed/)
   // quire config print shows neither the secret nor a URL's password or query.
   const printed = spawnSync(quireBin, ['config', 'print', '--webhook-url', 'https://hooks:pw@example.com/in?token=t1',
     '--webhook-secret', 'the-secret'])

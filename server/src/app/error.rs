@@ -30,6 +30,9 @@ pub enum ServerError {
          signature with it"
     )]
     WebhookWithoutSecret,
+    /// `--webhook-url` with `--change-feed off`: webhooks send the change feed's events.
+    #[error("--webhook-url needs the change feed: leave --change-feed at auto, or set it on")]
+    WebhookWithoutChangeFeed,
     /// Serving failed.
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),

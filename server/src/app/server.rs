@@ -52,6 +52,9 @@ fn check_webhooks(config: &ServeConfig) -> Result<(), ServerError> {
     if !config.webhook_url.is_empty() && secret_missing {
         return Err(ServerError::WebhookWithoutSecret);
     }
+    if !config.webhook_url.is_empty() && !config.runs_change_feed() {
+        return Err(ServerError::WebhookWithoutChangeFeed);
+    }
     Ok(())
 }
 

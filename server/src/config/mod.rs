@@ -206,6 +206,14 @@ pub struct ServeConfig {
         value_parser = clap::value_parser!(u64).range(1..))]
     pub changes_retention_events: u64,
 
+    /// The change feed (`GET /api/changes`, and what webhooks send): `auto` runs it when a
+    /// --webhook-url is set, `on` always, `off` never. It costs work per active document per
+    /// debounce window (docs/benchmarks.md, "The change feed's cost"), so it runs only when
+    /// something consumes it.
+    #[arg(long, env = "QUIRE_CHANGE_FEED", default_value = "auto",
+        value_parser = ["auto", "on", "off"])]
+    pub change_feed: String,
+
     /// Most undelivered events a webhook may hold back from trimming (at least 1). A receiver
     /// down so long that its backlog passes this loses the oldest events (logged and counted in
     /// `quire_webhook_dropped_events_total`) rather than filling the disk, which would stop
@@ -253,6 +261,7 @@ impl ServeConfig {
             webhook_max_backoff_millis: 60_000,
             changes_retention_events: 100_000,
             webhook_max_backlog_events: 1_000_000,
+            change_feed: "auto".to_owned(),
         }
     }
 
@@ -279,6 +288,16 @@ impl ServeConfig {
             reserve_bytes: self.storage_reserve_bytes,
             data_directory: Some(self.data_dir.clone()),
             change_debounce: Duration::from_millis(self.webhook_debounce_millis),
+            change_feed: self.runs_change_feed(),
+        }
+    }
+
+    /// Whether the change feed runs: `on`, or `auto` with a webhook to feed.
+    pub fn runs_change_feed(&self) -> bool {
+        match self.change_feed.as_str() {
+            "on" => true,
+            "off" => false,
+            _ => !self.webhook_url.is_empty(),
         }
     }
 

@@ -69,7 +69,8 @@ pub(crate) async fn stream_changes(
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "no_change_log",
-            "this server's store keeps no change log",
+            "this server records no change events: start it with --change-feed on (or a \
+             --webhook-url)",
         ));
     };
     let worker = journal.clone();

@@ -143,6 +143,7 @@ pub fn openapi_document() -> Value {
                         "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/ChangeEvent"}}}},
                     "400": error_response("invalid_cursor: not a whole number"),
                     "401": error_response("Token required (with --auth-secret); events are filtered to the documents the token covers"),
+                    "501": error_response("no_change_log: the change feed is off (--change-feed auto without a --webhook-url, or off)"),
                     "410": error_response("cursor_expired: events after the cursor are no longer kept; cursor_unknown: the cursor is past the last event. Resync from the documents and follow from the current end")}
             }},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},

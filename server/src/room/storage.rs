@@ -57,6 +57,8 @@ pub struct StorageSettings {
     pub data_directory: Option<std::path::PathBuf>,
     /// The debounce window of `document.updated` events (see [`crate::changes`]).
     pub change_debounce: Duration,
+    /// Whether change events are recorded at all (`--change-feed`).
+    pub change_feed: bool,
 }
 
 impl StorageSettings {
@@ -68,6 +70,7 @@ impl StorageSettings {
             reserve_bytes: DEFAULT_RESERVE_BYTES,
             data_directory: None,
             change_debounce: crate::changes::DEFAULT_DEBOUNCE,
+            change_feed: true,
         }
     }
 }
@@ -107,7 +110,10 @@ impl Storage {
         let health = Arc::new(
             StorageHealth::new(settings.reserve_bytes).with_location(settings.data_directory),
         );
-        let journal = ChangeJournal::open(store.clone(), settings.change_debounce);
+        let journal = settings
+            .change_feed
+            .then(|| ChangeJournal::open(store.clone(), settings.change_debounce))
+            .flatten();
         let writer_journal = journal.clone();
         let writer_store = store.clone();
         let writer_counters = counters.clone();

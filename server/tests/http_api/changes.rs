@@ -55,7 +55,7 @@ async fn marks_left_by_a_crash_are_announced_at_start() {
     log.mark_versioning("versioned", 3).unwrap();
     let version = store.create_version("versioned", "v", b"").unwrap();
 
-    let app = TestApp::over_store(store.clone(), |_| {});
+    let app = TestApp::over_store(store.clone(), |config| config.change_feed = "on".to_owned());
     let response = app.open(get("/api/changes?since=0")).await;
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body();
@@ -95,11 +95,26 @@ async fn an_unreadable_event_is_passed_over() {
     let good = br#"{"type":"document.deleted","document":"d","time":"2026-12-07T12:00:00.000Z"}"#;
     log.append_events(&[b"{damaged".to_vec(), good.to_vec()], None)
         .unwrap();
-    let app = TestApp::over_store(store.clone(), |_| {});
+    let app = TestApp::over_store(store.clone(), |config| config.change_feed = "on".to_owned());
     let response = app.open(get("/api/changes?since=0")).await;
     let mut body = response.into_body();
     let events = read_events(&mut body, 1).await;
     assert_eq!(events[0]["id"], "2");
     assert_eq!(events[0]["type"], "document.deleted");
     app.begin_shutdown();
+}
+
+/// Without a webhook or `--change-feed on` no change events are recorded, and the feed says so:
+/// 501 `no_change_log`, naming the setting.
+#[tokio::test]
+async fn the_feed_is_off_unless_something_consumes_it() {
+    let app = TestApp::new();
+    let reply = app.get("/api/changes?since=0").await;
+    reply.assert_refused(StatusCode::NOT_IMPLEMENTED, "no_change_log");
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("--change-feed on")
+    );
 }
