@@ -12,15 +12,24 @@ use server::{ServeConfig, Server};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
+/// One bench server at a time in a test process. sled 0.34 shares state between every database
+/// open in one process (a global lock and thread pool), and two servers busy at once in one test
+/// process have twice hung in a flush that never became stable, each time while the second one
+/// was opening its database. The server runs one database per process, so only tests meet this.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A Quire server on a free port of 127.0.0.1 with the limits a benchmark needs lifted.
 pub struct BenchServer {
     pub address: SocketAddr,
     shutdown: CancellationToken,
     _data_dir: TempDir,
+    /// Dropped last: the next test's server starts once this one is gone.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl BenchServer {
     pub async fn start() -> Result<Self> {
+        let turn = ONE_AT_A_TIME.lock().await;
         let data_dir = tempfile::tempdir().context("creating the data directory")?;
         let mut config = ServeConfig::new(
             SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -40,6 +49,7 @@ impl BenchServer {
             address,
             shutdown,
             _data_dir: data_dir,
+            _turn: turn,
         })
     }
 
