@@ -14,6 +14,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span};
+use websocket_deflate::CompressedMarks;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -62,11 +63,16 @@ pub fn serve_connection(
     let span = debug_span!("connection", room = %context.room, peer = %context.peer);
     // Split here, not inside `serve`: an async fn keeps its arguments for its whole life, and
     // the socket before the split is most of a kilobyte next to the two handles after it.
-    let (sink, stream) = socket.split();
-    serve(sink, stream, context).instrument(span)
+    let (sink, stream) = socket.websocket.split();
+    serve(sink, stream, socket.deflate, context).instrument(span)
 }
 
-async fn serve(mut sink: SocketSink, mut stream: SocketStream, context: ConnectionContext) {
+async fn serve(
+    mut sink: SocketSink,
+    mut stream: SocketStream,
+    deflate: Option<CompressedMarks>,
+    context: ConnectionContext,
+) {
     // Boxed, like the loop's rarer awaits: a future entered once would otherwise keep its size
     // in this one for the connection's whole life.
     let membership = match Box::pin(context.registry.join(&context.room, context.access)).await {
@@ -97,7 +103,16 @@ async fn serve(mut sink: SocketSink, mut stream: SocketStream, context: Connecti
         close,
     };
     let (config, shutdown) = (&context.config, &context.shutdown);
-    socket_loop::run(&mut sink, &mut stream, &mut protocol, config, shutdown).await;
+    let deflate = deflate.as_ref();
+    socket_loop::run(
+        &mut sink,
+        &mut stream,
+        deflate,
+        &mut protocol,
+        config,
+        shutdown,
+    )
+    .await;
 }
 
 /// y-websocket: one room per socket, y-protocols messages as they are.
@@ -197,9 +212,7 @@ pub(crate) async fn upgrade(
         config: state.config.clone(),
         shutdown: state.shutdown.clone(),
     };
-    admission.accept(state.config.max_message_bytes, move |socket| {
-        serve_connection(socket, context)
-    })
+    admission.accept(move |socket| serve_connection(socket, context))
 }
 
 #[cfg(test)]
@@ -215,11 +228,12 @@ mod tests {
     #[test]
     fn a_connection_future_stays_within_a_kibibyte() {
         let size = future_size(
-            |(sink, stream, context): (
+            |(sink, stream, deflate, context): (
                 super::SocketSink,
                 super::SocketStream,
+                Option<super::CompressedMarks>,
                 super::ConnectionContext,
-            )| super::serve(sink, stream, context),
+            )| super::serve(sink, stream, deflate, context),
         );
         assert!(size <= 1024, "a /ws connection's future is {size} bytes");
     }

@@ -24,12 +24,14 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as SocketError, Message};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tracing::debug;
+use websocket_deflate::{CompressedMarks, InflateError, SharedMessage};
 
 use crate::close_code;
 use crate::config::ServeConfig;
 use crate::limits::{InboundRate, OverRate};
 use crate::room::CloseReason;
 use crate::telemetry;
+use crate::websocket::receive;
 use crate::websocket::send::feed_binary;
 use crate::websocket::{SocketSink, SocketStream};
 
@@ -61,8 +63,8 @@ impl Ending {
 
 /// What a protocol has for its socket.
 pub(crate) enum Outgoing<Work> {
-    /// A frame to send the client.
-    Send(Bytes),
+    /// A frame to send the client (often one shared with other clients).
+    Send(SharedMessage),
     /// Work the protocol finishes on the connection's task ([`Protocol::resume`]).
     Resume(Work),
     /// The connection must end.
@@ -112,13 +114,15 @@ pub(crate) trait Protocol: Send {
     fn leave(&mut self) -> impl Future<Output = ()> + Send;
 }
 
-/// Serves a socket with `protocol` until it ends, then closes it the way it ended.
+/// Serves a socket with `protocol` until it ends, then closes it the way it ended. `deflate` is
+/// `Some` when the client agreed to permessage-deflate.
 ///
 /// Everything is borrowed: the caller's future holds the socket and the protocol once, where
 /// taking them by value would keep a second copy in this future for the connection's life.
 pub(crate) async fn run<P: Protocol>(
     sink: &mut SocketSink,
     stream: &mut SocketStream,
+    deflate: Option<&CompressedMarks>,
     protocol: &mut P,
     config: &ServeConfig,
     shutdown: &CancellationToken,
@@ -149,8 +153,14 @@ pub(crate) async fn run<P: Protocol>(
                 message = stream.next() => {
                     last_heard = Instant::now();
                     match message {
-                        Some(Ok(Message::Binary(frame))) => Turn::Frame(frame),
+                        Some(Ok(Message::Binary(frame))) => {
+                            match receive::received(frame, deflate, config.max_message_bytes) {
+                                Ok(frame) => Turn::Frame(frame),
+                                Err(error) => break ending_for_inflate_error(error),
+                            }
+                        }
                         Some(Ok(Message::Text(_))) => {
+                            receive::skip(deflate);
                             telemetry::record_refusal("malformed_frame");
                             break Ending::close(close_code::MALFORMED, P::TEXT_REFUSAL);
                         }
@@ -215,7 +225,16 @@ pub(crate) async fn run<P: Protocol>(
                 }
             }
         };
-        let delivering = deliver(sink, batch, protocol, &mut held, stopping.as_mut(), config);
+        let deflate = deflate.is_some();
+        let delivering = deliver(
+            sink,
+            batch,
+            deflate,
+            protocol,
+            &mut held,
+            stopping.as_mut(),
+            config,
+        );
         if let Some(ending) = Box::pin(delivering).await {
             break ending;
         }
@@ -243,7 +262,7 @@ fn batch_of(reply: Reply) -> Result<Option<Batch>, Ending> {
 
 /// Frames to write in one flush: one from the rooms (which allocates nothing), or a reply's.
 enum Batch {
-    One(Bytes),
+    One(SharedMessage),
     Many(Vec<Bytes>),
 }
 
@@ -252,12 +271,13 @@ enum Batch {
 async fn deliver<P: Protocol>(
     sink: &mut SocketSink,
     batch: Batch,
+    deflate: bool,
     protocol: &mut P,
     held: &mut Option<Box<Outgoing<P::Work>>>,
     stopping: Pin<&mut WaitForCancellationFuture<'_>>,
     config: &ServeConfig,
 ) -> Option<Ending> {
-    let mut writing = pin!(write_batch(sink, batch, protocol, held));
+    let mut writing = pin!(write_batch(sink, batch, deflate, protocol, held));
     // Almost every write completes at once, the socket having room. One that waits is a client
     // that stopped reading and filled its socket: only then is the write bounded, and made to
     // give way to shutdown (a close frame could not get through anyway), which spares arming a
@@ -292,10 +312,12 @@ async fn deliver<P: Protocol>(
 }
 
 /// Writes `batch`, then whatever frames the protocol already has ready (up to a flush's worth),
-/// and flushes once. Something ready that is not a frame is left in `held` for the loop.
+/// and flushes once; compressed where worth it if `deflate`. Something ready that is not a frame
+/// is left in `held` for the loop.
 async fn write_batch<P: Protocol>(
     sink: &mut SocketSink,
     batch: Batch,
+    deflate: bool,
     protocol: &mut P,
     held: &mut Option<Box<Outgoing<P::Work>>>,
 ) -> Result<(), SocketError> {
@@ -304,16 +326,19 @@ async fn write_batch<P: Protocol>(
         Batch::Many(frames) => (None, frames),
     };
     let mut written = 0;
-    for frame in first.into_iter().chain(rest) {
-        P::count(&telemetry::FRAMES_SENT, &frame);
-        feed_binary(sink, frame).await?;
+    for frame in first
+        .into_iter()
+        .chain(rest.into_iter().map(SharedMessage::new))
+    {
+        P::count(&telemetry::FRAMES_SENT, frame.bytes());
+        feed_binary(sink, &frame, deflate).await?;
         written += 1;
     }
     while written < MAX_FRAMES_PER_FLUSH && held.is_none() {
         match poll_ready(protocol) {
             Poll::Ready(Outgoing::Send(frame)) => {
-                P::count(&telemetry::FRAMES_SENT, &frame);
-                feed_binary(sink, frame).await?;
+                P::count(&telemetry::FRAMES_SENT, frame.bytes());
+                feed_binary(sink, &frame, deflate).await?;
                 written += 1;
             }
             Poll::Ready(other) => *held = Some(Box::new(other)),
@@ -372,6 +397,20 @@ pub(crate) async fn finish(
 /// Polls `future` once, leaving it to be awaited further if it is not done.
 async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     poll_fn(|context| Poll::Ready(Pin::new(&mut *future).poll(context))).await
+}
+
+/// A compressed message that could not be inflated: too big like any other, or malformed.
+fn ending_for_inflate_error(error: InflateError) -> Ending {
+    match error {
+        InflateError::TooLarge { .. } => {
+            telemetry::record_refusal("message_too_big");
+            Ending::close(close_code::TOO_BIG, &format!("message too big: {error}"))
+        }
+        InflateError::Invalid(_) => {
+            telemetry::record_refusal("malformed_frame");
+            Ending::close(close_code::MALFORMED, &error.to_string())
+        }
+    }
 }
 
 /// A read error that is the client's fault gets a close code; others mean it is gone.

@@ -52,6 +52,13 @@ pub const WEBHOOK_DELIVERIES: &str = "quire_webhook_deliveries_total";
 pub const WEBHOOK_DROPPED: &str = "quire_webhook_dropped_events_total";
 /// Events not yet delivered, summed over every webhook.
 pub const WEBHOOK_BACKLOG: &str = "quire_webhook_backlog_events";
+/// Messages compressed for permessage-deflate; each once, however many clients receive it.
+pub const COMPRESSIONS: &str = "quire_websocket_compressions_total";
+/// Messages that crossed a WebSocket compressed, by `direction` (`sent`, `received`).
+pub const COMPRESSED_MESSAGES: &str = "quire_websocket_compressed_messages_total";
+/// Bytes compression kept off the wire, by `direction`: each compressed message's size less
+/// its compressed size.
+pub const COMPRESSION_SAVED_BYTES: &str = "quire_websocket_compression_saved_bytes_total";
 /// Resident memory of the process in bytes, read at scrape time.
 pub const RESIDENT_MEMORY: &str = "quire_process_resident_memory_bytes";
 
@@ -289,6 +296,25 @@ fn describe() {
         "Damaged stored records found while loading."
     );
     describe_gauge!(RESIDENT_MEMORY, "Resident memory of the process in bytes.");
+    describe_counter!(
+        COMPRESSIONS,
+        "Messages compressed for permessage-deflate; each once, however many clients receive it."
+    );
+    describe_counter!(
+        COMPRESSED_MESSAGES,
+        "Messages that crossed a WebSocket compressed, by direction (sent, received)."
+    );
+    describe_counter!(
+        COMPRESSION_SAVED_BYTES,
+        "Bytes compression kept off the wire, by direction: message size less compressed size."
+    );
+}
+
+/// Counts a message that crossed a WebSocket compressed: `raw` bytes as `compressed` bytes.
+pub fn record_compressed(direction: &'static str, raw: usize, compressed: usize) {
+    counter!(COMPRESSED_MESSAGES, "direction" => direction).increment(1);
+    counter!(COMPRESSION_SAVED_BYTES, "direction" => direction)
+        .increment(raw.saturating_sub(compressed) as u64);
 }
 
 #[cfg(test)]

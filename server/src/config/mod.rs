@@ -45,6 +45,12 @@ pub struct ServeConfig {
         value_parser = size_limit)]
     pub max_message_bytes: usize,
 
+    /// WebSocket compression (permessage-deflate, RFC 7692), used with clients that offer it
+    /// (browsers and Node's `ws` do): `on` or `off`. Messages under 1 KiB are always sent as
+    /// they are; a larger one is compressed once, however many clients receive it.
+    #[arg(long, env = "QUIRE_COMPRESSION", default_value = "on", value_parser = ["on", "off"])]
+    pub compression: String,
+
     /// Largest HTTP request body accepted (updates POSTed to the API), in bytes (at least 1024);
     /// larger ones get 413.
     #[arg(long, env = "QUIRE_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024,
@@ -231,6 +237,7 @@ impl ServeConfig {
             data_dir,
             durability: Durability::Strict,
             max_message_bytes: 32 * 1024 * 1024,
+            compression: "on".to_owned(),
             max_body_bytes: 64 * 1024 * 1024,
             max_awareness_bytes: crdt_core::wire::DEFAULT_MAX_AWARENESS_STATE_BYTES,
             max_document_bytes: 256 * 1024 * 1024,
@@ -290,6 +297,11 @@ impl ServeConfig {
             change_debounce: Duration::from_millis(self.webhook_debounce_millis),
             change_feed: self.runs_change_feed(),
         }
+    }
+
+    /// Whether WebSocket connections may agree on permessage-deflate.
+    pub fn compresses(&self) -> bool {
+        self.compression == "on"
     }
 
     /// Whether the change feed runs: `on`, or `auto` with a webhook to feed.

@@ -22,6 +22,7 @@ use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use tracing::debug;
+use websocket_deflate::SharedMessage;
 
 use crate::close_code;
 use crate::hocuspocus::codec::{self, RoomMessage};
@@ -307,7 +308,7 @@ impl Documents {
         match poll_frames(&mut membership.frames, context)? {
             Some(frame) => Some(DocumentEvent::Send(address_room_frame(
                 &document.prefix,
-                &frame,
+                frame.bytes(),
             ))),
             None => Some(self.handle_room_close(index, Err(()))),
         }
@@ -376,7 +377,10 @@ impl Documents {
 }
 
 /// `Some(None)` once the room dropped the queue, `None` when nothing is ready.
-fn poll_frames(frames: &mut FrameReceiver, context: &mut Context<'_>) -> Option<Option<Bytes>> {
+fn poll_frames(
+    frames: &mut FrameReceiver,
+    context: &mut Context<'_>,
+) -> Option<Option<SharedMessage>> {
     match frames.poll_recv(context) {
         Poll::Ready(frame) => Some(frame),
         Poll::Pending => None,

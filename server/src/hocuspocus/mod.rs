@@ -51,7 +51,5 @@ pub(crate) async fn upgrade(
         shutdown: state.shutdown.clone(),
         authenticator: state.authenticator.clone(),
     };
-    admission.accept(state.config.max_message_bytes, move |socket| {
-        serve_session(socket, context)
-    })
+    admission.accept(move |socket| serve_session(socket, context))
 }

@@ -19,6 +19,7 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span};
+use websocket_deflate::SharedMessage;
 use yrs::encoding::read::{Cursor, Read};
 
 use crate::admission::authorize;
@@ -55,7 +56,8 @@ pub struct SessionContext {
 /// life), and a `debug` span (nothing inside logs at `info`).
 pub fn serve_session(socket: Socket, context: SessionContext) -> impl Future<Output = ()> + Send {
     let span = debug_span!("hocuspocus", peer = %context.peer);
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, mut stream) = socket.websocket.split();
+    let deflate = socket.deflate;
     let mut protocol = Hocuspocus {
         documents: Documents::new(context.registry.clone(), context.config.max_message_bytes),
         authenticator: context.authenticator.clone(),
@@ -64,7 +66,16 @@ pub fn serve_session(socket: Socket, context: SessionContext) -> impl Future<Out
     };
     async move {
         let (config, shutdown) = (&context.config, &context.shutdown);
-        socket_loop::run(&mut sink, &mut stream, &mut protocol, config, shutdown).await;
+        let deflate = deflate.as_ref();
+        socket_loop::run(
+            &mut sink,
+            &mut stream,
+            deflate,
+            &mut protocol,
+            config,
+            shutdown,
+        )
+        .await;
     }
     .instrument(span)
 }
@@ -89,7 +100,7 @@ impl Protocol for Hocuspocus {
     fn poll_outgoing(&mut self, context: &mut Context<'_>) -> Poll<Outgoing<Self::Work>> {
         self.documents.poll_event(context).map(|event| match event {
             DocumentEvent::Joined(outcome) => Outgoing::Resume(outcome),
-            DocumentEvent::Send(frame) => Outgoing::Send(frame),
+            DocumentEvent::Send(frame) => Outgoing::Send(SharedMessage::new(frame)),
             DocumentEvent::End(reason) => Outgoing::End(Ending::Close(reason)),
         })
     }

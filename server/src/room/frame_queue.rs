@@ -12,7 +12,8 @@
 //! dropped receiver makes sends fail, and a dropped sender ends the receiver once it is drained.
 //!
 //! Full means too many frames or too many bytes: with 32 MiB messages, a bound in frames alone let
-//! one client that stopped reading hold gigabytes. A broadcast frame is one `Bytes` shared by every
+//! one client that stopped reading hold gigabytes. A broadcast frame is one `SharedMessage` (its
+//! bytes, and its compressed form once a connection has made it) shared by every
 //! queue holding it, so it is stored once but counts against each queue. A single frame larger
 //! than the byte bound is still taken by an empty queue, or it could never be sent at all.
 
@@ -21,8 +22,8 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+use websocket_deflate::SharedMessage;
 
 /// An empty queue keeps a buffer of at most this many frames; a bigger one is given back.
 const IDLE_CAPACITY: usize = 8;
@@ -55,7 +56,7 @@ struct Shared {
 }
 
 struct State {
-    frames: VecDeque<Bytes>,
+    frames: VecDeque<SharedMessage>,
     /// The bytes of `frames`.
     bytes: usize,
     /// The receiver's task, when it is waiting for a frame.
@@ -79,7 +80,7 @@ pub struct FrameSender {
 
 impl FrameSender {
     /// Queues `frame`, or hands it back when the queue is full or the receiver is gone.
-    pub fn try_send(&self, frame: Bytes) -> Result<(), TrySendError<Bytes>> {
+    pub fn try_send(&self, frame: SharedMessage) -> Result<(), TrySendError<SharedMessage>> {
         let waiting = {
             let mut state = self.shared.lock();
             if !state.receiver_alive {
@@ -121,12 +122,12 @@ pub struct FrameReceiver {
 
 impl FrameReceiver {
     /// The next frame; `None` once the sender is gone and every frame has been taken.
-    pub async fn recv(&mut self) -> Option<Bytes> {
+    pub async fn recv(&mut self) -> Option<SharedMessage> {
         poll_fn(|context| self.poll_recv(context)).await
     }
 
     /// The next frame if one is queued.
-    pub fn try_recv(&mut self) -> Result<Bytes, TryRecvError> {
+    pub fn try_recv(&mut self) -> Result<SharedMessage, TryRecvError> {
         let mut state = self.shared.lock();
         match take_frame(&mut state) {
             Some(frame) => Ok(frame),
@@ -136,7 +137,7 @@ impl FrameReceiver {
     }
 
     /// Polls for the next frame; `Ready(None)` once the sender is gone and the queue drained.
-    pub fn poll_recv(&mut self, context: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    pub fn poll_recv(&mut self, context: &mut Context<'_>) -> Poll<Option<SharedMessage>> {
         let mut state = self.shared.lock();
         if let Some(frame) = take_frame(&mut state) {
             return Poll::Ready(Some(frame));
@@ -163,7 +164,7 @@ impl Drop for FrameReceiver {
 }
 
 /// Pops the oldest frame, giving a drained queue's large buffer back.
-fn take_frame(state: &mut State) -> Option<Bytes> {
+fn take_frame(state: &mut State) -> Option<SharedMessage> {
     let frame = state.frames.pop_front()?;
     state.bytes -= frame.len();
     if state.frames.is_empty() && state.frames.capacity() > IDLE_CAPACITY {
@@ -176,8 +177,10 @@ fn take_frame(state: &mut State) -> Option<Bytes> {
 mod tests {
     use super::*;
 
-    fn frame(byte: u8) -> Bytes {
-        Bytes::from(vec![byte])
+    use bytes::Bytes;
+
+    fn frame(byte: u8) -> SharedMessage {
+        SharedMessage::new(Bytes::from(vec![byte]))
     }
 
     #[tokio::test]
@@ -237,7 +240,7 @@ mod tests {
     #[test]
     fn a_queue_is_full_at_its_bytes_too_but_takes_one_large_frame_when_empty() {
         let (sender, mut receiver) = frame_queue(100, 10);
-        let large = Bytes::from(vec![0; 25]);
+        let large = SharedMessage::new(Bytes::from(vec![0; 25]));
         sender
             .try_send(large.clone())
             .expect("an empty queue takes a frame over the bound");

@@ -15,11 +15,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use bytes::Bytes;
 use crdt_core::ConnectionId;
 use crdt_core::clock::SystemClock;
 use std::panic::AssertUnwindSafe;
 use storage::{AppendReceipt, LoadedDoc};
 use tokio::sync::mpsc::error::TrySendError;
+use websocket_deflate::{COMPRESSION_THRESHOLD, SharedMessage};
 
 use futures_util::FutureExt;
 use tracing::{debug, error};
@@ -103,6 +105,7 @@ async fn serve_room(context: &RoomContext, commands: &mut CommandReceiver<Queued
         awake: false,
         loaded_rooms,
         fan_out: metrics::histogram!(telemetry::BROADCAST_FANOUT),
+        last_sent: None,
     };
     let mut batch = Vec::new();
     loop {
@@ -195,6 +198,9 @@ struct RoomIo<'a> {
     loaded_rooms: metrics::Gauge,
     /// Looked up once per room: a registry look-up per broadcast showed in W1's profile.
     fan_out: metrics::Histogram,
+    /// The last large frame sent to a single connection. Joiners of an unchanged document are
+    /// each sent the same full-state bytes; through this they share one compressed form.
+    last_sent: Option<SharedMessage>,
 }
 
 impl RoomIo<'_> {
@@ -230,7 +236,10 @@ impl RoomIo<'_> {
                         owner.handle_batch_end(now());
                     }
                 }
-                Effect::Send { to, frame } => self.send(owner, to, frame),
+                Effect::Send { to, frame } => {
+                    let message = self.shared_with_last(frame);
+                    self.send(owner, to, message);
+                }
                 Effect::Broadcast { except, frame } => {
                     let recipients: Vec<ConnectionId> = self
                         .outboxes
@@ -239,8 +248,9 @@ impl RoomIo<'_> {
                         .filter(|connection| Some(*connection) != except)
                         .collect();
                     self.fan_out.record(recipients.len() as f64);
+                    let message = SharedMessage::new(frame);
                     for connection in recipients {
-                        self.send(owner, connection, frame.clone());
+                        self.send(owner, connection, message.clone());
                     }
                 }
                 Effect::Relay { from, frame } => {
@@ -252,8 +262,9 @@ impl RoomIo<'_> {
                         })
                         .map(|(connection, _)| *connection)
                         .collect();
+                    let message = SharedMessage::new(frame);
                     for connection in recipients {
-                        self.send(owner, connection, frame.clone());
+                        self.send(owner, connection, message.clone());
                     }
                 }
                 Effect::Close { connection, reason } => {
@@ -351,8 +362,24 @@ impl RoomIo<'_> {
         }
     }
 
+    /// `frame` as a message to one connection, sharing the last one's compressed form when it
+    /// is the very same bytes (see `last_sent`).
+    fn shared_with_last(&mut self, frame: Bytes) -> SharedMessage {
+        if frame.len() < COMPRESSION_THRESHOLD {
+            return SharedMessage::new(frame);
+        }
+        if let Some(last) = &self.last_sent
+            && last.holds(&frame)
+        {
+            return last.clone();
+        }
+        let message = SharedMessage::new(frame);
+        self.last_sent = Some(message.clone());
+        message
+    }
+
     /// Queues `frame` for `connection` without waiting; a full queue is the owner's to judge.
-    fn send(&mut self, owner: &mut RoomOwner, connection: ConnectionId, frame: bytes::Bytes) {
+    fn send(&mut self, owner: &mut RoomOwner, connection: ConnectionId, frame: SharedMessage) {
         let Some(outbox) = self.outboxes.get(&connection) else {
             return;
         };

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use hyper::upgrade::OnUpgrade;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use websocket_deflate::{Agreement, negotiate};
 
 use crate::api_error::ApiError;
 
@@ -23,6 +24,8 @@ const WEBSOCKET_VERSION: &str = "13";
 pub struct Handshake {
     /// `Sec-WebSocket-Accept` for the response.
     accept: HeaderValue,
+    /// The client's acceptable offer of permessage-deflate, if it made one.
+    deflate: Option<Agreement>,
     /// Resolves to the raw connection once the 101 response is sent.
     on_upgrade: OnUpgrade,
 }
@@ -118,17 +121,34 @@ impl Handshake {
             .ok_or(HandshakeError::InvalidKey)?;
         let accept = HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
             .expect("base64 is a valid header value");
+        // A header that is not text cannot hold an acceptable offer; it is declined like one.
+        let deflate = negotiate(
+            headers
+                .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+                .iter()
+                .filter_map(|value| value.to_str().ok()),
+        );
         let on_upgrade = parts
             .extensions
             .remove::<OnUpgrade>()
             .ok_or(HandshakeError::NotUpgradable)?;
-        Ok(Handshake { accept, on_upgrade })
+        Ok(Handshake {
+            accept,
+            deflate,
+            on_upgrade,
+        })
     }
 
-    /// The `101 Switching Protocols` response that completes the handshake. No subprotocol is
-    /// chosen: y-websocket and Hocuspocus providers ask for none.
-    pub(crate) fn response(&self) -> Response {
-        (
+    /// The client's acceptable offer of permessage-deflate, if it made one.
+    pub(crate) fn deflate(&self) -> Option<Agreement> {
+        self.deflate
+    }
+
+    /// The `101 Switching Protocols` response that completes the handshake, agreeing to
+    /// `deflate` if given. No subprotocol is chosen: y-websocket and Hocuspocus providers ask
+    /// for none.
+    pub(crate) fn response(&self, deflate: Option<Agreement>) -> Response {
+        let mut response = (
             StatusCode::SWITCHING_PROTOCOLS,
             [
                 (header::CONNECTION, HeaderValue::from_static("upgrade")),
@@ -136,7 +156,14 @@ impl Handshake {
                 (header::SEC_WEBSOCKET_ACCEPT, self.accept.clone()),
             ],
         )
-            .into_response()
+            .into_response();
+        if let Some(agreement) = deflate {
+            response.headers_mut().insert(
+                header::SEC_WEBSOCKET_EXTENSIONS,
+                HeaderValue::from_static(agreement.response_value()),
+            );
+        }
+        response
     }
 
     /// The handle that resolves to the raw connection once the response is sent.

@@ -14,25 +14,43 @@
 //!   one with a JSON error, like every other refusal.
 //! - [`upgrade`]: the admission steps both endpoints share (connection limits, handshake,
 //!   shutdown) and switching the connection to a WebSocket task.
-//! - [`send`]: queueing binary messages, fragmenting the large ones.
+//! - [`send`]: queueing binary messages, fragmenting the large ones and compressing them for a
+//!   client that agreed to permessage-deflate.
+//! - [`receive`]: inflating the compressed messages a client sends.
+//!
+//! Compression (RFC 7692) lives beside tungstenite, in the `websocket-deflate` crate: the
+//! handshake agrees on it, the socket is read through a `MarkingStream` that tells compressed
+//! messages apart, and [`Socket::deflate`] carries what the connection's loop needs to inflate
+//! them.
 
 pub mod handshake;
+pub mod receive;
 pub mod send;
 pub mod upgrade;
 
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
+use websocket_deflate::{CompressedMarks, MarkingStream};
 
 pub use handshake::{Handshake, HandshakeError};
 pub use upgrade::{Admission, Refusal};
 
 /// An upgraded connection as the connection tasks see it.
-pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
+pub struct Socket {
+    /// The WebSocket, read through a scan for compressed messages when compression was agreed.
+    pub websocket: WebSocket,
+    /// `Some` when the client agreed to permessage-deflate: which of its messages arrive
+    /// compressed. Large messages to it may then be sent compressed.
+    pub deflate: Option<CompressedMarks>,
+}
 
-/// The writing half of a [`Socket`].
+/// The WebSocket of a [`Socket`].
+pub type WebSocket = WebSocketStream<MarkingStream<TokioIo<Upgraded>>>;
+
+/// The writing half of a [`WebSocket`].
 pub type SocketSink =
-    futures_util::stream::SplitSink<Socket, tokio_tungstenite::tungstenite::Message>;
+    futures_util::stream::SplitSink<WebSocket, tokio_tungstenite::tungstenite::Message>;
 
-/// The reading half of a [`Socket`].
-pub type SocketStream = futures_util::stream::SplitStream<Socket>;
+/// The reading half of a [`WebSocket`].
+pub type SocketStream = futures_util::stream::SplitStream<WebSocket>;

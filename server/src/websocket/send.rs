@@ -13,12 +13,19 @@
 //! Only one task writes a socket and it finishes a message before starting the next, so data
 //! frames of two messages never interleave; the control frames tungstenite may slip between
 //! fragments (pong, close) are allowed there by the RFC.
+//!
+//! To a client that agreed to permessage-deflate, a message of at least 1 KiB that deflate
+//! shrinks goes compressed: its first frame has RSV1 set (RFC 7692 section 6). The compressed
+//! bytes belong to the [`SharedMessage`], so a broadcast is compressed once for all receivers.
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error, Message};
+use websocket_deflate::{SharedMessage, compress};
+
+use crate::telemetry;
 
 /// Payload bytes per fragment of a large message. Small enough that the write buffer stays near
 /// its configured size while one is buffered; large enough that the per-frame cost (a header of
@@ -28,39 +35,78 @@ use tokio_tungstenite::tungstenite::{Error, Message};
 /// buffer now used the smaller fragment keeps each connection's buffer near 32 KiB.
 pub const FRAGMENT_BYTES: usize = 16 * 1024;
 
-/// Queues `message` on `sink` as one binary message, in fragments when it is larger than
+/// Queues `message` on `sink` as one binary message, compressed if `deflate` (the client agreed
+/// to it) and the message gains from it, in fragments when it is larger than
 /// [`FRAGMENT_BYTES`]. Like `SinkExt::feed`: the caller flushes.
-pub async fn feed_binary<S>(sink: &mut S, message: Bytes) -> Result<(), Error>
+pub async fn feed_binary<S>(
+    sink: &mut S,
+    message: &SharedMessage,
+    deflate: bool,
+) -> Result<(), Error>
 where
     S: Sink<Message, Error = Error> + Unpin,
 {
-    feed_binary_in(sink, message, FRAGMENT_BYTES).await
+    if deflate && let Some(compressed) = message.compressed_by(counted_compress) {
+        telemetry::record_compressed("sent", message.len(), compressed.len());
+        return feed_frames(sink, compressed.clone(), FRAGMENT_BYTES, true).await;
+    }
+    feed_plain(sink, message.bytes().clone(), FRAGMENT_BYTES).await
 }
 
-/// [`feed_binary`] with a fragment size of `fragment_bytes`.
-async fn feed_binary_in<S>(sink: &mut S, message: Bytes, fragment_bytes: usize) -> Result<(), Error>
+/// Compresses a message for the first connection that sends it compressed, and counts it.
+fn counted_compress(message: &[u8]) -> Option<Vec<u8>> {
+    metrics::counter!(telemetry::COMPRESSIONS).increment(1);
+    compress(message)
+}
+
+/// `message` as it is, in fragments of `fragment_bytes` when it is longer.
+async fn feed_plain<S>(sink: &mut S, message: Bytes, fragment_bytes: usize) -> Result<(), Error>
 where
     S: Sink<Message, Error = Error> + Unpin,
 {
     if message.len() <= fragment_bytes {
         return sink.feed(Message::Binary(message)).await;
     }
-    for frame in fragments(message, fragment_bytes) {
+    feed_frames(sink, message, fragment_bytes, false).await
+}
+
+/// `payload` as the frames of one binary message, the first marked compressed if `compressed`.
+async fn feed_frames<S>(
+    sink: &mut S,
+    payload: Bytes,
+    fragment_bytes: usize,
+    compressed: bool,
+) -> Result<(), Error>
+where
+    S: Sink<Message, Error = Error> + Unpin,
+{
+    for frame in fragments(payload, fragment_bytes, compressed) {
         sink.feed(Message::Frame(frame)).await?;
     }
     Ok(())
 }
 
-/// The frames of one binary message cut into payloads of at most `fragment_bytes`.
-fn fragments(mut message: Bytes, fragment_bytes: usize) -> impl Iterator<Item = Frame> {
-    let mut opcode = OpCode::Data(Data::Binary);
+/// The frames of one binary message cut into payloads of at most `fragment_bytes`; RSV1 set on
+/// the first if the payload is `compressed`.
+fn fragments(
+    mut message: Bytes,
+    fragment_bytes: usize,
+    compressed: bool,
+) -> impl Iterator<Item = Frame> {
+    let mut first = true;
     std::iter::from_fn(move || {
-        if message.is_empty() {
+        if message.is_empty() && !first {
             return None;
         }
         let payload = message.split_to(fragment_bytes.min(message.len()));
-        let frame = Frame::message(payload, opcode, message.is_empty());
-        opcode = OpCode::Data(Data::Continue);
+        let opcode = if first {
+            OpCode::Data(Data::Binary)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        let mut frame = Frame::message(payload, opcode, message.is_empty());
+        frame.header_mut().rsv1 = first && compressed;
+        first = false;
         Some(frame)
     })
 }
@@ -70,7 +116,7 @@ mod tests {
     use super::*;
 
     fn parts(message: &[u8], fragment_bytes: usize) -> Vec<(OpCode, bool, Vec<u8>)> {
-        fragments(Bytes::copy_from_slice(message), fragment_bytes)
+        fragments(Bytes::copy_from_slice(message), fragment_bytes, false)
             .map(|frame| {
                 let header = frame.header();
                 (header.opcode, header.is_final, frame.payload().to_vec())
@@ -100,14 +146,58 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_compressed_message_marks_its_first_frame_only() {
+        let frames: Vec<(bool, bool)> = fragments(Bytes::from_static(b"0123456789"), 4, true)
+            .map(|frame| (frame.header().rsv1, frame.header().is_final))
+            .collect();
+        assert_eq!(frames, [(true, false), (false, false), (false, true)]);
+        let single: Vec<bool> = fragments(Bytes::from_static(b"012"), 4, true)
+            .map(|frame| frame.header().rsv1)
+            .collect();
+        assert_eq!(
+            single,
+            [true],
+            "a short compressed message is one marked frame"
+        );
+    }
+
+    #[tokio::test]
+    async fn large_messages_go_compressed_only_where_compression_was_agreed() {
+        let message = SharedMessage::new(Bytes::from(vec![b'a'; 50_000]));
+        for deflate in [true, false] {
+            let mut sent = Vec::new();
+            let mut sink = (&mut sent).sink_map_err(|never| match never {});
+            feed_binary(&mut sink, &message, deflate).await.unwrap();
+            let first = match &sent[0] {
+                Message::Frame(frame) => frame.header().rsv1,
+                _ => false,
+            };
+            let payload: usize = sent
+                .iter()
+                .map(|message| match message {
+                    Message::Frame(frame) => frame.payload().len(),
+                    Message::Binary(bytes) => bytes.len(),
+                    _ => 0,
+                })
+                .sum();
+            assert_eq!(first, deflate);
+            if deflate {
+                assert!(payload < 1_000, "compressed to {payload} bytes");
+            } else {
+                assert_eq!(payload, 50_000);
+            }
+        }
+    }
+
     #[tokio::test]
     async fn only_messages_longer_than_a_fragment_are_fragmented() {
         let mut sent = Vec::new();
         let mut sink = (&mut sent).sink_map_err(|never| match never {});
-        feed_binary_in(&mut sink, Bytes::from_static(b"four"), 4)
+        feed_plain(&mut sink, Bytes::from_static(b"four"), 4)
             .await
             .unwrap();
-        feed_binary_in(&mut sink, Bytes::from_static(b"five!"), 4)
+        feed_plain(&mut sink, Bytes::from_static(b"five!"), 4)
             .await
             .unwrap();
         let kinds: Vec<&str> = sent

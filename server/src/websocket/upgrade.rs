@@ -16,6 +16,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::task::TaskTracker;
 use tracing::debug;
+use websocket_deflate::{CompressedMarks, FrameScanner, MarkingStream};
 
 use crate::api_error::ApiError;
 use crate::app::AppState;
@@ -68,6 +69,9 @@ impl IntoResponse for Refusal {
 pub struct Admission {
     handshake: Handshake,
     tracker: TaskTracker,
+    /// Whether the server allows permessage-deflate (`--compression`).
+    compression: bool,
+    max_message_bytes: usize,
 }
 
 impl Admission {
@@ -84,32 +88,48 @@ impl Admission {
         Ok(Admission {
             handshake,
             tracker: state.tracker.clone(),
+            compression: state.config.compresses(),
+            max_message_bytes: state.config.max_message_bytes,
         })
     }
 
-    /// Answers `101 Switching Protocols` and spawns `serve` on the upgraded socket, configured
-    /// for messages of at most `max_message_bytes`.
-    pub(crate) fn accept<Serve, Served>(self, max_message_bytes: usize, serve: Serve) -> Response
+    /// Answers `101 Switching Protocols` (agreeing to compression if the client offered it and
+    /// the server allows it) and spawns `serve` on the upgraded socket, configured for messages
+    /// of at most `--max-message-bytes`.
+    pub(crate) fn accept<Serve, Served>(self, serve: Serve) -> Response
     where
         Serve: FnOnce(Socket) -> Served + Send + 'static,
         Served: Future<Output = ()> + Send + 'static,
     {
-        let Admission { handshake, tracker } = self;
-        let response = handshake.response();
+        let Admission {
+            handshake,
+            tracker,
+            compression,
+            max_message_bytes,
+        } = self;
+        let deflate = handshake.deflate().filter(|_| compression);
+        let response = handshake.response(deflate);
         let upgraded = handshake.into_on_upgrade();
         let config = socket_config(max_message_bytes);
+        let marks = deflate.map(|_| CompressedMarks::default());
         // Combinators rather than one `async` block: the block would keep the upgrade's state
         // next to the connection's for as long as the connection lives; `then` holds one or
         // the other.
         let connection = upgraded.then(move |upgraded| match upgraded {
-            Ok(upgraded) => Either::Left(
-                WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
+            Ok(upgraded) => {
+                let scanner = marks.clone().map(FrameScanner::for_frames);
+                let stream = MarkingStream::new(TokioIo::new(upgraded), scanner);
+                Either::Left(
+                    WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).then(
+                        move |websocket| {
+                            serve(Socket {
+                                websocket,
+                                deflate: marks,
+                            })
+                        },
+                    ),
                 )
-                .then(serve),
-            ),
+            }
             Err(error) => {
                 debug!(%error, "the upgrade did not complete");
                 Either::Right(std::future::ready(()))

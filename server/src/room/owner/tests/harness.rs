@@ -209,7 +209,10 @@ impl Harness {
         let Some(outbox) = self.outboxes.get(&connection) else {
             return;
         };
-        match outbox.frames.try_send(frame) {
+        match outbox
+            .frames
+            .try_send(websocket_deflate::SharedMessage::new(frame))
+        {
             Ok(()) => self.seen.push(Seen::Delivered(connection)),
             Err(_) => self.owner.handle_undeliverable(connection, self.now),
         }

@@ -150,7 +150,8 @@ impl Harness {
                 let peer = self.peers.get_mut(&connection).expect("a peer");
                 while let Ok(frame) = peer.frames.try_recv() {
                     moved = true;
-                    for message in decode_frame(&frame).expect("the room sends valid frames") {
+                    for message in decode_frame(frame.bytes()).expect("the room sends valid frames")
+                    {
                         if let Message::Sync(
                             SyncMessage::SyncStep2(update) | SyncMessage::Update(update),
                         ) = message
@@ -159,7 +160,7 @@ impl Harness {
                         }
                     }
                     peer.sync
-                        .handle_frame(&frame)
+                        .handle_frame(frame.bytes())
                         .expect("a peer applies what it is sent");
                 }
                 if peer.closed.is_none()
