@@ -7,22 +7,32 @@
 //! connection limits), and the full sync handshake before the socket is used: the client sends
 //! SyncStep1, answers the server's SyncStep1 with SyncStep2 and waits for the server's SyncStep2.
 //! A measurement never starts on a half-joined client.
+//!
+//! A join may offer permessage-deflate (W4's `--compression`): the socket is then read through
+//! `websocket-deflate`'s scan, and compressed messages are inflated during the handshake. Only
+//! the handshake inflates, so only workloads whose large messages arrive while joining offer it.
+//! Every client counts the bytes it reads, for the bytes a workload put on the wire.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream, lookup_host};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{WebSocketStream, client_async_with_config};
+use websocket_deflate::{CLIENT_OFFER, CompressedMarks, FrameScanner, MarkingStream, inflate};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use crate::protocol::{FrameError, Framing, Incoming, Protocol};
+use crate::wire::CountingStream;
 
 /// How long connecting and syncing one client may take.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(60);
@@ -34,10 +44,15 @@ const READ_BUFFER_BYTES: usize = 8 * 1024;
 /// explicitly after each burst, so this only batches within a burst.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
+/// Largest message a compressed join may inflate to.
+const MAX_INFLATED_BYTES: usize = 1 << 30;
+
+/// A client's socket: counted, and scanned for compressed messages when it offered compression.
+pub type ClientSocket = WebSocketStream<MarkingStream<CountingStream>>;
 /// The writing half of a synced client.
-pub type FrameSink = SplitSink<WebSocketStream<TcpStream>, Message>;
+pub type FrameSink = SplitSink<ClientSocket, Message>;
 /// The reading half of a synced client.
-pub type FrameStream = SplitStream<WebSocketStream<TcpStream>>;
+pub type FrameStream = SplitStream<ClientSocket>;
 
 /// Why a client could not join.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +81,12 @@ pub enum ConnectError {
     /// The server sent something unreadable.
     #[error("{url} sent an unreadable frame: {source}")]
     Frame { url: String, source: FrameError },
+    /// A compressed message did not inflate.
+    #[error("{url} sent a compressed message that does not inflate: {source}")]
+    Inflate {
+        url: String,
+        source: websocket_deflate::InflateError,
+    },
     /// The server's SyncStep1 carried a state vector that does not decode.
     #[error("{url} sent a SyncStep1 that does not decode: {source}")]
     BadStateVector {
@@ -90,6 +111,8 @@ pub struct Connector {
     token: Option<String>,
     source_addresses: Vec<IpAddr>,
     next_source: AtomicUsize,
+    /// Bytes every client of this connector has read from its socket.
+    bytes_read: Arc<AtomicU64>,
 }
 
 /// A client that completed the sync handshake.
@@ -129,7 +152,14 @@ impl Connector {
             token,
             source_addresses,
             next_source: AtomicUsize::new(0),
+            bytes_read: Arc::default(),
         })
+    }
+
+    /// Bytes every client of this connector has read from its socket so far, HTTP and
+    /// WebSocket framing included.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
     }
 
     /// How many source addresses clients rotate through (0: the system picks).
@@ -156,8 +186,19 @@ impl Connector {
     /// Connects to `room` and completes the sync; `doc` (when given) is what the client holds,
     /// else it holds nothing.
     pub async fn join(&self, room: &str, doc: Option<&Doc>) -> Result<SyncedClient, ConnectError> {
+        self.join_offering(room, doc, false).await
+    }
+
+    /// [`Connector::join`], offering permessage-deflate if `compression`.
+    pub async fn join_offering(
+        &self,
+        room: &str,
+        doc: Option<&Doc>,
+        compression: bool,
+    ) -> Result<SyncedClient, ConnectError> {
         let url = self.url_of(room);
-        match tokio::time::timeout(HANDSHAKE_LIMIT, self.join_within(&url, room, doc)).await {
+        let joining = self.join_within(&url, room, doc, compression);
+        match tokio::time::timeout(HANDSHAKE_LIMIT, joining).await {
             Ok(result) => result,
             Err(_) => Err(ConnectError::Timeout { url }),
         }
@@ -168,14 +209,32 @@ impl Connector {
         url: &str,
         room: &str,
         doc: Option<&Doc>,
+        compression: bool,
     ) -> Result<SyncedClient, ConnectError> {
-        let stream = self.open_tcp(url).await?;
+        let stream = CountingStream::new(self.open_tcp(url).await?, self.bytes_read.clone());
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(WRITE_BUFFER_BYTES);
-        let (socket, _response) = client_async_with_config(url, stream, Some(config))
+        let mut request = url
+            .into_client_request()
+            .map_err(|source| websocket_error(url, source))?;
+        let marks = compression.then(CompressedMarks::default);
+        if compression {
+            request.headers_mut().insert(
+                "Sec-WebSocket-Extensions",
+                HeaderValue::from_static(CLIENT_OFFER),
+            );
+        }
+        let scanner = marks.clone().map(FrameScanner::after_http_head);
+        let stream = MarkingStream::new(stream, scanner);
+        let (socket, response) = client_async_with_config(request, stream, Some(config))
             .await
             .map_err(|source| websocket_error(url, source))?;
+        // A server that declined sends nothing compressed; the marks then stay false.
+        let agreed = response
+            .headers()
+            .get("Sec-WebSocket-Extensions")
+            .is_some_and(|value| value.as_bytes().starts_with(b"permessage-deflate"));
         let (mut sink, mut stream) = socket.split();
         let framing = Framing::new(self.protocol, room);
         let mut handshake = Handshake {
@@ -183,6 +242,7 @@ impl Connector {
             framing: &framing,
             sink: &mut sink,
             stream: &mut stream,
+            deflate: marks.filter(|_| agreed),
         };
         if self.protocol == Protocol::Hocuspocus {
             let token = self.token.as_deref().unwrap_or("quire-bench");
@@ -237,6 +297,8 @@ struct Handshake<'a> {
     framing: &'a Framing,
     sink: &'a mut FrameSink,
     stream: &'a mut FrameStream,
+    /// Which messages arrive compressed, when the server agreed to compression.
+    deflate: Option<CompressedMarks>,
 }
 
 impl Handshake<'_> {
@@ -251,7 +313,10 @@ impl Handshake<'_> {
     async fn next_frame(&mut self) -> Result<Bytes, ConnectError> {
         loop {
             match self.stream.next().await {
-                Some(Ok(Message::Binary(frame))) => return Ok(frame),
+                Some(Ok(Message::Binary(frame))) => return self.inflated(frame),
+                Some(Ok(Message::Text(_))) => {
+                    self.inflated(Bytes::new())?;
+                }
                 Some(Ok(Message::Close(close))) => {
                     return Err(ConnectError::Closed {
                         url: self.url.to_owned(),
@@ -271,6 +336,19 @@ impl Handshake<'_> {
                 }
             }
         }
+    }
+
+    /// `frame` inflated if it arrived compressed.
+    fn inflated(&self, frame: Bytes) -> Result<Bytes, ConnectError> {
+        if !self.deflate.as_ref().is_some_and(CompressedMarks::take) {
+            return Ok(frame);
+        }
+        inflate(&frame, MAX_INFLATED_BYTES)
+            .map(Bytes::from)
+            .map_err(|source| ConnectError::Inflate {
+                url: self.url.to_owned(),
+                source,
+            })
     }
 
     async fn authenticated(&mut self) -> Result<(), ConnectError> {

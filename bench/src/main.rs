@@ -34,6 +34,7 @@ mod server_sampler;
 mod trace;
 mod traffic;
 mod update_id;
+mod wire;
 mod workloads;
 
 use std::net::IpAddr;

@@ -4,8 +4,9 @@
 //! connected (the room stays loaded, as when a popular document is open); a second client
 //! syncing the full text proves the server has it. Then all K clients connect and sync at once
 //! (`--concurrency` bounds the handshakes in progress), each checking the document it got. The
-//! result is the time from the first connect to the last client synced, and each client's own
-//! join time as the latency distribution.
+//! result is the time from the first connect to the last client synced, each client's own join
+//! time as the latency distribution, and the bytes the joiners read off the wire. With
+//! `--compression` the joiners offer permessage-deflate, as browsers do.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,10 @@ pub struct JoinStormOptions {
     /// Tiny run for smoke tests: smaller defaults, the first 3,000 patches of the trace.
     #[arg(long)]
     pub quick: bool,
+    /// Joiners offer permessage-deflate (as browsers do); a server that agrees sends the
+    /// document compressed.
+    #[arg(long)]
+    pub compression: bool,
 }
 
 /// Runs W4 and reports one measurement.
@@ -72,6 +77,7 @@ pub async fn run(bench: &Bench, options: &JoinStormOptions) -> Result<(), BenchE
 
     let sampling = bench.start_sampling()?;
     let concurrency = options.concurrency.unwrap_or(clients as usize).max(1);
+    let read_before = bench.connector.bytes_read();
     let started = Instant::now();
     let room = &room;
     let mut joins = stream::iter(0..clients)
@@ -79,7 +85,10 @@ pub async fn run(bench: &Bench, options: &JoinStormOptions) -> Result<(), BenchE
             let check = Arc::clone(&check);
             async move {
                 let began = Instant::now();
-                let client = bench.connector.join(room, None).await;
+                let client = bench
+                    .connector
+                    .join_offering(room, None, options.compression)
+                    .await;
                 let synced_at = Instant::now();
                 let verdict = client.as_ref().map_err(ToString::to_string).and_then(
                     |client: &SyncedClient| {
@@ -111,18 +120,24 @@ pub async fn run(bench: &Bench, options: &JoinStormOptions) -> Result<(), BenchE
     }
     drop(joins);
     let all_synced = last_synced - started;
+    let wire_bytes = bench.connector.bytes_read() - read_before;
 
     let mut measurement = Measurement::new(&bench.context, "W4", "join-storm");
     measurement
         .param("clients", clients)
         .param("trace", options.trace.display().to_string())
         .param("document_bytes", replayed.document.len() as u64)
-        .param("concurrency", concurrency as u64);
+        .param("concurrency", concurrency as u64)
+        .param("compression", options.compression);
     bench.finish_sampling(sampling, &mut measurement)?;
     measurement
         .metric("seconds_until_all_synced", all_synced.as_secs_f64())
         .metric("clients", clients)
-        .metric("clients_synced", synced);
+        .metric("clients_synced", synced)
+        .metric(
+            "wire_bytes_per_client",
+            wire_bytes / u64::from(clients.max(1)),
+        );
     measurement.latency_ms = latency.summary();
     if synced != clients {
         measurement.problem(format!("{synced} of {clients} clients synced"));
