@@ -8,23 +8,27 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { deflateRawSync, constants as zlib } from 'node:zlib'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { HocuspocusProvider } from '@hocuspocus/provider'
-import { startQuire, connectProvider, synced, docSatisfies, within } from './harness.mjs'
+import { startQuire, connectProvider, synced, docSatisfies, within, watchMemory } from './harness.mjs'
 
 let server
 let uncompressed
 const LIMIT = 64 * 1024
 let limited
+const BOMB_LIMIT = 1024 * 1024
+let bombed
 before(async () => {
-  ;[server, uncompressed, limited] = await Promise.all([
+  ;[server, uncompressed, limited, bombed] = await Promise.all([
     startQuire(),
     startQuire(['--compression', 'off']),
-    startQuire(['--max-message-bytes', String(LIMIT)])
+    startQuire(['--max-message-bytes', String(LIMIT)]),
+    startQuire(['--max-message-bytes', String(BOMB_LIMIT)])
   ])
 })
-after(async () => { await Promise.all([server.stop(), uncompressed.stop(), limited.stop()]) })
+after(async () => { await Promise.all([server.stop(), uncompressed.stop(), limited.stop(), bombed.stop()]) })
 
 /** About 1 MB of text, which deflate shrinks many times over. */
 const largeText = Array.from({ length: 80000 }, (_, line) => `line ${String(line).padStart(6, '0')}\n`).join('')
@@ -64,6 +68,26 @@ test('a large document reaches a joining y-websocket client compressed', async (
   const { read } = wire(joiner.provider.ws)
   assert.ok(read < largeText.length / 4, `the join read ${read} bytes for a ${largeText.length}-character document`)
   ;[writer, joiner].forEach((client) => client.close())
+})
+
+/** A client that offers no compression is sent the same document uncompressed. */
+test('a client that offers nothing still works', async () => {
+  const writer = await writeLargeDocument(server, 'deflate-not-offered')
+  const joiner = await joinLargeDocument(server, 'deflate-not-offered')
+  const plain = connectProvider(server, 'deflate-not-offered', {
+    WebSocketPolyfill: class extends WebSocket {
+      constructor (url, protocols) { super(url, protocols, { perMessageDeflate: false }) }
+    }
+  })
+  await synced(plain.provider)
+  await docSatisfies(plain.doc, () => plain.text.length === largeText.length)
+  assert.ok(plain.text.toString() === largeText, 'the document arrived whole')
+  assert.equal(plain.provider.ws.extensions, '')
+  assert.ok(wire(plain.provider.ws).read > largeText.length, 'it crossed uncompressed')
+  // Its large edit reaches a compressing client, and the other way round.
+  plain.text.insert(0, largeText)
+  await docSatisfies(joiner.doc, () => joiner.text.length === 2 * largeText.length)
+  ;[writer, joiner, plain].forEach((client) => client.close())
 })
 
 /** With --compression off the offer is declined and the same join crosses at full size. */
@@ -160,6 +184,37 @@ test('a compressed message inflating past the limit closes with 1009', async () 
 })
 
 /**
+ * A 256 MiB compression bomb in about 256 KB: sixteen copies of 16 MiB of zeros deflated with a
+ * sync flush (each copy is byte-aligned and refers back only within itself).
+ */
+function compressionBomb () {
+  const chunk = deflateRawSync(Buffer.alloc(16 * 1024 * 1024), { level: 9, finishFlush: zlib.Z_SYNC_FLUSH })
+  const stream = Buffer.concat(Array.from({ length: 16 }, () => chunk))
+  return stream.subarray(0, stream.length - 4) // the 00 00 ff ff a sender leaves off
+}
+
+/** A bomb inflating to 256 MiB is stopped at --max-message-bytes: 1009, and no 256 MiB held. */
+test('a compression bomb closes with 1009 without inflating it', async () => {
+  const bomb = compressionBomb()
+  assert.ok(bomb.length < BOMB_LIMIT, 'the bomb itself is within the limit')
+  const memory = watchMemory(bombed.pid)
+  const client = await rawClient(bombed, '/ws/deflate-big-bomb', 'permessage-deflate')
+  assert.match(extensionsOf(client.head), /permessage-deflate/)
+  client.write(maskedFrame(0x80 | 0x40 | 0x2, bomb))
+  const { code, reason } = await within(client.closed(), 30_000, 'the close of the bomb')
+  client.end()
+  const { baseline, peak } = memory.stop()
+  assert.equal(code, 1009, reason)
+  assert.match(reason, /inflates to more than/, 'refused while inflating, not for its compressed size')
+  const grown = (peak - baseline) / (1024 * 1024)
+  assert.ok(grown < 64, `the server grew by ${grown.toFixed(1)} MiB for a 256 MiB bomb`)
+  // The server still serves.
+  const after = connectProvider(bombed, 'deflate-big-bomb')
+  await synced(after.provider)
+  after.close()
+})
+
+/**
  * A raw TCP WebSocket client: upgrades to `path` offering `extensions` (if any), then hands
  * back the response head, a way to write bytes, and the server's close frame when it comes.
  */
@@ -206,8 +261,20 @@ async function rawClient (target, path, extensions) {
 /** A masked client frame with the given first byte and payload. */
 function maskedFrame (first, payload) {
   const mask = randomBytes(4)
-  return Buffer.concat([Buffer.from([first, 0x80 | payload.length]), mask,
-    Buffer.from(payload.map((byte, index) => byte ^ mask[index % 4]))])
+  let header
+  if (payload.length < 126) {
+    header = Buffer.from([first, 0x80 | payload.length])
+  } else if (payload.length < 65536) {
+    header = Buffer.from([first, 0x80 | 126, payload.length >> 8, payload.length & 0xff])
+  } else {
+    header = Buffer.alloc(10)
+    header[0] = first
+    header[1] = 0x80 | 127
+    header.writeBigUInt64BE(BigInt(payload.length), 2)
+  }
+  const masked = Buffer.from(payload)
+  for (let index = 0; index < masked.length; index++) masked[index] ^= mask[index % 4]
+  return Buffer.concat([header, mask, masked])
 }
 
 const extensionsOf = (head) => head.split('\r\n').find((line) => /^sec-websocket-extensions:/i.test(line)) ?? null
@@ -235,7 +302,7 @@ test('only offers Quire can honour are agreed to', async () => {
 test('a malformed compressed message closes its sender only', async () => {
   const bystander = connectProvider(server, 'deflate-malformed')
   await synced(bystander.provider)
-  const garbage = [0xff, 0xff, 0xff, 0xff, 0x00]
+  const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00])
   const agreed = await rawClient(server, '/ws/deflate-malformed', 'permessage-deflate')
   agreed.write(maskedFrame(0x80 | 0x40 | 0x2, garbage))
   const invalid = await within(agreed.closed(), 10_000, 'the close of the invalid message')
