@@ -155,6 +155,31 @@ async fn join_storm_syncs_every_client() {
     assert_eq!(metrics["clients_synced"], 20);
     assert!(number(&metrics["seconds_until_all_synced"]) > 0.0);
     assert_eq!(measurement["latency_ms"]["samples"], 20);
+    let document = number(&measurement["params"]["document_bytes"]);
+    assert!(
+        number(&metrics["wire_bytes_per_client"]) > document,
+        "{measurement}"
+    );
+}
+
+/// W4 with compression: every client syncs the right text from fewer bytes than the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compressed_join_storm_reads_fewer_bytes_than_the_document() {
+    let server = BenchServer::start().await.unwrap();
+    let trace = trace_path();
+    let lines = server
+        .run_bench(&["join-storm", "--quick", "--compression", "--trace", &trace])
+        .await
+        .unwrap();
+    let measurement = only_measurement(&lines, "W4");
+    let metrics = &measurement["metrics"];
+    assert_eq!(metrics["clients_synced"], 20, "{measurement}");
+    assert_eq!(measurement["params"]["compression"], true);
+    let document = number(&measurement["params"]["document_bytes"]);
+    assert!(
+        number(&metrics["wire_bytes_per_client"]) < document / 2.0,
+        "{measurement}"
+    );
 }
 
 /// W5: every client ends up with every other client's last awareness state.

@@ -331,14 +331,14 @@ async fn write_batch<P: Protocol>(
         .chain(rest.into_iter().map(SharedMessage::new))
     {
         P::count(&telemetry::FRAMES_SENT, frame.bytes());
-        feed_binary(sink, &frame, deflate).await?;
+        feed_binary(sink, frame, deflate).await?;
         written += 1;
     }
     while written < MAX_FRAMES_PER_FLUSH && held.is_none() {
         match poll_ready(protocol) {
             Poll::Ready(Outgoing::Send(frame)) => {
                 P::count(&telemetry::FRAMES_SENT, frame.bytes());
-                feed_binary(sink, &frame, deflate).await?;
+                feed_binary(sink, frame, deflate).await?;
                 written += 1;
             }
             Poll::Ready(other) => *held = Some(Box::new(other)),

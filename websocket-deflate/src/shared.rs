@@ -37,6 +37,12 @@ impl SharedMessage {
         &self.bytes
     }
 
+    /// The message as it is, without the slot: sending a message uncompressed moves its bytes
+    /// out rather than touching their shared count once more.
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+
     /// The message's length as it is.
     pub fn len(&self) -> usize {
         self.bytes.len()

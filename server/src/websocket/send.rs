@@ -40,7 +40,7 @@ pub const FRAGMENT_BYTES: usize = 16 * 1024;
 /// [`FRAGMENT_BYTES`]. Like `SinkExt::feed`: the caller flushes.
 pub async fn feed_binary<S>(
     sink: &mut S,
-    message: &SharedMessage,
+    message: SharedMessage,
     deflate: bool,
 ) -> Result<(), Error>
 where
@@ -50,7 +50,7 @@ where
         telemetry::record_compressed("sent", message.len(), compressed.len());
         return feed_frames(sink, compressed.clone(), FRAGMENT_BYTES, true).await;
     }
-    feed_plain(sink, message.bytes().clone(), FRAGMENT_BYTES).await
+    feed_plain(sink, message.into_bytes(), FRAGMENT_BYTES).await
 }
 
 /// Compresses a message for the first connection that sends it compressed, and counts it.
@@ -168,7 +168,9 @@ mod tests {
         for deflate in [true, false] {
             let mut sent = Vec::new();
             let mut sink = (&mut sent).sink_map_err(|never| match never {});
-            feed_binary(&mut sink, &message, deflate).await.unwrap();
+            feed_binary(&mut sink, message.clone(), deflate)
+                .await
+                .unwrap();
             let first = match &sent[0] {
                 Message::Frame(frame) => frame.header().rsv1,
                 _ => false,
