@@ -116,7 +116,7 @@ test('a large edit sent compressed is inflated and relayed', async () => {
   ;[watcher, late].forEach((client) => client.close())
 })
 
-/** Joiners of an unchanged document share one compression of it. */
+/** Joiners of an unchanged document share one compression of it, per protocol. */
 test('joiners of an unchanged document share one compression', async () => {
   // Written, then served by a fresh process: nothing (a compaction replacing the cached
   // document) can change what joiners are sent while they join.
@@ -130,6 +130,18 @@ test('joiners of an unchanged document share one compression', async () => {
   const joiners = await Promise.all(Array.from({ length: 6 }, () => joinLargeDocument(restarted, 'deflate-shared')))
   assert.equal(await metric(restarted, 'quire_websocket_compressions_total'), 1, 'the document was compressed once')
   assert.equal(await metric(restarted, 'quire_websocket_compressed_messages_total{direction="sent"}'), 6)
+  // Hocuspocus sockets frame it with the document's name: framed once, compressed once more.
+  const hocuspocus = Array.from({ length: 4 }, () => {
+    const doc = new Y.Doc()
+    const provider = new HocuspocusProvider({
+      url: restarted.url.replace(/^http/, 'ws') + '/hocuspocus', name: 'deflate-shared', document: doc, WebSocketPolyfill: WebSocket
+    })
+    return { doc, provider }
+  })
+  await Promise.all(hocuspocus.map(({ doc }) => docSatisfies(doc, () => doc.getText('text').length === largeText.length)))
+  assert.equal(await metric(restarted, 'quire_websocket_compressions_total'), 2, 'one more compression for the Hocuspocus framing')
+  assert.equal(await metric(restarted, 'quire_websocket_compressed_messages_total{direction="sent"}'), 10)
+  hocuspocus.forEach(({ doc, provider }) => { provider.destroy(); doc.destroy() })
   joiners.forEach((client) => client.close())
   await restarted.stop()
   rmSync(dataDir, { recursive: true, force: true })

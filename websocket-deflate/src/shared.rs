@@ -6,6 +6,12 @@
 //! others take the same bytes. Small messages skip all of it: below [`COMPRESSION_THRESHOLD`] a
 //! Yjs update gains little from deflate, and a broadcast pays nothing extra, not even an
 //! allocation for the slot.
+//!
+//! Some protocols re-frame a room's message before sending it (Hocuspocus puts the document's
+//! name in front), so the bytes that go out are not the room's. Every receiver of one room frames
+//! them the same way, so a large message also keeps one *derived* message, made by the first
+//! connection that asks and shared, with its own compressed form, by every connection that asks
+//! with the same key.
 
 use std::sync::{Arc, OnceLock};
 
@@ -17,19 +23,45 @@ use crate::codec::compress;
 pub const COMPRESSION_THRESHOLD: usize = 1024;
 
 /// A message's bytes and, for a message at least [`COMPRESSION_THRESHOLD`] long, the slot its
-/// compressed form is kept in once computed. Cloning shares both.
+/// compressed form (and a derived message) is kept in once computed. Cloning shares both.
 #[derive(Debug, Clone)]
 pub struct SharedMessage {
     bytes: Bytes,
+    large: Option<Arc<Large>>,
+}
+
+/// What a large message computes at most once.
+#[derive(Debug, Default)]
+struct Large {
     /// The compressed form, `None` inside when compressing did not make it smaller.
-    compressed: Option<Arc<OnceLock<Option<Bytes>>>>,
+    compressed: OnceLock<Option<Bytes>>,
+    /// A message derived from this one, and the key it was derived with.
+    derived: OnceLock<(Box<[u8]>, SharedMessage)>,
 }
 
 impl SharedMessage {
     /// A message of `bytes`, compressed (if ever) on first use.
     pub fn new(bytes: Bytes) -> Self {
-        let compressed = (bytes.len() >= COMPRESSION_THRESHOLD).then(Default::default);
-        SharedMessage { bytes, compressed }
+        let large = (bytes.len() >= COMPRESSION_THRESHOLD).then(Default::default);
+        SharedMessage { bytes, large }
+    }
+
+    /// The message `derive` makes of this one (its bytes framed for a protocol, say), made once
+    /// for every caller with the same `key` and shared with its compressed form. A caller with
+    /// another key, or a small message, gets a message of its own.
+    pub fn derived(&self, key: &[u8], derive: impl FnOnce(&Bytes) -> Bytes) -> SharedMessage {
+        let Some(large) = &self.large else {
+            return SharedMessage::new(derive(&self.bytes));
+        };
+        let mut derive = Some(derive);
+        let (stored_key, message) = large.derived.get_or_init(|| {
+            let derive = derive.take().expect("called once");
+            (key.into(), SharedMessage::new(derive(&self.bytes)))
+        });
+        match derive {
+            Some(derive) if **stored_key != *key => SharedMessage::new(derive(&self.bytes)),
+            _ => message.clone(),
+        }
     }
 
     /// The message as it is.
@@ -68,13 +100,15 @@ impl SharedMessage {
     /// [`SharedMessage::compressed`], with `compress` doing the compressing if it is still to be
     /// done (to count or time it).
     pub fn compressed_by(&self, compress: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> Option<&Bytes> {
-        let slot = self.compressed.as_ref()?;
-        slot.get_or_init(|| {
-            compress(&self.bytes)
-                .filter(|compressed| compressed.len() < self.bytes.len())
-                .map(Bytes::from)
-        })
-        .as_ref()
+        let large = self.large.as_ref()?;
+        large
+            .compressed
+            .get_or_init(|| {
+                compress(&self.bytes)
+                    .filter(|compressed| compressed.len() < self.bytes.len())
+                    .map(Bytes::from)
+            })
+            .as_ref()
     }
 }
 
@@ -131,6 +165,40 @@ mod tests {
                 .compressed()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_derived_message_is_made_once_per_key_and_compressed_once() {
+        let message = SharedMessage::new(Bytes::from(vec![b'a'; 10_000]));
+        let framed = |bytes: &Bytes| Bytes::from([b"doc:".as_slice(), bytes].concat());
+        let first = message.derived(b"doc", framed);
+        let mut derived_again = false;
+        let second = message.clone().derived(b"doc", |bytes| {
+            derived_again = true;
+            framed(bytes)
+        });
+        assert!(
+            !derived_again,
+            "the second caller with the key shares the first's"
+        );
+        assert!(first.holds(second.bytes()));
+        assert_eq!(&first.bytes()[..4], b"doc:");
+        let compressed = first.compressed().unwrap().as_ptr();
+        assert_eq!(second.compressed().unwrap().as_ptr(), compressed);
+        let other = message.derived(b"other", |bytes| {
+            Bytes::from([b"x".as_slice(), bytes].concat())
+        });
+        assert_eq!(other.bytes()[0], b'x', "another key gets its own");
+        assert!(!other.holds(first.bytes()));
+    }
+
+    #[test]
+    fn a_small_message_is_derived_afresh() {
+        let message = SharedMessage::new(Bytes::from_static(b"tiny"));
+        let one = message.derived(b"k", |bytes| Bytes::from([b">".as_slice(), bytes].concat()));
+        let two = message.derived(b"k", |bytes| Bytes::from([b">".as_slice(), bytes].concat()));
+        assert_eq!(one, two);
+        assert!(!one.holds(two.bytes()));
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub enum DocumentEvent {
     /// A document's join finished; hand it to [`Documents::complete_join`].
     Joined(JoinOutcome),
     /// A frame to send the client.
-    Send(Bytes),
+    Send(SharedMessage),
     /// The socket must close (a room stopped, or the client fell behind).
     End(CloseReason),
 }
@@ -306,10 +306,13 @@ impl Documents {
             return Some(self.handle_room_close(index, closed));
         }
         match poll_frames(&mut membership.frames, context)? {
-            Some(frame) => Some(DocumentEvent::Send(address_room_frame(
-                &document.prefix,
-                frame.bytes(),
-            ))),
+            // Framed once for every socket of this document: a large message, and its
+            // compressed form, are then shared by them all like the room's own.
+            Some(frame) => Some(DocumentEvent::Send(
+                frame.derived(&document.prefix, |bytes| {
+                    address_room_frame(&document.prefix, bytes)
+                }),
+            )),
             None => Some(self.handle_room_close(index, Err(()))),
         }
     }
@@ -331,7 +334,10 @@ impl Documents {
                 ) =>
             {
                 debug!(document = %document.address, reason = %reason.reason, "document closed");
-                DocumentEvent::Send(codec::close(&document.prefix, &reason.reason))
+                DocumentEvent::Send(SharedMessage::new(codec::close(
+                    &document.prefix,
+                    &reason.reason,
+                )))
             }
             Ok(reason) => DocumentEvent::End(reason),
             Err(_) => DocumentEvent::End(room_stopped()),

@@ -19,7 +19,6 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span};
-use websocket_deflate::SharedMessage;
 use yrs::encoding::read::{Cursor, Read};
 
 use crate::admission::authorize;
@@ -100,7 +99,7 @@ impl Protocol for Hocuspocus {
     fn poll_outgoing(&mut self, context: &mut Context<'_>) -> Poll<Outgoing<Self::Work>> {
         self.documents.poll_event(context).map(|event| match event {
             DocumentEvent::Joined(outcome) => Outgoing::Resume(outcome),
-            DocumentEvent::Send(frame) => Outgoing::Send(SharedMessage::new(frame)),
+            DocumentEvent::Send(frame) => Outgoing::Send(frame),
             DocumentEvent::End(reason) => Outgoing::End(Ending::Close(reason)),
         })
     }
