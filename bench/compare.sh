@@ -24,7 +24,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ALL_WORKLOADS="W1,W2,W3,W4,W5,W6,W7"
 ALL_TARGETS="quire,y-websocket-server,hocuspocus,null-relay,quire-hocuspocus"
 # What a case's "all" means: every server, each over its own protocol. quire-hocuspocus (Quire
-# over /hocuspocus) runs only where a case names it: W2, next to Quire over /ws.
+# over /hocuspocus) runs only where a case names it: W2, next to Quire over /ws, and the
+# compressed W4 join.
 EVERY_SERVER="quire,y-websocket-server,hocuspocus,null-relay"
 
 usage() {
@@ -301,7 +302,7 @@ if [[ $quick == 1 ]]; then
   add_case W2 "readers=10 search" all 120 "hot-room --readers 10 --mode search --rate 2000 --p99-limit-ms 50 --seconds 1 --quick"
   add_case W3 "rooms=20" all 60 "many-rooms --rooms 20 --clients-per-room 3 --rate-per-room 5 --seconds 2 --quick"
   add_case W4 "clients=50" "$STATEFUL" 60 "join-storm --clients 50 --trace $trace --quick"
-  add_case W4 "clients=50 compressed" "$STATEFUL" 60 "join-storm --clients 50 --trace $trace --quick --compression"
+  add_case W4 "clients=50 compressed" "$STATEFUL,quire-hocuspocus" 60 "join-storm --clients 50 --trace $trace --quick --compression"
   add_case W5 "clients=10" all 60 "awareness --clients 10 --hz 10 --seconds 2 --quick"
   add_case W6 "documents=10" quire 120 "cold-load --documents 10 --trace $trace --quick"
   add_case W7 "clients=200 own" all 60 "idle --clients 200 --rooms own --quick"
@@ -335,7 +336,7 @@ else
   # Joiners offering permessage-deflate, as browsers do: the bytes on the wire
   # (wire_bytes_per_client) against the uncompressed join above. A server that declines the
   # offer sends the same bytes as above.
-  add_case W4 "clients=1000 compressed" "$STATEFUL" 180 "join-storm --clients 1000 --trace $trace --compression"
+  add_case W4 "clients=1000 compressed" "$STATEFUL,quire-hocuspocus" 180 "join-storm --clients 1000 --trace $trace --compression"
   for clients in 50 100 200; do
     add_case W5 "clients=$clients" all 90 "awareness --clients $clients --hz 10 --seconds 5"
   done
