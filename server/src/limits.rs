@@ -179,6 +179,13 @@ impl InboundRate {
         }
     }
 
+    /// Charges `bytes` more to the byte rate of a message already allowed (what inflating a
+    /// compressed message added), going into debt if need be: what follows is held back.
+    pub fn charge(&mut self, now: Instant, bytes: usize) {
+        self.bytes.refill(now);
+        self.bytes.tokens -= bytes as f64;
+    }
+
     /// Counts a message of `bytes` bytes arriving at `now`.
     pub fn allow(&mut self, now: Instant, bytes: usize) -> Result<(), OverRate> {
         if !self.messages.allow(now) {

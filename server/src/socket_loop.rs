@@ -32,7 +32,7 @@ use crate::limits::{InboundRate, OverRate};
 use crate::room::CloseReason;
 use crate::telemetry;
 use crate::websocket::receive;
-use crate::websocket::send::feed_binary;
+use crate::websocket::send::{feed_binary, feed_bytes};
 use crate::websocket::{SocketSink, SocketStream};
 
 /// How long a closing connection waits for the client's close reply.
@@ -154,13 +154,9 @@ pub(crate) async fn run<P: Protocol>(
                     last_heard = Instant::now();
                     match message {
                         Some(Ok(Message::Binary(frame))) => {
-                            match receive::received(frame, deflate, config.max_message_bytes) {
-                                Ok(frame) => Turn::Frame(frame),
-                                Err(error) => break ending_for_inflate_error(error),
-                            }
+                            Turn::Frame(frame, receive::arrived_compressed(deflate))
                         }
                         Some(Ok(Message::Text(_))) => {
-                            receive::skip(deflate);
                             telemetry::record_refusal("malformed_frame");
                             break Ending::close(close_code::MALFORMED, P::TEXT_REFUSAL);
                         }
@@ -199,8 +195,9 @@ pub(crate) async fn run<P: Protocol>(
                     Err(ending) => break ending,
                 }
             }
-            Turn::Frame(frame) => {
-                P::count(&telemetry::FRAMES_RECEIVED, &frame);
+            Turn::Frame(frame, compressed) => {
+                // Counted at its size on the wire first: a connection over its rate is closed
+                // before any work is spent inflating what it sent.
                 match rate.allow(last_heard.into_std(), frame.len()) {
                     Ok(()) => {}
                     Err(OverRate::Messages) => {
@@ -218,6 +215,19 @@ pub(crate) async fn run<P: Protocol>(
                         );
                     }
                 }
+                let frame = if compressed {
+                    match receive::inflate_received(&frame, config.max_message_bytes) {
+                        Ok(inflated) => {
+                            let added = inflated.len().saturating_sub(frame.len());
+                            rate.charge(last_heard.into_std(), added);
+                            inflated
+                        }
+                        Err(error) => break ending_for_inflate_error(error),
+                    }
+                } else {
+                    frame
+                };
+                P::count(&telemetry::FRAMES_RECEIVED, &frame);
                 match batch_of(Box::pin(protocol.handle_frame(frame)).await) {
                     Ok(Some(batch)) => batch,
                     Ok(None) => continue,
@@ -244,10 +254,11 @@ pub(crate) async fn run<P: Protocol>(
     Box::pin(finish(sink, stream, ending, shutdown, config)).await;
 }
 
-/// One turn of the loop: what came from the rooms, a frame from the client, or nothing to do.
+/// One turn of the loop: what came from the rooms, a frame from the client (and whether it
+/// arrived compressed), or nothing to do.
 enum Turn<Work> {
     Outgoing(Outgoing<Work>),
-    Frame(Bytes),
+    Frame(Bytes, bool),
     Nothing,
 }
 
@@ -326,12 +337,18 @@ async fn write_batch<P: Protocol>(
         Batch::Many(frames) => (None, frames),
     };
     let mut written = 0;
-    for frame in first
-        .into_iter()
-        .chain(rest.into_iter().map(SharedMessage::new))
-    {
+    if let Some(frame) = first {
         P::count(&telemetry::FRAMES_SENT, frame.bytes());
         feed_binary(sink, frame, deflate).await?;
+        written += 1;
+    }
+    for frame in rest {
+        P::count(&telemetry::FRAMES_SENT, &frame);
+        if deflate {
+            feed_binary(sink, SharedMessage::new(frame), true).await?;
+        } else {
+            feed_bytes(sink, frame).await?;
+        }
         written += 1;
     }
     while written < MAX_FRAMES_PER_FLUSH && held.is_none() {
@@ -424,6 +441,12 @@ fn ending_for_read_error(error: SocketError) -> Ending {
             close_code::PROTOCOL_ERROR,
             &format!("WebSocket protocol error: {protocol}"),
         ),
+        // A text message that is not UTF-8 (a compressed one always looks so to tungstenite):
+        // text is refused with 1007 either way.
+        SocketError::Utf8(_) => {
+            telemetry::record_refusal("malformed_frame");
+            Ending::close(close_code::MALFORMED, "text messages are not accepted")
+        }
         _ => Ending::Gone,
     }
 }

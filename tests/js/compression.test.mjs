@@ -310,7 +310,7 @@ test('only offers Quire can honour are agreed to', async () => {
   }
 })
 
-/** Data that is not deflate closes with 1007; RSV1 without an agreement closes with 1002. */
+/** Data that is not deflate, and compressed text, close with 1007; RSV1 without an agreement closes with 1002. */
 test('a malformed compressed message closes its sender only', async () => {
   const bystander = connectProvider(server, 'deflate-malformed')
   await synced(bystander.provider)
@@ -321,6 +321,14 @@ test('a malformed compressed message closes its sender only', async () => {
   assert.equal(invalid.code, 1007, invalid.reason)
   assert.match(invalid.reason, /deflate/)
   agreed.end()
+
+  // A compressed text message is refused like any text message.
+  const texting = await rawClient(server, '/ws/deflate-malformed', 'permessage-deflate')
+  const hello = deflateRawSync(Buffer.from('hello'), { finishFlush: zlib.Z_SYNC_FLUSH })
+  texting.write(maskedFrame(0x80 | 0x40 | 0x1, hello.subarray(0, hello.length - 4)))
+  const text = await within(texting.closed(), 10_000, 'the close of the compressed text')
+  assert.equal(text.code, 1007, text.reason)
+  texting.end()
 
   const unagreed = await rawClient(server, '/ws/deflate-malformed', null)
   unagreed.write(maskedFrame(0x80 | 0x40 | 0x2, garbage))

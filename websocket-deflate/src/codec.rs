@@ -9,6 +9,11 @@
 //! Inflating is bounded by the caller's limit on message size: output grows as it is produced
 //! and the inflation stops one byte past the limit, so a small message that expands without end
 //! costs no more than an honest message of the largest allowed size.
+//!
+//! Resetting the shared decompressor clears its whole window. A client that ignores
+//! `client_no_context_takeover` and refers back past the start of its message is not caught (the
+//! window is circular, so the distance is only checked against 32 KiB); it reads zeros there,
+//! never another connection's bytes, and the garbled message then fails as a Yjs message.
 
 use std::cell::RefCell;
 
@@ -17,7 +22,7 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, 
 /// The four bytes a sync flush ends with, which the sender leaves off.
 const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// How much output space each step of inflation adds at least.
-const STEP_BYTES: usize = 16 * 1024;
+const MIN_GROWTH: usize = 256;
 /// deflate's level. A message is compressed once however many receive it, so the smaller output
 /// wins: in W4 (1,000 joiners of the 333 KB automerge-paper document) level 6 sent 106 KB per
 /// joiner against level 1's 128 KB, with the server's CPU the same within the noise.
@@ -32,8 +37,7 @@ pub enum InflateError {
         /// The limit it passed.
         limit: usize,
     },
-    /// It is not valid deflate data (or it refers back to an earlier message, which a client
-    /// agreeing to `client_no_context_takeover` must not do).
+    /// It is not valid deflate data.
     #[error("the message is not valid deflate data: {0}")]
     Invalid(#[source] flate2::DecompressError),
 }
@@ -84,7 +88,8 @@ pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, InflateError>
                     return Err(InflateError::TooLarge { limit });
                 }
                 if output.len() == output.capacity() {
-                    let room = (limit + 1 - output.len()).min(STEP_BYTES.max(output.len()));
+                    // Doubling, from a small start: most messages are tens of bytes.
+                    let room = (limit + 1 - output.len()).min(MIN_GROWTH.max(output.len()));
                     output.reserve_exact(room);
                 }
                 let (before_in, before_out) = (decompressor.total_in(), decompressor.total_out());
@@ -111,9 +116,13 @@ pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, InflateError>
     })
 }
 
-fn finish(output: Vec<u8>, limit: usize) -> Result<Vec<u8>, InflateError> {
+fn finish(mut output: Vec<u8>, limit: usize) -> Result<Vec<u8>, InflateError> {
     if output.len() > limit {
         return Err(InflateError::TooLarge { limit });
+    }
+    // The message is kept (queued, relayed) by its length alone: no large spare capacity.
+    if output.capacity() - output.len() > output.len() / 4 + 64 {
+        output.shrink_to_fit();
     }
     Ok(output)
 }
@@ -155,6 +164,46 @@ mod tests {
             Err(InflateError::TooLarge { limit: 1_000_000 })
         ));
         assert_eq!(inflate(&compressed, 10_000_000).unwrap().len(), 10_000_000);
+    }
+
+    #[test]
+    fn a_message_referring_back_past_its_start_never_reads_an_earlier_message() {
+        let secret = b"the previous connection's secret text, long enough to be matched".repeat(4);
+        // A sender keeping its context: the second message is mostly a reference back into the
+        // first, which a client agreeing to client_no_context_takeover must not send.
+        let mut sender = Compress::new(Compression::default(), false);
+        let mut first = Vec::with_capacity(4096);
+        sender
+            .compress_vec(&secret, &mut first, FlushCompress::Sync)
+            .unwrap();
+        let mut second = Vec::with_capacity(4096);
+        sender
+            .compress_vec(&secret, &mut second, FlushCompress::Sync)
+            .unwrap();
+        assert!(second.len() < secret.len() / 4, "the second refers back");
+        first.truncate(first.len() - SYNC_TAIL.len());
+        second.truncate(second.len() - SYNC_TAIL.len());
+        assert_eq!(inflate(&first, 10_000).unwrap(), secret);
+        match inflate(&second, 10_000) {
+            Ok(garbled) => {
+                assert_ne!(garbled, secret);
+                assert!(
+                    garbled
+                        .windows(8)
+                        .all(|window| !secret.windows(8).any(|s| s == window))
+                );
+            }
+            Err(InflateError::Invalid(_)) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn a_small_message_is_kept_without_spare_room() {
+        let message = text(3000);
+        let inflated = inflate(&compress(&message).unwrap(), 1 << 20).unwrap();
+        assert_eq!(inflated, message);
+        assert!(inflated.capacity() <= message.len() + message.len() / 4 + 64);
     }
 
     #[test]

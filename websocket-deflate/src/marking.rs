@@ -13,14 +13,19 @@ use crate::scanner::FrameScanner;
 #[derive(Debug)]
 pub struct MarkingStream<S> {
     inner: S,
-    /// None when compression was not agreed: reads pass untouched too, at no cost.
-    scanner: Option<FrameScanner>,
+    /// None when compression was not agreed: reads pass untouched too, at no cost. Boxed: the
+    /// stream lives as long as its connection, and an idle connection's memory counts (W7); a
+    /// pointer costs the connections that did not agree no more than eight bytes.
+    scanner: Option<Box<FrameScanner>>,
 }
 
 impl<S> MarkingStream<S> {
     /// Wraps `inner`, scanning what is read from it with `scanner` if there is one.
     pub fn new(inner: S, scanner: Option<FrameScanner>) -> Self {
-        MarkingStream { inner, scanner }
+        MarkingStream {
+            inner,
+            scanner: scanner.map(Box::new),
+        }
     }
 }
 

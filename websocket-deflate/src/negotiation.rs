@@ -20,15 +20,25 @@ pub const CLIENT_OFFER: &str = "permessage-deflate; server_no_context_takeover; 
 
 /// The answer for an accepted offer.
 const RESPONSE: &str = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+/// The answer for an accepted offer that named the server's window, which the answer must repeat
+/// to accept it (RFC 7692 section 7.1.2.1).
+const RESPONSE_WITH_WINDOW: &str = "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=15";
 
 /// An accepted offer of permessage-deflate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Agreement;
+pub struct Agreement {
+    /// The offer named `server_max_window_bits` (15, the only size accepted).
+    names_server_window: bool,
+}
 
 impl Agreement {
     /// The `Sec-WebSocket-Extensions` value the server answers with.
     pub fn response_value(&self) -> &'static str {
-        RESPONSE
+        if self.names_server_window {
+            RESPONSE_WITH_WINDOW
+        } else {
+            RESPONSE
+        }
     }
 }
 
@@ -38,21 +48,23 @@ pub fn negotiate<'a>(headers: impl IntoIterator<Item = &'a str>) -> Option<Agree
     headers
         .into_iter()
         .flat_map(|header| header.split(','))
-        .find(|offer| is_acceptable(offer))
-        .map(|_| Agreement)
+        .find_map(acceptable)
 }
 
-/// Whether `offer` (one extension with its parameters) is permessage-deflate with parameters
-/// Quire's fixed answer honours, each at most once and well formed.
-fn is_acceptable(offer: &str) -> bool {
+/// The agreement for `offer` (one extension with its parameters), if it is permessage-deflate
+/// with parameters Quire's fixed answer honours, each at most once and well formed.
+fn acceptable(offer: &str) -> Option<Agreement> {
     let mut parts = offer.split(';').map(str::trim);
     if !parts
         .next()
         .is_some_and(|name| name.eq_ignore_ascii_case("permessage-deflate"))
     {
-        return false;
+        return None;
     }
     let mut seen: Vec<&str> = Vec::new();
+    let mut agreement = Agreement {
+        names_server_window: false,
+    };
     for parameter in parts {
         let (name, value) = match parameter.split_once('=') {
             Some((name, value)) => (name.trim(), Some(unquote(value.trim()))),
@@ -62,25 +74,29 @@ fn is_acceptable(offer: &str) -> bool {
             .iter()
             .any(|earlier| earlier.eq_ignore_ascii_case(name))
         {
-            return false;
+            return None;
         }
         seen.push(name);
         let allowed = match name.to_ascii_lowercase().as_str() {
             "server_no_context_takeover" | "client_no_context_takeover" => value.is_none(),
             "client_max_window_bits" => value.is_none_or(|bits| window_bits(bits).is_some()),
-            "server_max_window_bits" => value.and_then(window_bits) == Some(15),
+            "server_max_window_bits" => {
+                agreement.names_server_window = true;
+                value.and_then(window_bits) == Some(15)
+            }
             _ => false,
         };
         if !allowed {
-            return false;
+            return None;
         }
     }
-    true
+    Some(agreement)
 }
 
-/// A window size in bits, which RFC 7692 allows from 8 to 15, written without leading zeros.
+/// A window size in bits, which RFC 7692 allows from 8 to 15, written as digits without leading
+/// zeros.
 fn window_bits(value: &str) -> Option<u8> {
-    if value.starts_with('0') {
+    if value.starts_with('0') || !value.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }
     value
@@ -130,6 +146,7 @@ mod tests {
         assert!(!agrees(&["permessage-deflate; server_max_window_bits"]));
         assert!(!agrees(&["permessage-deflate; client_max_window_bits=16"]));
         assert!(!agrees(&["permessage-deflate; client_max_window_bits=010"]));
+        assert!(!agrees(&["permessage-deflate; client_max_window_bits=+9"]));
         assert!(!agrees(&[
             "permessage-deflate; client_no_context_takeover=1"
         ]));
@@ -151,8 +168,17 @@ mod tests {
     }
 
     #[test]
+    fn an_offer_naming_the_server_window_is_answered_with_it() {
+        let offer = "permessage-deflate; server_max_window_bits=15";
+        let value = negotiate([offer]).unwrap().response_value();
+        assert!(value.ends_with("server_max_window_bits=15"), "{value}");
+        let plain = negotiate(["permessage-deflate"]).unwrap().response_value();
+        assert!(!plain.contains("server_max_window_bits"));
+    }
+
+    #[test]
     fn the_answer_keeps_no_context_on_either_side() {
-        let value = Agreement.response_value();
+        let value = negotiate(["permessage-deflate"]).unwrap().response_value();
         assert!(value.starts_with("permessage-deflate"));
         assert!(value.contains("server_no_context_takeover"));
         assert!(value.contains("client_no_context_takeover"));

@@ -7,6 +7,12 @@
 //! Yjs update gains little from deflate, and a broadcast pays nothing extra, not even an
 //! allocation for the slot.
 //!
+//! Compressing a large message takes milliseconds (a 333 KB document, about 5 ms at level 6),
+//! so it is async: the caller says how to compress (the server hands large ones to its blocking
+//! pool) and other connections waiting for the same message yield rather than block their
+//! thread. Messages over [`MAX_COMPRESSED_BYTES`] are never compressed: the time and a second
+//! copy of the message in memory would be paid for the whole duration, once per change.
+//!
 //! Some protocols re-frame a room's message before sending it (Hocuspocus puts the document's
 //! name in front), so the bytes that go out are not the room's. Every receiver of one room frames
 //! them the same way, so a large message also keeps one *derived* message, made by the first
@@ -16,11 +22,15 @@
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use tokio::sync::OnceCell;
 
 use crate::codec::compress;
 
 /// Messages shorter than this are always sent as they are.
 pub const COMPRESSION_THRESHOLD: usize = 1024;
+
+/// Messages longer than this are always sent as they are.
+pub const MAX_COMPRESSED_BYTES: usize = 16 * 1024 * 1024;
 
 /// A message's bytes and, for a message at least [`COMPRESSION_THRESHOLD`] long, the slot its
 /// compressed form (and a derived message) is kept in once computed. Cloning shares both.
@@ -34,7 +44,7 @@ pub struct SharedMessage {
 #[derive(Debug, Default)]
 struct Large {
     /// The compressed form, `None` inside when compressing did not make it smaller.
-    compressed: OnceLock<Option<Bytes>>,
+    compressed: OnceCell<Option<Bytes>>,
     /// A message derived from this one, and the key it was derived with.
     derived: OnceLock<(Box<[u8]>, SharedMessage)>,
 }
@@ -92,22 +102,32 @@ impl SharedMessage {
 
     /// The compressed payload to send instead, if the message is large enough to compress and
     /// compressing makes it smaller. Computed on the first call, by whichever connection makes
-    /// it; later calls (from any clone) share the result.
-    pub fn compressed(&self) -> Option<&Bytes> {
-        self.compressed_by(compress)
+    /// it, here on the caller's thread; later calls (from any clone) share the result.
+    pub async fn compressed(&self) -> Option<&Bytes> {
+        self.compressed_by(|bytes| async move { compress(&bytes) })
+            .await
     }
 
     /// [`SharedMessage::compressed`], with `compress` doing the compressing if it is still to be
-    /// done (to count or time it).
-    pub fn compressed_by(&self, compress: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> Option<&Bytes> {
+    /// done (on a blocking pool, say, and counted).
+    pub async fn compressed_by<F, Compressing>(&self, compress: F) -> Option<&Bytes>
+    where
+        F: FnOnce(Bytes) -> Compressing,
+        Compressing: Future<Output = Option<Vec<u8>>>,
+    {
         let large = self.large.as_ref()?;
+        if self.bytes.len() > MAX_COMPRESSED_BYTES {
+            return None;
+        }
         large
             .compressed
-            .get_or_init(|| {
-                compress(&self.bytes)
+            .get_or_init(|| async {
+                compress(self.bytes.clone())
+                    .await
                     .filter(|compressed| compressed.len() < self.bytes.len())
                     .map(Bytes::from)
             })
+            .await
             .as_ref()
     }
 }
@@ -132,24 +152,26 @@ mod tests {
     use super::*;
     use crate::codec::inflate;
 
-    #[test]
-    fn small_messages_are_never_compressed() {
+    #[tokio::test]
+    async fn small_and_huge_messages_are_never_compressed() {
         let message = SharedMessage::new(Bytes::from(vec![b'a'; COMPRESSION_THRESHOLD - 1]));
-        assert!(message.compressed().is_none());
+        assert!(message.compressed().await.is_none());
+        let huge = SharedMessage::new(Bytes::from(vec![b'a'; MAX_COMPRESSED_BYTES + 1]));
+        assert!(huge.compressed().await.is_none());
     }
 
-    #[test]
-    fn a_large_message_is_compressed_once_for_every_clone() {
+    #[tokio::test]
+    async fn a_large_message_is_compressed_once_for_every_clone() {
         let message = SharedMessage::new(Bytes::from(vec![b'a'; 100_000]));
         let other = message.clone();
-        let first = message.compressed().unwrap().clone();
-        let second = other.compressed().unwrap();
+        let first = message.compressed().await.unwrap().clone();
+        let second = other.compressed().await.unwrap();
         assert_eq!(first.as_ptr(), second.as_ptr(), "the same compressed bytes");
         assert_eq!(inflate(&first, 100_000).unwrap(), message.bytes().as_ref());
     }
 
-    #[test]
-    fn a_message_that_does_not_shrink_is_sent_as_it_is() {
+    #[tokio::test]
+    async fn a_message_that_does_not_shrink_is_sent_as_it_is() {
         // Bytes from a simple generator that deflate cannot shrink.
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         let noise: Vec<u8> = (0..4096)
@@ -160,15 +182,12 @@ mod tests {
                 state as u8
             })
             .collect();
-        assert!(
-            SharedMessage::new(Bytes::from(noise))
-                .compressed()
-                .is_none()
-        );
+        let message = SharedMessage::new(Bytes::from(noise));
+        assert!(message.compressed().await.is_none());
     }
 
-    #[test]
-    fn a_derived_message_is_made_once_per_key_and_compressed_once() {
+    #[tokio::test]
+    async fn a_derived_message_is_made_once_per_key_and_compressed_once() {
         let message = SharedMessage::new(Bytes::from(vec![b'a'; 10_000]));
         let framed = |bytes: &Bytes| Bytes::from([b"doc:".as_slice(), bytes].concat());
         let first = message.derived(b"doc", framed);
@@ -183,8 +202,8 @@ mod tests {
         );
         assert!(first.holds(second.bytes()));
         assert_eq!(&first.bytes()[..4], b"doc:");
-        let compressed = first.compressed().unwrap().as_ptr();
-        assert_eq!(second.compressed().unwrap().as_ptr(), compressed);
+        let compressed = first.compressed().await.unwrap().as_ptr();
+        assert_eq!(second.compressed().await.unwrap().as_ptr(), compressed);
         let other = message.derived(b"other", |bytes| {
             Bytes::from([b"x".as_slice(), bytes].concat())
         });

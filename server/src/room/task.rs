@@ -199,8 +199,10 @@ struct RoomIo<'a> {
     /// Looked up once per room: a registry look-up per broadcast showed in W1's profile.
     fan_out: metrics::Histogram,
     /// The last large frame sent to a single connection. Joiners of an unchanged document are
-    /// each sent the same full-state bytes; through this they share one compressed form.
-    last_sent: Option<SharedMessage>,
+    /// each sent the same full-state bytes; through this they share one compressed form. Let go
+    /// of when the document changes (a persist) or sleeps, so it outlives no cached frame.
+    /// Boxed: every room's task keeps this field, and few rooms ever fill it.
+    last_sent: Option<Box<SharedMessage>>,
 }
 
 impl RoomIo<'_> {
@@ -214,6 +216,8 @@ impl RoomIo<'_> {
             match effect {
                 Effect::Load => self.load(),
                 Effect::Persist { batch, updates } => {
+                    // The document changed: the full-state frame joiners were sent is outdated.
+                    self.last_sent = None;
                     let ticket = self
                         .context
                         .storage
@@ -306,7 +310,10 @@ impl RoomIo<'_> {
                     self.in_flight.deletion =
                         Some(Box::pin(async move { storage.delete(name).await }));
                 }
-                Effect::Sleep => self.set_awake(false),
+                Effect::Sleep => {
+                    self.last_sent = None;
+                    self.set_awake(false);
+                }
                 Effect::Wake => {}
                 Effect::Retire => {
                     if self.context.retirement.retire_if_idle(commands) {
@@ -371,10 +378,10 @@ impl RoomIo<'_> {
         if let Some(last) = &self.last_sent
             && last.holds(&frame)
         {
-            return last.clone();
+            return SharedMessage::clone(last);
         }
         let message = SharedMessage::new(frame);
-        self.last_sent = Some(message.clone());
+        self.last_sent = Some(Box::new(message.clone()));
         message
     }
 

@@ -2,33 +2,26 @@
 //!
 //! tungstenite assembles a message from its frames, and the scan under it has recorded whether
 //! the message was compressed (see the `websocket-deflate` crate). Every data message the loop
-//! reads takes its mark here, in order, whether it is then used or refused. Inflation is bounded
-//! by `--max-message-bytes`, the same limit an uncompressed message meets.
+//! reads takes its mark here, in order, whether it is then used or refused. The loop counts a
+//! compressed message against the connection's rate limits before inflating it (a connection
+//! over its rate is closed without the work), then charges what inflating added. Inflation is
+//! bounded by `--max-message-bytes`, the same limit an uncompressed message meets.
 
 use bytes::Bytes;
 use websocket_deflate::{CompressedMarks, InflateError, inflate};
 
 use crate::telemetry;
 
-/// The message the client meant by `message`: inflated if it arrived compressed. A connection
-/// without compression (`deflate` is `None`) gets `message` back as it is.
-pub fn received(
-    message: Bytes,
-    deflate: Option<&CompressedMarks>,
-    max_message_bytes: usize,
-) -> Result<Bytes, InflateError> {
-    if !deflate.is_some_and(CompressedMarks::take) {
-        return Ok(message);
-    }
-    let inflated = inflate(&message, max_message_bytes)?;
-    telemetry::record_compressed("received", inflated.len(), message.len());
-    Ok(Bytes::from(inflated))
+/// Whether the data message just read arrived compressed (never, on a connection without
+/// compression). Takes the message's mark: call it once per data message, in order.
+pub fn arrived_compressed(deflate: Option<&CompressedMarks>) -> bool {
+    deflate.is_some_and(CompressedMarks::take)
 }
 
-/// Passes over a data message that is refused unread (a text message), so the next message
-/// takes its own mark.
-pub fn skip(deflate: Option<&CompressedMarks>) {
-    if let Some(marks) = deflate {
-        marks.take();
-    }
+/// `message` (a compressed message's payload) inflated, if it inflates to at most
+/// `max_message_bytes`.
+pub fn inflate_received(message: &Bytes, max_message_bytes: usize) -> Result<Bytes, InflateError> {
+    let inflated = inflate(message, max_message_bytes)?;
+    telemetry::COMPRESSED_RECEIVED.count(inflated.len(), message.len());
+    Ok(Bytes::from(inflated))
 }

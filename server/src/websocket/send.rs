@@ -46,17 +46,37 @@ pub async fn feed_binary<S>(
 where
     S: Sink<Message, Error = Error> + Unpin,
 {
-    if deflate && let Some(compressed) = message.compressed_by(counted_compress) {
-        telemetry::record_compressed("sent", message.len(), compressed.len());
+    if deflate && let Some(compressed) = message.compressed_by(compress_counted).await {
+        telemetry::COMPRESSED_SENT.count(message.len(), compressed.len());
         return feed_frames(sink, compressed.clone(), FRAGMENT_BYTES, true).await;
     }
     feed_plain(sink, message.into_bytes(), FRAGMENT_BYTES).await
 }
 
-/// Compresses a message for the first connection that sends it compressed, and counts it.
-fn counted_compress(message: &[u8]) -> Option<Vec<u8>> {
+/// Queues `message` on `sink` as it is (a reply for one connection that agreed to no
+/// compression: no slot to allocate), in fragments when it is larger than [`FRAGMENT_BYTES`].
+pub async fn feed_bytes<S>(sink: &mut S, message: Bytes) -> Result<(), Error>
+where
+    S: Sink<Message, Error = Error> + Unpin,
+{
+    feed_plain(sink, message, FRAGMENT_BYTES).await
+}
+
+/// Messages at least this long are compressed on the blocking pool rather than on the
+/// connection's worker thread, where they would hold up every other task on it.
+const BLOCKING_COMPRESSION_BYTES: usize = 64 * 1024;
+
+/// Compresses a message for the first connection that sends it compressed (a large one on the
+/// blocking pool), and counts it.
+async fn compress_counted(message: Bytes) -> Option<Vec<u8>> {
     metrics::counter!(telemetry::COMPRESSIONS).increment(1);
-    compress(message)
+    if message.len() < BLOCKING_COMPRESSION_BYTES {
+        return compress(&message);
+    }
+    tokio::task::spawn_blocking(move || compress(&message))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// `message` as it is, in fragments of `fragment_bytes` when it is longer.
