@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Quire test on a fresh machine: installs what the tests need (npm packages for the
-# interop, web and browser tests; Debian's Chromium for the browser tests), builds the web editor
+# interop, web and browser tests; Debian's Chromium, PostgreSQL and Redis), builds the web editor
 # and the `quire` binary (debug and release), then runs the Rust tests (unit, property,
 # end-to-end over real sockets), the fuzz targets for a bounded time (installing cargo-fuzz), the
 # interop tests against the real npm Yjs clients (including the power-cut test, which builds its
@@ -10,11 +10,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== installing test dependencies"
-if ! command -v chromium >/dev/null; then
+# Debian's packages the tests start for real: Chromium for the browser tests, PostgreSQL (its
+# binaries only; each test run makes its own cluster with initdb) and redis-server for the
+# multi-node tests. Installed only when missing.
+missing_packages=()
+command -v chromium >/dev/null || missing_packages+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing_packages+=(postgresql)
+command -v redis-server >/dev/null || missing_packages+=(redis-server)
+if [ "${#missing_packages[@]}" -gt 0 ]; then
   sudo_if_needed=""
   [ "$(id -u)" -eq 0 ] || sudo_if_needed="sudo"
   $sudo_if_needed apt-get update
-  DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y chromium
+  DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y "${missing_packages[@]}"
 fi
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)

@@ -46,6 +46,9 @@ pub enum ProtocolError {
         /// The deepest nesting walked.
         limit: usize,
     },
+    /// A peer server's awareness frame held something other than one awareness message.
+    #[error("a peer's awareness frame held another message")]
+    NotAwareness,
     /// The connection is not (or no longer) part of this room.
     #[error("unknown connection {0}")]
     UnknownConnection(ConnectionId),

@@ -55,5 +55,5 @@ pub use error::ProtocolError;
 pub use members::Members;
 pub use room::{
     AWARENESS_TIMEOUT_MILLIS, Access, ConnectionId, MAX_WAITING_BYTES, MAX_WAITING_UPDATES,
-    Outgoing, Room,
+    Outgoing, PeerId, Room,
 };

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use yrs::block::ClientID;
 use yrs::sync::{Awareness, AwarenessUpdate, Timestamp};
 
-use crate::room::ConnectionId;
+use crate::room::{ConnectionId, PeerId};
 
 /// How long an awareness state lives without renewal; Yjs clients renew every 15 s and treat a
 /// state as gone after 30 s (`outdatedTimeout` in y-protocols).
@@ -25,17 +25,25 @@ pub(crate) struct AppliedAwareness {
     pub(crate) stale: Option<AwarenessUpdate>,
 }
 
-/// Awareness client ids per connection.
+/// Who announced an awareness state: a connection of this room, or a peer server sharing the
+/// document (whose states go when it does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Controller {
+    Connection(ConnectionId),
+    Peer(PeerId),
+}
+
+/// Awareness client ids per connection or peer.
 #[derive(Debug, Default)]
 pub(crate) struct Presence {
-    controlled: HashMap<ConnectionId, HashSet<ClientID>>,
+    controlled: HashMap<Controller, HashSet<ClientID>>,
 }
 
 impl Presence {
-    /// Applies `update` from `connection`.
+    /// Applies `update` from `controller`.
     pub(crate) fn apply(
         &mut self,
-        connection: ConnectionId,
+        controller: Controller,
         awareness: &mut Awareness,
         update: AwarenessUpdate,
     ) -> AppliedAwareness {
@@ -65,7 +73,7 @@ impl Presence {
             // Applying never fails on well-formed input; nothing changed either way.
             Ok(None) | Err(_) => false,
         };
-        let controlled = self.controlled.entry(connection).or_default();
+        let controlled = self.controlled.entry(controller).or_default();
         for (client, present) in announced {
             if present {
                 controlled.insert(client);
@@ -81,13 +89,13 @@ impl Presence {
         AppliedAwareness { changed, stale }
     }
 
-    /// Removes the states `connection` controlled; the update announcing their removal, if any.
+    /// Removes the states `controller` controlled; the update announcing their removal, if any.
     pub(crate) fn release(
         &mut self,
-        connection: ConnectionId,
+        controller: Controller,
         awareness: &mut Awareness,
     ) -> Option<AwarenessUpdate> {
-        let clients = self.controlled.remove(&connection)?;
+        let clients = self.controlled.remove(&controller)?;
         remove_states(awareness, clients)
     }
 
@@ -117,6 +125,22 @@ impl Presence {
     pub(crate) fn current_states(&self, awareness: &Awareness) -> Option<AwarenessUpdate> {
         let states = self.all_states(awareness);
         (!states.clients.is_empty()).then_some(states)
+    }
+
+    /// The live states this room's own connections announced (not its peers'), for a peer that
+    /// asks; `None` when there is none.
+    pub(crate) fn connection_states(&self, awareness: &Awareness) -> Option<AwarenessUpdate> {
+        let clients: Vec<ClientID> = self
+            .controlled
+            .iter()
+            .filter(|(controller, _)| matches!(controller, Controller::Connection(_)))
+            .flat_map(|(_, clients)| clients.iter().copied())
+            .filter(|client| has_state(awareness, *client))
+            .collect();
+        if clients.is_empty() {
+            return None;
+        }
+        awareness.update_with_clients(clients).ok()
     }
 
     /// Every live state (possibly none), as a QueryAwareness answer.

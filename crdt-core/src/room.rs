@@ -29,14 +29,16 @@ use crate::full_state::FullStateFrame;
 use crate::item_parents::ParentCheck;
 use crate::members::Members;
 use crate::pending::{PendingState, decode_update};
-use crate::presence::Presence;
+use crate::presence::{Controller, Presence};
 use crate::wire::{FrameLimits, decode_frame_within, encode_frame};
 
 mod deferred_load;
 mod messages;
+mod peers;
 mod waiting;
 use deferred_load::DeferredLoad;
 use messages::Arrival;
+pub use peers::PeerId;
 use waiting::Waiting;
 pub use waiting::{MAX_WAITING_BYTES, MAX_WAITING_UPDATES};
 
@@ -76,6 +78,9 @@ pub enum Outgoing {
     },
     /// A Yjs v1 update that reached the document; store it before sending what follows.
     Persist { update: Bytes },
+    /// An awareness frame of this room's connections, for the peer servers sharing the document
+    /// (only when [`Room::share_with_peers`] is on).
+    ToPeers { frame: Bytes },
 }
 
 /// One document being edited, and who is editing it.
@@ -93,6 +98,8 @@ pub struct Room {
     waiting: Waiting,
     /// Where each item belongs, to refuse items yrs and Yjs would place differently.
     item_parents: ParentCheck,
+    /// Peer servers share the document: announce awareness to them ([`Outgoing::ToPeers`]).
+    shares_with_peers: bool,
 }
 
 impl Drop for Room {
@@ -130,6 +137,7 @@ impl Room {
             limits: FrameLimits::default(),
             waiting: Waiting::default(),
             item_parents: ParentCheck::default(),
+            shares_with_peers: false,
         }
     }
 
@@ -295,8 +303,11 @@ impl Room {
             return;
         }
         self.waiting.forget(connection);
-        if let Some(removal) = self.presence.release(connection, &mut self.awareness) {
-            self.broadcast(None, &Message::Awareness(removal));
+        let controller = Controller::Connection(connection);
+        if let Some(removal) = self.presence.release(controller, &mut self.awareness) {
+            let frame = encode_frame(&Message::Awareness(removal));
+            self.announce_to_peers(frame.clone());
+            self.broadcast_frame(None, frame);
         }
     }
 

@@ -140,8 +140,13 @@ fn room_survives(fuzzed_access: Access, frames: &[Vec<u8>]) -> Result<(), TestCa
                 | ProtocolError::Invalid(_)
                 | ProtocolError::MissingDependencies,
             ) => break,
-            // Frames never ask for a walk of nested types; only a restore refuses for depth.
-            Err(error @ (ProtocolError::UnknownConnection(_) | ProtocolError::TooDeep { .. })) => {
+            // Frames never ask for a walk of nested types; only a restore refuses for depth, and
+            // only a peer server's frame can be refused for not being awareness.
+            Err(
+                error @ (ProtocolError::UnknownConnection(_)
+                | ProtocolError::TooDeep { .. }
+                | ProtocolError::NotAwareness),
+            ) => {
                 return Err(TestCaseError::fail(format!("unexpected error: {error}")));
             }
         }

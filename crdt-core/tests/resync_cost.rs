@@ -189,7 +189,7 @@ fn pump(room: &mut Room, client: &mut SyncClient, link: &mut Link) {
                     link.traffic.persisted_bytes += update.len();
                     continue;
                 }
-                Outgoing::Reply { .. } => continue,
+                Outgoing::Reply { .. } | Outgoing::ToPeers { .. } => continue,
             };
             link.traffic.to_client_bytes += frame.len();
             link.traffic

@@ -25,6 +25,8 @@ fn drain(room: &mut Room) -> (Vec<Vec<u8>>, usize) {
     while let Some(effect) = room.poll_outgoing() {
         match effect {
             Outgoing::Persist { update } => persisted.push(update.to_vec()),
+            // This room shares its document with no peer server.
+            Outgoing::ToPeers { .. } => {}
             Outgoing::Broadcast { frame, .. } => {
                 let messages = decode_frame(&frame).unwrap();
                 if matches!(messages[0], Message::Sync(SyncMessage::Update(_))) {

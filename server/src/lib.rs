@@ -31,6 +31,7 @@ pub(crate) mod api_error;
 pub(crate) mod app;
 pub mod auth;
 pub(crate) mod changes;
+pub(crate) mod cluster;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod hocuspocus;

@@ -59,6 +59,19 @@ pub const COMPRESSED_MESSAGES: &str = "quire_websocket_compressed_messages_total
 /// Bytes compression kept off the wire, by `direction`: each compressed message's size less
 /// its compressed size.
 pub const COMPRESSION_SAVED_BYTES: &str = "quire_websocket_compression_saved_bytes_total";
+/// Whether this node's link to the other nodes (Redis) is up: 1 or 0 (only with `--cluster`).
+pub const CLUSTER_LINK_UP: &str = "quire_cluster_link_up";
+/// Messages published to the other nodes.
+pub const CLUSTER_PUBLISHED: &str = "quire_cluster_published_total";
+/// Messages received from the other nodes, by `type` (`update`, `awareness`, ...).
+pub const CLUSTER_RECEIVED: &str = "quire_cluster_received_total";
+/// Messages to or from the other nodes that were dropped, by `reason` (`queue_full`,
+/// `link_down`, `room_behind`, `malformed`); what they carried is read from the store instead.
+pub const CLUSTER_DROPPED: &str = "quire_cluster_dropped_total";
+/// Peer nodes found dead (their heartbeat key expired).
+pub const CLUSTER_PEERS_GONE: &str = "quire_cluster_peers_gone_total";
+/// Times a room read from the store what the cluster link did not bring it.
+pub const CLUSTER_CATCH_UPS: &str = "quire_cluster_catch_ups_total";
 /// Resident memory of the process in bytes, read at scrape time.
 pub const RESIDENT_MEMORY: &str = "quire_process_resident_memory_bytes";
 
@@ -258,6 +271,24 @@ fn describe() {
         "Rooms with connected clients whose document was let go of while idle."
     );
     describe_counter!(MESSAGES_RECEIVED, "Messages received, by type.");
+    describe_gauge!(
+        CLUSTER_LINK_UP,
+        "Whether this node's link to the other nodes (Redis) is up."
+    );
+    describe_counter!(CLUSTER_PUBLISHED, "Messages published to the other nodes.");
+    describe_counter!(
+        CLUSTER_RECEIVED,
+        "Messages received from the other nodes, by type."
+    );
+    describe_counter!(
+        CLUSTER_DROPPED,
+        "Messages to or from the other nodes dropped (read from the store instead), by reason."
+    );
+    describe_counter!(CLUSTER_PEERS_GONE, "Peer nodes found dead.");
+    describe_counter!(
+        CLUSTER_CATCH_UPS,
+        "Times a room read from the store what the cluster link did not bring it."
+    );
     describe_counter!(
         BYTES_RECEIVED,
         "Bytes received in WebSocket messages, by type."

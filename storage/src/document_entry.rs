@@ -50,6 +50,15 @@ pub enum EntryError {
         /// The payload length found.
         length: usize,
     },
+    /// A document row (PostgreSQL) holds a value no document can have: a negative count, an
+    /// unknown kind, a snapshot beyond the last seq.
+    #[error("document row has impossible {field} {value}")]
+    ImpossibleValue {
+        /// The column holding it.
+        field: &'static str,
+        /// The value found.
+        value: i64,
+    },
 }
 
 /// The decoded bookkeeping of one document.
@@ -104,21 +113,8 @@ impl DocumentEntry {
 
     /// Refuses compactions that would invent or lose updates.
     pub fn check_compaction(&self, doc: &str, through: Seq) -> Result<(), StoreError> {
-        if through > self.last_seq() {
-            return Err(StoreError::CompactBeyondLog {
-                doc: doc.to_owned(),
-                through,
-                last_seq: self.last_seq(),
-            });
-        }
-        if self.has_snapshot && through < self.snapshot_through {
-            return Err(StoreError::StaleCompaction {
-                doc: doc.to_owned(),
-                through,
-                snapshot_through: self.snapshot_through,
-            });
-        }
-        Ok(())
+        let snapshot_through = self.has_snapshot.then_some(self.snapshot_through);
+        check_compaction(doc, through, self.last_seq(), snapshot_through)
     }
 
     /// Accounts for a compaction. The log counters are recomputed from the
@@ -216,6 +212,34 @@ pub(crate) fn now_millis() -> u64 {
         .map_or(0, |elapsed| {
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
         })
+}
+
+/// Refuses a compaction of `doc` through `through` that would invent updates (beyond
+/// `last_seq`) or lose them (behind the current snapshot's `snapshot_through`, if any): the rule
+/// every store keeps.
+pub(crate) fn check_compaction(
+    doc: &str,
+    through: Seq,
+    last_seq: Seq,
+    snapshot_through: Option<Seq>,
+) -> Result<(), StoreError> {
+    if through > last_seq {
+        return Err(StoreError::CompactBeyondLog {
+            doc: doc.to_owned(),
+            through,
+            last_seq,
+        });
+    }
+    if let Some(snapshot_through) = snapshot_through
+        && through < snapshot_through
+    {
+        return Err(StoreError::StaleCompaction {
+            doc: doc.to_owned(),
+            through,
+            snapshot_through,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

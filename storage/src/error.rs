@@ -6,6 +6,7 @@
 //! as a `source` so logs show the whole chain.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::document_entry::EntryError;
 use crate::document_id::InvalidDocumentId;
@@ -70,6 +71,22 @@ pub enum StoreError {
     /// own files detected by its checksums).
     #[error("database error: {0}")]
     Database(#[from] sled::Error),
+
+    /// A PostgreSQL statement or connection failed (`PostgresStore`): the server is down or
+    /// unreachable, the connection broke, or it refused the statement. Usually transient: the
+    /// store reconnects on its next operation. From `flush` it also means every append since the
+    /// previous flush is gone (rolled back, never committed), whichever append's statement
+    /// failed. Shared (`Arc`) because one failure is the answer to every append of a batch.
+    #[error("PostgreSQL operation failed: {0}")]
+    Postgres(#[source] Arc<postgres::Error>),
+
+    /// Another node's claim on the PostgreSQL database conflicts with this one's (a node alone
+    /// and another node, or a cluster and a node outside it). Nothing was written.
+    #[error("the database is in use: {reason}")]
+    DatabaseClaimed {
+        /// Who holds it, and what to do.
+        reason: &'static str,
+    },
 
     /// An earlier write failed with an I/O error (a full disk, a failing
     /// device), after which this store makes nothing durable: writes and

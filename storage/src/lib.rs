@@ -8,8 +8,9 @@
 //! one atomic step. The store never interprets the bytes: merging is done by
 //! the caller with the CRDT library, so this crate knows nothing about Yjs.
 //!
-//! Two implementations share one contract and one test suite:
-//! [`SledStore`] on disk (the default) and [`MemoryStore`] for tests.
+//! Three implementations share one contract and one test suite:
+//! [`SledStore`] on disk (the default), [`PostgresStore`] in a PostgreSQL
+//! database that several nodes share, and [`MemoryStore`] for tests.
 //!
 //! On disk (layout version 1, see `sled_keys` and `docs/architecture.md`):
 //!
@@ -33,6 +34,22 @@
 //! seq, so damage is detected on load: the document loads up to the last good
 //! record and [`LoadedDoc::corruption`] says what stopped it.
 //!
+//! In PostgreSQL (schema version 1, migrated at connect; see `postgres_store`):
+//!
+//! ```text
+//! schema_version(version PK, applied_at)       migrations applied
+//! documents(id text COLLATE "C" PK, kind, last_seq, snapshot bytea NULL,
+//!           snapshot_through, log_records, log_bytes, updated_at, next_version)
+//! updates(document FK ON DELETE CASCADE, seq, bytes, PK(document, seq))
+//! versions(document FK ON DELETE CASCADE, id, label, created_at, snapshot,
+//!          PK(document, id))
+//! ```
+//!
+//! There values are stored raw (PostgreSQL checksums its own pages); a gap in
+//! the log is still reported as a missing record, and a document row with
+//! impossible values as [`StoreError::CorruptEntry`]. It keeps no change log
+//! yet.
+//!
 //! [`SledStore`]'s flush is durable against a power cut, not only `kill -9`:
 //! after sled's own flush (whose `sync_file_range` does not count) it calls
 //! `fdatasync` on sled's files and `fsync` on their directories (`sled_sync`).
@@ -48,6 +65,7 @@ mod hooked_store;
 mod load;
 mod memory_change_log;
 mod memory_store;
+mod postgres_store;
 pub mod record;
 mod sled_change_log;
 mod sled_gate;
@@ -67,6 +85,7 @@ pub use document_id::{InvalidDocumentId, MAX_DOCUMENT_ID_BYTES, validate_documen
 pub use document_kind::{DocumentKind, UnknownDocumentKind};
 pub use error::StoreError;
 pub use memory_store::MemoryStore;
+pub use postgres_store::{DatabaseClaim, PostgresStore, Sharing};
 pub use record::{Record, RecordError, RecordKind, decode_record, encode_record};
 pub use sled_keys::LAYOUT_VERSION;
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};

@@ -236,6 +236,13 @@ pub trait DocStore: Send + Sync + 'static {
         None
     }
 
+    /// Whether the store can be reached now: `Ok` for a store in this process, a round trip to
+    /// the server for one on a database server. A caller that saw the store fail as unreachable
+    /// ([`StoreError::Postgres`]) asks this to learn when to write again.
+    fn check_reachable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Atomically replaces the document's snapshot with `snapshot` and
     /// removes every log record with seq <= `through`; later records stay.
     /// Durable when it returns.

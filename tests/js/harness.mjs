@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 
 const here = dirname(fileURLToPath(import.meta.url))
 // Each y-websocket provider adds a process 'exit' listener in Node; tests open many.
@@ -163,4 +164,50 @@ export async function openRaw (url, onMessage = () => {}) {
   })
   await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
   return { socket, closed, nextMessage }
+}
+
+/**
+ * A Hocuspocus provider for document `name` on a socket of its own, with the close codes its
+ * socket gets; `synced` resolves once it has synced.
+ */
+export function connectHocuspocus (server, name) {
+  const socket = new HocuspocusProviderWebsocket({ url: server.url.replace(/^http/, 'ws') + '/hocuspocus', WebSocketPolyfill: WebSocket })
+  const doc = new Y.Doc()
+  const provider = new HocuspocusProvider({ websocketProvider: socket, name, document: doc })
+  provider.attach()
+  const closes = []
+  socket.on('close', ({ event }) => closes.push(event?.code))
+  const synced = provider.isSynced
+    ? Promise.resolve()
+    : new Promise((resolve) => {
+      const handler = () => { provider.off('synced', handler); resolve() }
+      provider.on('synced', handler)
+    })
+  return {
+    doc, provider, socket, text: doc.getText('text'), closes, synced,
+    close () { provider.destroy(); socket.destroy(); doc.destroy() }
+  }
+}
+
+/** Resolves once `check()` (maybe async) is true, checking every 100 ms: for conditions outside
+ *  the test process (a server's readiness, a disk), which offer no event to await. */
+export async function until (check) {
+  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 100))
+}
+
+/** The server's `/readyz` answer. */
+export async function readiness (server) {
+  const response = await fetch(`${server.url}/readyz`)
+  return { status: response.status, body: await response.text() }
+}
+
+/** The text of document `room` as a fresh y-websocket client of `server` syncs it. */
+export async function storedText (server, room) {
+  const client = connectProvider(server, room)
+  try {
+    await within(synced(client.provider), 10000, `a fresh client of ${room} to sync`)
+    return client.text.toString()
+  } finally {
+    client.close()
+  }
 }

@@ -9,11 +9,8 @@ import { existsSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import WebSocket from 'ws'
-import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
-import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
-import { startQuire, connectProvider, synced, docSatisfies, within, watchMemory } from './harness.mjs'
+import { startQuire, connectProvider, synced, docSatisfies, within, watchMemory, until, connectHocuspocus } from './harness.mjs'
 import { stalledReader } from './raw-clients.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -30,31 +27,11 @@ function hocuspocusAuth (name) {
   return encoding.toUint8Array(encoder)
 }
 
-/** A Hocuspocus provider for `name` on a socket of its own. */
-function openHocuspocus (server, name) {
-  const socket = new HocuspocusProviderWebsocket({ url: server.url.replace(/^http/, 'ws') + '/hocuspocus', WebSocketPolyfill: WebSocket })
-  const doc = new Y.Doc()
-  const provider = new HocuspocusProvider({ websocketProvider: socket, name, document: doc })
-  provider.attach()
-  const synced = provider.isSynced
-    ? Promise.resolve()
-    : new Promise((resolve) => {
-      const handler = () => { provider.off('synced', handler); resolve() }
-      provider.on('synced', handler)
-    })
-  return { doc, text: doc.getText('text'), socket, synced, close () { provider.destroy(); socket.destroy(); doc.destroy() } }
-}
-
 /** A metric's value in the server's /metrics (0 when absent). */
 async function metric (server, pattern) {
   const text = await (await fetch(`${server.url}/metrics`)).text()
   const match = text.match(pattern)
   return match ? Number(match[1]) : 0
-}
-
-/** Resolves once `check()` is true, checking every 100 ms (an outside process's state). */
-async function until (check) {
-  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 100))
 }
 
 /** Clients that stop reading: memory stays bounded, they are cut after the send timeout, and a
@@ -132,7 +109,7 @@ test('a Hocuspocus writer over the byte rate is closed with 4429 and what was ta
   assert.ok(existsSync(releaseBin), `no release build at ${releaseBin}: run \`cargo build --release --bin quire\``)
   const server = await startQuire(['--max-bytes-per-second', String(64 * 1024)], { bin: releaseBin })
   t.after(() => server.stop())
-  const writer = openHocuspocus(server, 'fast')
+  const writer = connectHocuspocus(server, 'fast')
   const reader = connectProvider(server, 'fast')
   t.after(() => { writer.close(); reader.close() })
   const closed = new Promise((resolve) => writer.socket.on('close', ({ event }) => resolve(event?.code)))

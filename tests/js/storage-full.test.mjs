@@ -9,10 +9,8 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import WebSocket from 'ws'
 import * as Y from 'yjs'
-import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
-import { startQuire, connectProvider, synced, docSatisfies, within } from './harness.mjs'
+import { startQuire, connectProvider, synced, docSatisfies, within, until, readiness, connectHocuspocus } from './harness.mjs'
 
 const MiB = 1024 * 1024
 const STORAGE_UNAVAILABLE = 4503
@@ -36,36 +34,6 @@ function mountTmpfs (t, size) {
     rmSync(mountPoint, { recursive: true, force: true })
   })
   return mountPoint
-}
-
-/** A Hocuspocus provider for `name` on a socket of its own, and the close codes its socket gets. */
-function openHocuspocus (server, name) {
-  const socket = new HocuspocusProviderWebsocket({ url: server.url.replace(/^http/, 'ws') + '/hocuspocus', WebSocketPolyfill: WebSocket })
-  const doc = new Y.Doc()
-  const provider = new HocuspocusProvider({ websocketProvider: socket, name, document: doc })
-  provider.attach()
-  const closes = []
-  socket.on('close', ({ event }) => closes.push(event?.code))
-  const synced = provider.isSynced
-    ? Promise.resolve()
-    : new Promise((resolve) => {
-      const handler = () => { provider.off('synced', handler); resolve() }
-      provider.on('synced', handler)
-    })
-  return {
-    doc, text: doc.getText('text'), closes, synced,
-    close () { provider.destroy(); socket.destroy(); doc.destroy() }
-  }
-}
-
-/** Resolves once `check()` is true, checking again every 100 ms (an outside condition: the disk). */
-async function until (check) {
-  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 100))
-}
-
-const readiness = async (server) => {
-  const response = await fetch(`${server.url}/readyz`)
-  return { status: response.status, body: await response.text() }
 }
 
 /** The document as the HTTP API exports it (a v1 update), applied to a fresh Y.Doc. */
@@ -110,7 +78,7 @@ test('a full disk refuses edits with 4503, keeps reads, and recovers without a r
   const writer = connectProvider(server, 'filling')
   const reader = connectProvider(server, 'filling')
   const elsewhere = connectProvider(server, 'elsewhere')
-  const tiptap = openHocuspocus(server, 'elsewhere')
+  const tiptap = connectHocuspocus(server, 'elsewhere')
   t.after(() => [writer, reader, elsewhere, tiptap].forEach((client) => client.close()))
   elsewhere.text.insert(0, 'written before the disk filled')
   await within(Promise.all([...[writer, reader, elsewhere].map(({ provider }) => synced(provider)), tiptap.synced]),

@@ -11,6 +11,7 @@ use yrs::{ReadTxn, Transact};
 use super::{Access, ConnectionId, Outgoing, READ_ONLY_REASON, Room};
 use crate::error::ProtocolError;
 use crate::pending::{PendingState, decode_update, decode_update_with_shape};
+use crate::presence::Controller;
 use crate::wire::{encode_frame, encode_update_frame};
 
 /// Where an update comes from, and so whether to check what it builds on first.
@@ -80,7 +81,11 @@ impl Room {
             }
             Message::Awareness(update) => {
                 let frame = encode_frame(&Message::Awareness(update.clone()));
-                let applied = self.presence.apply(connection, &mut self.awareness, update);
+                let applied = self.presence.apply(
+                    Controller::Connection(connection),
+                    &mut self.awareness,
+                    update,
+                );
                 if let Some(removed) = applied.stale {
                     // The client announced a state the room removed at a later clock (it
                     // reconnected, or it expired). Telling it so makes a y-protocols client bump
@@ -89,6 +94,7 @@ impl Room {
                     self.reply(connection, &Message::Awareness(removed));
                 }
                 if applied.changed {
+                    self.announce_to_peers(frame.clone());
                     // Echoed to the sender too, as y-websocket's server does: a client alone in a
                     // room otherwise hears nothing and reconnects after its 30 s silence timeout.
                     self.outgoing.push_back(Outgoing::Broadcast {
@@ -256,9 +262,14 @@ impl Room {
         if self.access.is_empty() {
             return;
         }
-        self.outgoing.push_back(Outgoing::Broadcast {
-            except,
-            frame: encode_frame(message),
-        });
+        self.broadcast_frame(except, encode_frame(message));
+    }
+
+    /// Queues `frame` for every connection but `except`, if there is anyone to send it to.
+    pub(super) fn broadcast_frame(&mut self, except: Option<ConnectionId>, frame: Bytes) {
+        if !self.access.is_empty() {
+            self.outgoing
+                .push_back(Outgoing::Broadcast { except, frame });
+        }
     }
 }

@@ -116,6 +116,8 @@ impl Network {
                     }
                 }
                 Outgoing::Persist { update } => self.persisted.push(update),
+                // These rooms share their documents with no peer server.
+                Outgoing::ToPeers { .. } => {}
             }
         }
     }

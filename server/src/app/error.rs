@@ -14,6 +14,22 @@ pub enum ServerError {
         #[source]
         source: storage::StoreError,
     },
+    /// The PostgreSQL store could not be reached or prepared (`url` without its password).
+    #[error("cannot use the PostgreSQL store {url}: {source}")]
+    Database {
+        url: String,
+        #[source]
+        source: storage::StoreError,
+    },
+    /// The change feed (webhooks, `--change-feed on`) needs a store that keeps a change log.
+    #[error(
+        "the change feed (--webhook-url, --change-feed on) needs --store sled: the PostgreSQL \
+         store keeps no change log yet"
+    )]
+    NoChangeLog,
+    /// `--cluster` with the embedded store: nodes can only share documents they all reach.
+    #[error("--cluster needs a store every node shares: --store postgres://...")]
+    ClusterNeedsSharedStore,
     /// The TLS certificate or key could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),

@@ -34,8 +34,10 @@ async fn health() -> &'static str {
     "ok"
 }
 
-/// Ready: storage is open (it is for as long as the server runs) and connections are accepted;
-/// 503 once shutdown has begun, so a load balancer stops sending traffic first.
+/// Ready: storage takes writes, the cluster link (if any) is up, and connections are accepted;
+/// 503 once shutdown has begun, so a load balancer stops sending traffic first, and while a
+/// link is down, so new clients go to a node whose edits reach everyone (the clients it holds
+/// are served all along).
 async fn ready(State(state): State<AppState>) -> Response {
     if state.shutdown.is_cancelled() {
         ApiError::new(
@@ -46,6 +48,18 @@ async fn ready(State(state): State<AppState>) -> Response {
         .into_response()
     } else if let Some(outage) = state.storage.health().outage() {
         ApiError::storage_unavailable(outage.describe()).into_response()
+    } else if state
+        .cluster
+        .as_ref()
+        .is_some_and(|cluster| !cluster.is_up())
+    {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            "the link to the other nodes (Redis) is down: this node's clients are served, \
+             other nodes' edits reach them once it is back",
+        )
+        .into_response()
     } else {
         "ready".into_response()
     }

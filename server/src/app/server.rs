@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::serve::ListenerExt;
-use storage::{DocStore, SledStore};
+use storage::{DatabaseClaim, DocStore, PostgresStore, Sharing, SledStore};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +19,7 @@ use super::error::ServerError;
 use super::listener::PlainListener;
 use super::router::router;
 use super::state::AppState;
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, StoreLocation, mask_url_credentials};
 use crate::room::RoomRegistry;
 use crate::tls::{TlsError, TlsListener, load_acceptor};
 
@@ -58,33 +58,77 @@ fn check_webhooks(config: &ServeConfig) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// The store `config` names, opened (and for PostgreSQL, its schema migrated and the database
+/// claimed for this node, alone or in its cluster) off the async workers.
+async fn open_store(
+    config: &ServeConfig,
+) -> Result<(Arc<dyn DocStore>, Option<DatabaseClaim>), ServerError> {
+    match &config.store {
+        StoreLocation::Sled => {
+            let path = config.data_dir.clone();
+            let cache_bytes = config.cache_bytes;
+            let opened =
+                tokio::task::spawn_blocking(move || SledStore::open_with_cache(&path, cache_bytes))
+                    .await
+                    .expect("opening the store does not panic");
+            let store = opened.map_err(|source| ServerError::Storage {
+                path: config.data_dir.clone(),
+                source,
+            })?;
+            Ok((Arc::new(store), None))
+        }
+        StoreLocation::Postgres(url) => {
+            let connecting = url.clone();
+            let sharing = if config.cluster.is_some() {
+                Sharing::Cluster
+            } else {
+                Sharing::Alone
+            };
+            let connected = tokio::task::spawn_blocking(move || {
+                let store = PostgresStore::connect(&connecting)?;
+                let claim = store.claim(sharing)?;
+                Ok((store, claim))
+            })
+            .await
+            .expect("connecting to the store does not panic");
+            let (store, claim) = connected.map_err(|source| ServerError::Database {
+                url: mask_url_credentials(url),
+                source,
+            })?;
+            info!(url = %mask_url_credentials(url), "documents are stored in PostgreSQL");
+            Ok((Arc::new(store), Some(claim)))
+        }
+    }
+}
+
 /// A server with its listener open.
 pub struct Server {
     listener: TcpListener,
     state: AppState,
     /// Set when serving https/wss directly.
     tls: Option<TlsAcceptor>,
+    /// This node's claim on a PostgreSQL store, held while it serves.
+    claim: Option<DatabaseClaim>,
 }
 
 impl Server {
-    /// Opens the sled store in `config.data_dir` and the listener on `config.addr`; `shutdown`
-    /// stops the server when cancelled.
+    /// Opens the store (`--store`: sled in `config.data_dir`, or PostgreSQL) and the listener on
+    /// `config.addr`; `shutdown` stops the server when cancelled.
     pub async fn bind(
         config: ServeConfig,
         shutdown: CancellationToken,
     ) -> Result<Self, ServerError> {
         check_webhooks(&config)?;
-        let path = config.data_dir.clone();
-        let cache_bytes = config.cache_bytes;
-        let opened =
-            tokio::task::spawn_blocking(move || SledStore::open_with_cache(&path, cache_bytes))
-                .await
-                .expect("opening the store does not panic");
-        let store = opened.map_err(|source| ServerError::Storage {
-            path: config.data_dir.clone(),
-            source,
-        })?;
-        Self::bind_with_store(config, Arc::new(store), shutdown).await
+        if config.cluster.is_some() && config.store == StoreLocation::Sled {
+            return Err(ServerError::ClusterNeedsSharedStore);
+        }
+        let (store, claim) = open_store(&config).await?;
+        if config.runs_change_feed() && store.change_log().is_none() {
+            return Err(ServerError::NoChangeLog);
+        }
+        let mut server = Self::bind_with_store(config, store, shutdown).await?;
+        server.claim = claim;
+        Ok(server)
     }
 
     /// Like [`Server::bind`], over a store of the caller's choosing.
@@ -112,6 +156,7 @@ impl Server {
             listener,
             tls,
             state: AppState::new(config, store, shutdown),
+            claim: None,
         })
     }
 
@@ -133,6 +178,7 @@ impl Server {
             listener,
             state,
             tls,
+            claim: _claim,
         } = self;
         let scheme = if tls.is_some() { "https" } else { "http" };
         info!(

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::Authenticator;
+use crate::cluster::Cluster;
 use crate::config::ServeConfig;
 use crate::limits::ConnectionLimits;
 use crate::room::{RoomRegistry, Storage};
@@ -28,6 +29,8 @@ pub struct AppState {
     pub(crate) connection_limits: Arc<ConnectionLimits>,
     /// Checks tokens; `None` when Quire runs open (no `--auth-secret`).
     pub(crate) authenticator: Option<Authenticator>,
+    /// The link to the other nodes, with `--cluster`.
+    pub(crate) cluster: Option<Cluster>,
 }
 
 impl AppState {
@@ -37,7 +40,14 @@ impl AppState {
         telemetry::prometheus();
         let tracker = TaskTracker::new();
         let storage = Storage::start(store, config.storage_settings());
-        let registry = RoomRegistry::new(&config, storage.clone(), tracker.clone());
+        // The URL was checked when parsed (and by `Server::bind`).
+        let cluster = config.cluster.as_deref().and_then(|url| {
+            Cluster::start(url, shutdown.clone(), &tracker)
+                .inspect_err(|error| tracing::error!(%error, "running without the cluster link"))
+                .ok()
+        });
+        let registry =
+            RoomRegistry::new(&config, storage.clone(), cluster.clone(), tracker.clone());
         if let Some(journal) = storage.journal() {
             // Tracked, so shutdown waits for it to announce the windows still open.
             tracker.spawn(crate::changes::run_emitter(
@@ -61,6 +71,7 @@ impl AppState {
             storage,
             tracker,
             shutdown,
+            cluster,
         }
     }
 

@@ -18,7 +18,11 @@ use crate::logging::LogFormat;
 use crate::room::Durability;
 
 mod resolve;
+mod store_location;
+pub(crate) use resolve::mask_url_credentials;
 pub use resolve::{ConfigError, Effective, Setting, Source, resolve};
+pub use store_location::StoreLocation;
+use store_location::store_location;
 
 /// Smallest accepted `--max-message-bytes` and `--max-body-bytes`.
 const MIN_SIZE_LIMIT: usize = 1024;
@@ -30,9 +34,20 @@ pub struct ServeConfig {
     #[arg(long, env = "QUIRE_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
 
-    /// Directory holding the documents.
+    /// Directory holding the documents (with `--store sled`).
     #[arg(long, env = "QUIRE_DATA_DIR", default_value = "./quire-data")]
     pub data_dir: PathBuf,
+
+    /// Where documents are stored: `sled`, embedded in `--data-dir` (the default, for one node),
+    /// or a PostgreSQL URL, `postgres://user:password@host:port/database`.
+    #[arg(long, env = "QUIRE_STORE", default_value = "sled", value_parser = store_location,
+        hide_env_values = true)]
+    pub store: StoreLocation,
+
+    /// Redis URL (`redis://host:port`) linking this node to the others that share `--store`:
+    /// edits and presence reach every node's clients. Needs a shared store (PostgreSQL).
+    #[arg(long, env = "QUIRE_CLUSTER", value_parser = cluster_url, hide_env_values = true)]
+    pub cluster: Option<String>,
 
     /// `strict`: every update is on disk before anyone else sees it. `relaxed`: shown at once,
     /// flushed within half a second; a crash can lose what clients already saw.
@@ -235,6 +250,8 @@ impl ServeConfig {
         ServeConfig {
             addr,
             data_dir,
+            store: StoreLocation::Sled,
+            cluster: None,
             durability: Durability::Strict,
             max_message_bytes: 32 * 1024 * 1024,
             compression: "on".to_owned(),
@@ -343,6 +360,12 @@ fn size_limit(text: &str) -> Result<usize, String> {
         return Err(format!("must be at least {MIN_SIZE_LIMIT} bytes"));
     }
     Ok(value)
+}
+
+/// A Redis URL the Redis client takes: `redis://`, `rediss://` or `redis+unix://`.
+fn cluster_url(text: &str) -> Result<String, String> {
+    redis::Client::open(text).map_err(|error| format!("not a Redis URL: {error}"))?;
+    Ok(text.to_owned())
 }
 
 /// A webhook URL: absolute, http or https, with a host.

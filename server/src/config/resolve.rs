@@ -88,7 +88,7 @@ fn is_secret(key: &str) -> bool {
 
 /// `value` with the credentials of any URL in it hidden: a password in its user info and its
 /// whole query (where webhook receivers often take a token) become `***`.
-fn mask_url_credentials(value: &str) -> String {
+pub(crate) fn mask_url_credentials(value: &str) -> String {
     let ends_part = |character: char| matches!(character, ',' | ' ' | '"');
     let mut out = String::with_capacity(value.len());
     let mut rest = value;

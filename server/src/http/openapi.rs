@@ -148,7 +148,7 @@ pub fn openapi_document() -> Value {
             }},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
             "/healthz": {"get": {"summary": "Alive", "responses": {"200": {"description": "ok"}}}},
-            "/readyz": {"get": {"summary": "Ready: storage takes writes, accepting connections", "responses": {"200": {"description": "ready"}, "503": error_response("shutting_down, or storage_unavailable with the reason")}}},
+            "/readyz": {"get": {"summary": "Ready: storage takes writes, the cluster link (if any) is up, accepting connections", "responses": {"200": {"description": "ready"}, "503": error_response("shutting_down, storage_unavailable with the reason, or cluster_unavailable")}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format"}}}}
         },
         "security": [{"bearer": []}],

@@ -10,6 +10,7 @@
 //! other frames, once everything the frame changed is durable. Protocols that acknowledge writes
 //! (Hocuspocus's SyncStatus) build on it without the room knowing their wire format.
 
+use crate::cluster::PeerEvent;
 use bytes::Bytes;
 use crdt_core::{Access, ConnectionId, ProtocolError};
 use storage::VersionMeta;
@@ -159,6 +160,9 @@ pub enum RoomCommand {
     Restore(Restore),
     CreateVersion(CreateVersion),
     Delete(Delete),
+    /// Something from the other nodes sharing the document (through the room's subscription,
+    /// never through its command queue, but stashed like a command while the document loads).
+    Peer(PeerEvent),
 }
 
 impl RoomCommand {
@@ -198,7 +202,10 @@ impl RoomCommand {
             RoomCommand::Delete(delete) => {
                 let _ = delete.reply.send(Err(reason.reason.clone()));
             }
-            RoomCommand::Frame(_) | RoomCommand::Relay(_) | RoomCommand::Leave(_) => {}
+            RoomCommand::Frame(_)
+            | RoomCommand::Relay(_)
+            | RoomCommand::Leave(_)
+            | RoomCommand::Peer(_) => {}
         }
     }
 }

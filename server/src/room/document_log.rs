@@ -4,8 +4,11 @@
 //! account from what it loaded and from every append receipt, so it knows without asking the
 //! store how large the document is (the `--max-document-bytes` check), when the log has grown
 //! enough to be folded into a new snapshot, and which seq a snapshot of its document covers.
+//! With other nodes appending too, which seqs its document holds is kept by [`AppliedSeqs`].
 
 use storage::{AppendReceipt, LoadedDoc, Seq};
+
+use super::applied_seqs::AppliedSeqs;
 
 /// Compact once this many updates follow the snapshot...
 pub const COMPACT_AFTER_RECORDS: u64 = 1_000;
@@ -15,8 +18,8 @@ pub const COMPACT_AFTER_BYTES: u64 = 4 * 1024 * 1024;
 /// A room's account of its stored log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DocumentLog {
-    /// The last seq stored for the document; the room's state includes everything through it.
-    last_seq: Seq,
+    /// The seqs the room's document holds: on one node, every seq through the last appended.
+    applied: AppliedSeqs,
     tail_records: u64,
     tail_bytes: u64,
     /// Size of the stored snapshot.
@@ -29,7 +32,7 @@ impl DocumentLog {
     /// The account of what was just loaded; `damaged` when part of it could not be used.
     pub(crate) fn of_loaded(loaded: &LoadedDoc, damaged: bool) -> Self {
         DocumentLog {
-            last_seq: loaded.last_seq,
+            applied: AppliedSeqs::through(loaded.last_seq),
             tail_records: loaded.updates.len() as u64,
             tail_bytes: loaded
                 .updates
@@ -44,19 +47,52 @@ impl DocumentLog {
         }
     }
 
-    /// Notes an append the room's updates made.
-    pub(crate) fn record_append(&mut self, receipt: Option<AppendReceipt>) {
-        if let Some(receipt) = receipt {
-            self.last_seq = receipt.seq;
-            self.tail_records = receipt.log_records;
-            self.tail_bytes = receipt.log_bytes;
-        }
+    /// Notes an append of the room's `count` updates, the last of which `receipt` describes;
+    /// the seqs it got (`first..=receipt.seq`: one writer per node appends a persist's updates
+    /// together, and a store serializes a document's appends), or `None` if nothing was appended.
+    pub(crate) fn record_append(
+        &mut self,
+        receipt: Option<AppendReceipt>,
+        count: usize,
+    ) -> Option<(Seq, Seq)> {
+        let receipt = receipt?;
+        self.tail_records = receipt.log_records;
+        self.tail_bytes = receipt.log_bytes;
+        let first = Seq(receipt.seq.0.saturating_sub(count.max(1) as u64 - 1));
+        self.applied.record(first, receipt.seq);
+        Some((first, receipt.seq))
+    }
+
+    /// Notes that another node's updates `first..=last` reached the room's document.
+    pub(crate) fn record_peer(&mut self, first: Seq, last: Seq) {
+        self.applied.record(first, last);
+    }
+
+    /// Notes that the room read the store through `through`: its document holds everything up
+    /// to there.
+    pub(crate) fn record_read_through(&mut self, through: Seq) {
+        self.applied.record_through(through);
+    }
+
+    /// Whether the room's document holds every seq of `first..=last` already.
+    pub(crate) fn holds(&self, first: Seq, last: Seq) -> bool {
+        self.applied.holds(first, last)
+    }
+
+    /// Whether the room missed seqs below ones it holds, to be read from the store.
+    pub(crate) fn has_hole(&self) -> bool {
+        self.applied.has_hole()
+    }
+
+    /// The highest seq the room's document holds.
+    pub(crate) fn highest(&self) -> Seq {
+        self.applied.highest()
     }
 
     /// Notes that the log through `through` was folded into a snapshot of `snapshot_bytes`;
     /// appends made meanwhile (after `through`) are still in the log.
     pub(crate) fn record_compaction(&mut self, through: Seq, snapshot_bytes: u64) {
-        if self.last_seq == through {
+        if self.applied.highest() == through {
             self.tail_records = 0;
             self.tail_bytes = 0;
         }
@@ -64,9 +100,10 @@ impl DocumentLog {
         self.damaged = false;
     }
 
-    /// The last seq stored.
+    /// The last seq such that the room's document holds it and every one before it: what a
+    /// snapshot of the document covers.
     pub(crate) fn last_seq(&self) -> Seq {
-        self.last_seq
+        self.applied.contiguous()
     }
 
     /// What the document takes in storage: snapshot plus log.
@@ -114,12 +151,15 @@ mod tests {
         let mut log = DocumentLog::of_loaded(&loaded(100, &[10, 20]), false);
         assert_eq!(log.stored_bytes(), 130);
         assert!(log.has_tail());
-        log.record_append(Some(AppendReceipt {
-            seq: Seq(4),
-            log_records: 3,
-            log_bytes: 35,
-            created: false,
-        }));
+        log.record_append(
+            Some(AppendReceipt {
+                seq: Seq(4),
+                log_records: 3,
+                log_bytes: 35,
+                created: false,
+            }),
+            1,
+        );
         assert_eq!(log.last_seq(), Seq(4));
         assert_eq!(log.stored_bytes(), 135);
         assert!(!log.needs_compaction());
@@ -133,12 +173,15 @@ mod tests {
         assert_eq!(log.stored_bytes(), 12);
 
         let mut log = DocumentLog::of_loaded(&loaded(0, &[10]), false);
-        log.record_append(Some(AppendReceipt {
-            seq: Seq(3),
-            log_records: 2,
-            log_bytes: 20,
-            created: false,
-        }));
+        log.record_append(
+            Some(AppendReceipt {
+                seq: Seq(3),
+                log_records: 2,
+                log_bytes: 20,
+                created: false,
+            }),
+            1,
+        );
         // Compacted through seq 2 while seq 3 was being appended: seq 3 is still in the log.
         log.record_compaction(Seq(2), 12);
         assert!(log.has_tail());
@@ -151,5 +194,36 @@ mod tests {
         assert!(DocumentLog::of_loaded(&loaded(0, &many), false).needs_compaction());
         let large = [COMPACT_AFTER_BYTES as usize];
         assert!(DocumentLog::of_loaded(&loaded(0, &large), false).needs_compaction());
+    }
+
+    #[test]
+    fn seqs_other_nodes_appended_keep_compaction_below_what_the_room_missed() {
+        let mut log = DocumentLog::of_loaded(&loaded(0, &[10]), false);
+        assert_eq!(log.last_seq(), Seq(2));
+        // Another node appended 3 and 4; this room's own two updates got 5 and 6.
+        let appended = log.record_append(
+            Some(AppendReceipt {
+                seq: Seq(6),
+                log_records: 5,
+                log_bytes: 50,
+                created: false,
+            }),
+            2,
+        );
+        assert_eq!(appended, Some((Seq(5), Seq(6))));
+        assert!(log.has_hole());
+        assert_eq!(
+            log.last_seq(),
+            Seq(2),
+            "a snapshot now may cover only through 2"
+        );
+        assert_eq!(log.highest(), Seq(6));
+        log.record_peer(Seq(3), Seq(3));
+        assert_eq!(log.last_seq(), Seq(3));
+        assert!(log.holds(Seq(5), Seq(6)));
+        assert!(!log.holds(Seq(4), Seq(4)));
+        log.record_read_through(Seq(6));
+        assert_eq!(log.last_seq(), Seq(6));
+        assert!(!log.has_hole());
     }
 }

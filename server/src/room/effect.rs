@@ -11,6 +11,8 @@ use crdt_core::ConnectionId;
 use storage::{Seq, VersionMeta};
 use tokio::sync::oneshot;
 
+use crate::cluster::Announcement;
+
 use super::command::{
     CloseReason, ConnectionOutbox, EditError, ExportError, Exported, Join, RoomCommand,
     VersionError,
@@ -60,6 +62,11 @@ pub(crate) enum Effect {
     },
     /// Remove the document from storage; answer with `handle_deleted`.
     Delete,
+    /// Tell the other nodes sharing the document (only with a cluster).
+    Publish(Announcement),
+    /// Read the document from storage for what the cluster link did not bring; answer with
+    /// `handle_caught_up`.
+    CatchUp,
     /// The document was let go of while its clients stay (for listings and metrics).
     Sleep,
     /// The document is being taken back.
@@ -134,6 +141,8 @@ impl std::fmt::Debug for Effect {
             Effect::Compact { through, .. } => write!(formatter, "Compact(through {through})"),
             Effect::CreateVersion { label, .. } => write!(formatter, "CreateVersion({label:?})"),
             Effect::Delete => write!(formatter, "Delete"),
+            Effect::Publish(announcement) => write!(formatter, "Publish({announcement:?})"),
+            Effect::CatchUp => write!(formatter, "CatchUp"),
             Effect::Sleep => write!(formatter, "Sleep"),
             Effect::Wake => write!(formatter, "Wake"),
             Effect::Retire => write!(formatter, "Retire"),

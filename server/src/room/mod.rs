@@ -19,6 +19,7 @@
 //!   `storage_health`: whether storage takes writes (free space, no failed write);
 //!   `storage_error`: what a storage operation or a persist comes to.
 
+mod applied_seqs;
 pub mod command;
 pub mod command_queue;
 mod directory;

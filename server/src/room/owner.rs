@@ -42,6 +42,7 @@ use pipeline::{MAX_PERSISTS_IN_FLIGHT, Pipeline};
 
 mod commands;
 mod lifecycle;
+mod peers;
 mod pipeline;
 #[cfg(test)]
 mod tests;
@@ -61,6 +62,9 @@ pub(crate) struct OwnerSettings {
     pub(crate) frame_limits: FrameLimits,
     /// Whether storage takes writes: edits are refused at once while it does not.
     pub(crate) storage_health: Arc<StorageHealth>,
+    /// Other nodes share the documents (`--cluster`): publish what becomes durable, apply what
+    /// they publish.
+    pub(crate) clustered: bool,
 }
 
 /// Where the document is.
@@ -85,6 +89,14 @@ struct Compaction {
     then_sleep: bool,
 }
 
+/// A persist in flight.
+struct Persisting {
+    batch: BatchId,
+    count: usize,
+    /// Kept only with a cluster.
+    updates: Vec<Bytes>,
+}
+
 /// The owner of one room.
 pub(crate) struct RoomOwner {
     name: Arc<str>,
@@ -98,6 +110,11 @@ pub(crate) struct RoomOwner {
     /// The batch being built: effects decided, updates to persist, their writers.
     batch: commands::Batch,
     compaction: Option<Compaction>,
+    /// Persists in flight, oldest first: how many updates each appends, and with a cluster the
+    /// updates themselves, to publish once durable.
+    persisting: VecDeque<Persisting>,
+    /// Reading the store for what the cluster link did not bring.
+    catch_up: peers::CatchUp,
     /// A delete waits for what is in flight, then answers here.
     deleting: Option<tokio::sync::oneshot::Sender<Result<bool, String>>>,
     load_in_flight: bool,
@@ -129,6 +146,8 @@ impl RoomOwner {
             stash: VecDeque::new(),
             batch: commands::Batch::default(),
             compaction: None,
+            persisting: VecDeque::new(),
+            catch_up: peers::CatchUp::default(),
             deleting: None,
             load_in_flight: false,
             delete_in_flight: false,
@@ -191,6 +210,7 @@ impl RoomOwner {
             && self.compaction.is_none()
             && !self.load_in_flight
             && !self.delete_in_flight
+            && !self.catch_up.is_in_flight()
             && self.stash.is_empty()
     }
 
@@ -208,6 +228,7 @@ impl RoomOwner {
         };
         let (mut room, log) =
             room_from_loaded(&self.name, &loaded, &self.clock, self.settings.frame_limits);
+        room.share_with_peers(self.settings.clustered);
         self.log = log;
         if let Some(members) = resuming {
             room.handle_resume(members);
@@ -218,6 +239,7 @@ impl RoomOwner {
         } else {
             Phase::Awake(room)
         };
+        self.greet_peers();
         let stashed: Vec<RoomCommand> = self.stash.drain(..).collect();
         for command in stashed {
             self.handle_command(command, now);
@@ -232,9 +254,17 @@ impl RoomOwner {
         result: Result<Option<AppendReceipt>, String>,
         now: Instant,
     ) {
+        let persisted = match self.persisting.front() {
+            Some(persisting) if persisting.batch == batch => self.persisting.pop_front(),
+            _ => None,
+        };
         match result {
             Ok(receipt) => {
-                self.log.record_append(receipt);
+                let count = persisted.as_ref().map_or(1, |persisted| persisted.count);
+                let appended = self.log.record_append(receipt, count);
+                if let (Some((first, _)), Some(persisted)) = (appended, persisted) {
+                    self.publish_appended(first, persisted.updates);
+                }
                 self.pipeline.handle_durable(batch);
             }
             Err(error) => self.handle_persist_failure(batch, &error),
@@ -333,7 +363,8 @@ impl RoomOwner {
             error!(room = %self.name, error, "a persist failed; persisting the whole document again");
             if let Phase::Awake(room) | Phase::Stopped(Some(room)) = &self.phase {
                 let state = Bytes::from(room.encode_state_as_update());
-                self.pipeline.persist_recovery(state);
+                let batch = self.pipeline.persist_recovery(state.clone());
+                self.track_persist(batch, vec![state]);
             }
         }
         // Whatever the room decided since still follows the failed batch; the batch being built
@@ -382,6 +413,12 @@ impl RoomOwner {
                 Outgoing::Reply { to, frame } => self.batch.add(Effect::Send { to, frame }),
                 Outgoing::Broadcast { except, frame } => {
                     self.batch.add(Effect::Broadcast { except, frame })
+                }
+                Outgoing::ToPeers { frame } => {
+                    self.batch
+                        .add(Effect::Publish(crate::cluster::Announcement::Awareness {
+                            frame,
+                        }))
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! its task is given (not the registry), and a client that raced it simply joins a fresh room
 //! task.
 
+use crate::cluster::Cluster;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -140,15 +141,22 @@ struct RegistryInner {
     tracker: TaskTracker,
     storage: Storage,
     settings: OwnerSettings,
+    /// The link to the other nodes sharing the documents, with `--cluster`.
+    cluster: Option<Cluster>,
     client_queue_frames: usize,
     client_queue_bytes: usize,
     max_rooms: usize,
 }
 
 impl RoomRegistry {
-    /// An empty registry whose rooms reach the store through `storage` and whose tasks are
-    /// tracked by `tracker`.
-    pub fn new(config: &ServeConfig, storage: Storage, tracker: TaskTracker) -> Self {
+    /// An empty registry whose rooms reach the store through `storage`, the other nodes
+    /// through `cluster` (if any), and whose tasks are tracked by `tracker`.
+    pub fn new(
+        config: &ServeConfig,
+        storage: Storage,
+        cluster: Option<Cluster>,
+        tracker: TaskTracker,
+    ) -> Self {
         RoomRegistry {
             inner: Arc::new(RegistryInner {
                 rooms: Arc::new(RoomMap::new()),
@@ -160,7 +168,9 @@ impl RoomRegistry {
                     idle_document_after: config.document_idle(),
                     frame_limits: config.frame_limits(),
                     storage_health: storage.health().clone(),
+                    clustered: cluster.is_some(),
                 },
+                cluster,
                 client_queue_frames: config.client_queue_frames.max(1),
                 client_queue_bytes: config.client_queue_bytes,
                 max_rooms: config.max_rooms.max(1),
@@ -396,6 +406,7 @@ impl RoomRegistry {
             },
             name,
             storage: self.inner.storage.clone(),
+            cluster: self.inner.cluster.clone(),
             status: status.clone(),
             settings: self.inner.settings.clone(),
         };

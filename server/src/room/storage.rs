@@ -24,7 +24,7 @@ use storage::{
 };
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::storage_health::{PROBE_INTERVAL, StorageHealth};
+use super::storage_health::{Outage, PROBE_INTERVAL, StorageHealth};
 use super::writer::{CommitRequest, PersistResult, WriterSettings, is_storage_failure, run_writer};
 pub use super::writer::{Durability, PersistenceCounters, StorageError};
 use crate::changes::event::{EventBody, EventType};
@@ -135,7 +135,7 @@ impl Storage {
                 )
             })
             .expect("the OS lets us start the storage writer thread");
-        start_space_probe(Arc::downgrade(&store), Arc::downgrade(&health));
+        start_storage_probe(Arc::downgrade(&store), Arc::downgrade(&health));
         Storage {
             store,
             requests,
@@ -392,7 +392,7 @@ impl Storage {
         if let Err(StorageError::Store(error)) = &done
             && is_storage_failure(error)
         {
-            self.health.record_failure(error.to_string());
+            self.health.record_store_error(error);
         }
         done
     }
@@ -415,19 +415,28 @@ impl Storage {
     }
 }
 
-/// While storage is low on space, rechecks it every [`PROBE_INTERVAL`], so edits are taken again
-/// once space is freed even if no edit arrives to find out. Ends with the storage it watches.
-fn start_space_probe(store: Weak<dyn DocStore>, health: Weak<StorageHealth>) {
+/// While storage takes no writes for a reason that can pass (low on space, an unreachable
+/// database), rechecks it every [`PROBE_INTERVAL`], so edits are taken again once it has passed
+/// even if no edit arrives to find out. Ends with the storage it watches.
+fn start_storage_probe(store: Weak<dyn DocStore>, health: Weak<StorageHealth>) {
     let probe = move || {
         loop {
             std::thread::sleep(PROBE_INTERVAL);
             let (Some(store), Some(health)) = (store.upgrade(), health.upgrade()) else {
                 return;
             };
-            if let Some(super::storage_health::Outage::LowOnSpace { .. }) = health.outage()
-                && let Some(available) = store.available_bytes()
-            {
-                health.probe(available);
+            match health.outage() {
+                Some(Outage::LowOnSpace { .. }) => {
+                    if let Some(available) = store.available_bytes() {
+                        health.probe(available);
+                    }
+                }
+                Some(Outage::Unreachable { .. }) => {
+                    health.probe_reachable(
+                        store.check_reachable().map_err(|error| error.to_string()),
+                    );
+                }
+                Some(Outage::Failed { .. }) | None => {}
             }
         }
     };

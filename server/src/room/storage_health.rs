@@ -1,6 +1,6 @@
 //! Whether storage can take writes now, and what the operator is told when it cannot.
 //!
-//! Two ways storage stops taking writes, and they recover differently:
+//! Three ways storage stops taking writes, and they recover differently:
 //! - **Low on space**: the writer checks the filesystem's free space before every batch and
 //!   refuses the batch, without touching the store, while less than the reserve (plus room for
 //!   the batch) is free. sled 0.34 never recovers from a write that failed for lack of space (its
@@ -11,6 +11,10 @@
 //!   filled faster than the reserve), or a flush did not return within the writer's limit. The
 //!   store makes nothing durable after that until it is opened again, so this lasts until a
 //!   restart, and says so.
+//! - **Unreachable**: a store on a database server (PostgreSQL) could not reach it: a dropped
+//!   connection, a server restarting. Nothing is lost by that (what failed was never shown), and
+//!   the store reconnects by itself, so a probe asks it every [`PROBE_INTERVAL`] and edits are
+//!   taken again once it answers.
 //!
 //! Either way rooms refuse edits at once (the writer's close code, `storage_unavailable`),
 //! reads and joins keep being served from what is stored, `/readyz` answers 503 with the reason,
@@ -23,6 +27,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use storage::StoreError;
 use tracing::{error, info};
 
 use crate::telemetry;
@@ -40,6 +45,11 @@ pub(crate) enum Outage {
         /// Bytes that must be free to write.
         needed: u64,
     },
+    /// The database server could not be reached; edits resume once it answers.
+    Unreachable {
+        /// The last failure, as the database driver tells it.
+        error: String,
+    },
     /// A write failed; nothing is made durable until a restart.
     Failed {
         /// The first failure, with the OS error.
@@ -53,6 +63,9 @@ impl Outage {
         match self {
             Outage::LowOnSpace { available, needed } => format!(
                 "storage unavailable: low on space, {available} bytes free, {needed} needed; edits resume once space is freed"
+            ),
+            Outage::Unreachable { error } => format!(
+                "storage unavailable: the database is unreachable ({error}); edits resume once it answers"
             ),
             Outage::Failed { error } => {
                 format!(
@@ -68,8 +81,8 @@ impl Outage {
 pub(crate) enum Change {
     /// An outage began.
     Began(Outage),
-    /// Space came back: writes are taken again.
-    Recovered,
+    /// The outage ended (space came back, the database answers again): writes are taken again.
+    Recovered(Outage),
     /// A low-space outage turned into a failure.
     Failed(Outage),
 }
@@ -89,10 +102,9 @@ impl HealthState {
     /// `available` bytes are free and `needed` must be to write.
     pub(crate) fn handle_space(&mut self, available: u64, needed: u64) -> Option<Change> {
         match &self.outage {
-            Some(Outage::Failed { .. }) => None,
+            Some(Outage::Failed { .. } | Outage::Unreachable { .. }) => None,
             Some(Outage::LowOnSpace { .. }) if available >= needed => {
-                self.outage = None;
-                Some(Change::Recovered)
+                self.outage.take().map(Change::Recovered)
             }
             Some(Outage::LowOnSpace { .. }) => {
                 self.outage = Some(Outage::LowOnSpace { available, needed });
@@ -116,8 +128,36 @@ impl HealthState {
                 self.outage = Some(Outage::Failed { error });
                 None
             }
-            Some(Outage::LowOnSpace { .. }) => Some(Change::Failed(outage)),
+            Some(Outage::LowOnSpace { .. } | Outage::Unreachable { .. }) => {
+                Some(Change::Failed(outage))
+            }
             None => Some(Change::Began(outage)),
+        }
+    }
+
+    /// The database could not be reached (`error`): an outage until it answers again, unless a
+    /// failure already made it final.
+    pub(crate) fn handle_unreachable(&mut self, error: String) -> Option<Change> {
+        match &self.outage {
+            Some(Outage::Failed { .. }) => None,
+            Some(Outage::Unreachable { .. }) => {
+                // One episode: keep the latest reason for /readyz, tell the log once.
+                self.outage = Some(Outage::Unreachable { error });
+                None
+            }
+            Some(Outage::LowOnSpace { .. }) | None => {
+                let outage = Outage::Unreachable { error };
+                self.outage = Some(outage.clone());
+                Some(Change::Began(outage))
+            }
+        }
+    }
+
+    /// The database answered: an unreachable episode ends.
+    pub(crate) fn handle_reachable(&mut self) -> Option<Change> {
+        match &self.outage {
+            Some(Outage::Unreachable { .. }) => self.outage.take().map(Change::Recovered),
+            _ => None,
         }
     }
 }
@@ -192,6 +232,32 @@ impl StorageHealth {
         self.apply(change);
     }
 
+    /// The store itself failed with `error` (not one request): a database that could not be
+    /// reached is an outage that ends once it answers again; anything else lasts until a restart.
+    pub(crate) fn record_store_error(&self, error: &StoreError) {
+        match error {
+            StoreError::Postgres(_) => self.record_unreachable(error.to_string()),
+            _ => self.record_failure(error.to_string()),
+        }
+    }
+
+    /// The database could not be reached: edits are refused until a probe finds it again.
+    pub(crate) fn record_unreachable(&self, error: String) {
+        telemetry::record_storage_error("unreachable");
+        let change = self.lock().handle_unreachable(error);
+        self.apply(change);
+    }
+
+    /// A probe reached the database (`Ok`), or still could not (the latest reason, not counted
+    /// as a refusal).
+    pub(crate) fn probe_reachable(&self, reached: Result<(), String>) {
+        let change = match reached {
+            Ok(()) => self.lock().handle_reachable(),
+            Err(error) => self.lock().handle_unreachable(error),
+        };
+        self.apply(change);
+    }
+
     fn apply(&self, change: Option<Change>) {
         let outage = self.lock().outage().is_some();
         self.refusing.store(outage, Ordering::Relaxed);
@@ -203,7 +269,10 @@ impl StorageHealth {
                     .map(|path| path.display().to_string());
                 error!(reason = %outage.describe(), path = path.unwrap_or_default(), "storage stopped taking writes; edits are refused");
             }
-            Some(Change::Recovered) => info!("storage has space again; edits are taken again"),
+            Some(Change::Recovered(Outage::Unreachable { .. })) => {
+                info!("the database answers again; edits are taken again")
+            }
+            Some(Change::Recovered(_)) => info!("storage has space again; edits are taken again"),
             None => {}
         }
     }
@@ -236,7 +305,10 @@ mod tests {
                 needed: 50
             })
         );
-        assert_eq!(state.handle_space(60, 50), Some(Change::Recovered));
+        assert!(matches!(
+            state.handle_space(60, 50),
+            Some(Change::Recovered(Outage::LowOnSpace { .. }))
+        ));
         assert_eq!(state.outage(), None);
     }
 
@@ -261,5 +333,54 @@ mod tests {
                 error: "first".into()
             })
         );
+    }
+
+    #[test]
+    fn an_unreachable_database_is_one_episode_that_ends_when_it_answers() {
+        let mut state = HealthState::default();
+        assert!(matches!(
+            state.handle_unreachable("connection refused".into()),
+            Some(Change::Began(Outage::Unreachable { .. }))
+        ));
+        assert_eq!(
+            state.handle_unreachable("still refused".into()),
+            None,
+            "told once per episode"
+        );
+        assert_eq!(
+            state.outage(),
+            Some(&Outage::Unreachable {
+                error: "still refused".into()
+            }),
+            "the latest reason is what /readyz says"
+        );
+        assert_eq!(
+            state.handle_space(0, 50),
+            None,
+            "space is not the question now"
+        );
+        assert!(matches!(
+            state.handle_reachable(),
+            Some(Change::Recovered(Outage::Unreachable { .. }))
+        ));
+        assert_eq!(state.outage(), None);
+        assert_eq!(state.handle_reachable(), None, "nothing to end");
+    }
+
+    #[test]
+    fn a_failed_write_outlasts_reaching_the_database_again() {
+        let mut state = HealthState::default();
+        state.handle_unreachable("down".into());
+        assert!(matches!(
+            state.handle_write_failure("flush timed out".into()),
+            Some(Change::Failed(Outage::Failed { .. }))
+        ));
+        assert_eq!(state.handle_unreachable("down again".into()), None);
+        assert_eq!(
+            state.handle_reachable(),
+            None,
+            "a failure lasts until a restart"
+        );
+        assert!(matches!(state.outage(), Some(Outage::Failed { .. })));
     }
 }

@@ -36,6 +36,7 @@ use super::loading::RoomClock;
 use super::owner::{OwnerSettings, RoomOwner};
 use super::storage::{PersistTicket, Storage, StorageError};
 use crate::close_code;
+use crate::cluster::{Cluster, PeerEvent, Subscription};
 use crate::telemetry;
 
 /// Most commands handed to the owner as one batch, bounding the latency a batch adds.
@@ -50,6 +51,8 @@ pub(crate) struct RoomContext {
     pub(crate) status: Arc<RoomStatus>,
     /// How it leaves the registry.
     pub(crate) retirement: Retirement,
+    /// The other nodes sharing the document, with `--cluster`.
+    pub(crate) cluster: Option<Cluster>,
 }
 
 type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -68,6 +71,8 @@ struct InFlight {
     load: Option<Pending<Result<LoadedDoc, StorageError>>>,
     compaction: Option<Pending<Result<(), StorageError>>>,
     deletion: Option<Pending<Result<bool, StorageError>>>,
+    /// A read of the store for what the cluster link did not bring.
+    catch_up: Option<Pending<Result<LoadedDoc, StorageError>>>,
 }
 
 /// Runs a room until its owner is done: retired, deleted or unable to load.
@@ -106,6 +111,7 @@ async fn serve_room(context: &RoomContext, commands: &mut CommandReceiver<Queued
         loaded_rooms,
         fan_out: metrics::histogram!(telemetry::BROADCAST_FANOUT),
         last_sent: None,
+        subscription: None,
     };
     let mut batch = Vec::new();
     loop {
@@ -144,6 +150,16 @@ async fn serve_room(context: &RoomContext, commands: &mut CommandReceiver<Queued
             deleted = poll_slot(&mut in_flight.deletion), if in_flight.deletion.is_some() => {
                 owner.handle_deleted(deleted.map_err(|error| error.to_string()));
             }
+            caught_up = poll_slot(&mut in_flight.catch_up), if in_flight.catch_up.is_some() => {
+                owner.handle_caught_up(caught_up.map_err(|error| error.to_string()), now());
+            }
+            Some(event) = next_peer_event(&mut room.subscription), if room.subscription.is_some() => {
+                let now = now();
+                owner.handle_command(RoomCommand::Peer(event), now);
+                if room.subscription.as_ref().is_some_and(Subscription::take_missed) {
+                    owner.handle_command(RoomCommand::Peer(PeerEvent::Resync), now);
+                }
+            }
             // Joiners of a room loaded unapplied are owed its SyncStep1; that waits until
             // nothing else does, after the answers they were waiting for went out.
             () = std::future::ready(()), if owner.has_idle_work() && commands.is_empty() => {
@@ -175,6 +191,16 @@ async fn next_persist(
     (batch, outcome)
 }
 
+/// The next event of the room's subscription (polled only when it has one).
+async fn next_peer_event(subscription: &mut Option<Subscription>) -> Option<PeerEvent> {
+    subscription
+        .as_mut()
+        .expect("polled only when subscribed")
+        .events
+        .recv()
+        .await
+}
+
 async fn poll_slot<T>(slot: &mut Option<Pending<T>>) -> T {
     let outcome = slot.as_mut().expect("polled only when set").await;
     *slot = None;
@@ -203,6 +229,9 @@ struct RoomIo<'a> {
     /// of when the document changes (a persist) or sleeps, so it outlives no cached frame.
     /// Boxed: every room's task keeps this field, and few rooms ever fill it.
     last_sent: Option<Box<SharedMessage>>,
+    /// The document's channel among the nodes, with a cluster: taken before the first load,
+    /// kept until the room ends (dropping it unsubscribes).
+    subscription: Option<Subscription>,
 }
 
 impl RoomIo<'_> {
@@ -310,6 +339,17 @@ impl RoomIo<'_> {
                     self.in_flight.deletion =
                         Some(Box::pin(async move { storage.delete(name).await }));
                 }
+                Effect::Publish(announcement) => {
+                    if let Some(cluster) = &self.context.cluster {
+                        cluster.publish(&self.context.name, announcement);
+                    }
+                }
+                Effect::CatchUp => {
+                    let storage = self.context.storage.clone();
+                    let name = self.context.name.clone();
+                    self.in_flight.catch_up =
+                        Some(Box::pin(async move { storage.load(name).await }));
+                }
                 Effect::Sleep => {
                     self.last_sent = None;
                     self.set_awake(false);
@@ -342,10 +382,25 @@ impl RoomIo<'_> {
         }
     }
 
+    /// Loads the document; with a cluster, subscribed to its channel first (once), so that
+    /// whatever another node stores after the load is also published to this room.
     fn load(&mut self) {
         let storage = self.context.storage.clone();
         let name = self.context.name.clone();
-        self.in_flight.load = Some(Box::pin(async move { storage.load(name).await }));
+        let mut confirmation = None;
+        if let Some(cluster) = &self.context.cluster
+            && self.subscription.is_none()
+        {
+            let subscription = self.subscription.insert(cluster.subscribe(name.clone()));
+            confirmation = subscription.take_confirmation();
+        }
+        self.in_flight.load = Some(Box::pin(async move {
+            if let Some(confirmation) = confirmation {
+                // A link that stopped answers nothing; the room goes on without it.
+                let _ = confirmation.await;
+            }
+            storage.load(name).await
+        }));
     }
 
     fn set_awake(&mut self, awake: bool) {

@@ -185,7 +185,7 @@ impl Writer {
                 }
                 Err(error) => {
                     if is_storage_failure(&error) {
-                        self.health.record_failure(error.to_string());
+                        self.health.record_store_error(&error);
                     }
                     let _ = request.done.send(Err(StorageError::Store(error)));
                 }
@@ -225,7 +225,7 @@ impl Writer {
                     }
                     Some((Err(error), waiting)) => {
                         // Logged by the health, once per episode.
-                        self.health.record_failure(error.to_string());
+                        self.health.record_store_error(&error);
                         let failure = error.to_string();
                         answer(waiting, || Err(StorageError::FlushFailed(failure.clone())));
                     }
@@ -249,7 +249,7 @@ impl Writer {
         match journal.mark(changed) {
             Ok(marked) => Some(marked),
             Err(error) if is_storage_failure(&error) => {
-                self.health.record_failure(error.to_string());
+                self.health.record_store_error(&error);
                 None
             }
             Err(error) => {
@@ -296,7 +296,10 @@ fn answer(waiting: Vec<Waiting>, outcome: impl Fn() -> PersistResult) {
 pub(super) fn is_storage_failure(error: &StoreError) -> bool {
     matches!(
         error,
-        StoreError::Database(_) | StoreError::Io { .. } | StoreError::Unwritable { .. }
+        StoreError::Database(_)
+            | StoreError::Io { .. }
+            | StoreError::Unwritable { .. }
+            | StoreError::Postgres(_)
     )
 }
 

@@ -1,7 +1,7 @@
 //! Fresh stores for each test, behind one object-safe test trait.
 
 use storage::testing::RawRecordAccess;
-use storage::{DocStore, MemoryStore, SledStore};
+use storage::{DocStore, MemoryStore, PostgresStore, SledStore};
 use tempfile::TempDir;
 
 /// A store the suite can both use and damage.
@@ -9,7 +9,8 @@ pub trait TestStore: DocStore + RawRecordAccess {}
 
 impl<Store: DocStore + RawRecordAccess> TestStore for Store {}
 
-/// Owns a store and, for sled, the temporary directory it lives in.
+/// Owns a store and, for sled, the temporary directory it lives in (PostgreSQL's
+/// databases live as long as the test process's cluster).
 pub struct Fixture {
     // Declared first so it is dropped (and sled closed) before the
     // directory is removed.
@@ -31,6 +32,16 @@ impl Fixture {
         Fixture {
             store: Box::new(store),
             _directory: Some(directory),
+        }
+    }
+
+    /// A store on a fresh database of the test process's PostgreSQL cluster.
+    pub fn postgres() -> Self {
+        let url = storage::testing::postgres::fresh_database_url();
+        let store = PostgresStore::connect(&url).expect("connect PostgreSQL store");
+        Fixture {
+            store: Box::new(store),
+            _directory: None,
         }
     }
 

@@ -59,6 +59,10 @@ fn carries_document_update(frame: &[u8]) -> bool {
 impl RoomOwner {
     /// Handles one command; its effects join the batch being built.
     pub(crate) fn handle_command(&mut self, command: RoomCommand, now: Instant) {
+        let command = match command {
+            RoomCommand::Peer(event) => return self.handle_peer(event, now),
+            command => command,
+        };
         self.last_command = now;
         self.commanded = true;
         if self.deleting.is_some() || matches!(self.phase, Phase::Deleting) {
@@ -71,17 +75,7 @@ impl RoomOwner {
                     members.handle_disconnect(connection);
                     return;
                 }
-                let Phase::Asleep(members) =
-                    std::mem::replace(&mut self.phase, Phase::Stopped(None))
-                else {
-                    unreachable!("matched above")
-                };
-                self.phase = Phase::Loading {
-                    resuming: Some(members),
-                };
-                self.stash.push_back(command);
-                self.pipeline.push([Effect::Wake]);
-                self.start_loading();
+                self.wake_for(command);
             }
             Phase::Stopped(room) => match command {
                 RoomCommand::Join(join) => self.batch.add(Effect::Answer(Answer::Redirected(join))),
@@ -100,6 +94,20 @@ impl RoomOwner {
         }
     }
 
+    /// Takes the document of a sleeping room back, to handle `command` once it is loaded.
+    pub(super) fn wake_for(&mut self, command: RoomCommand) {
+        let Phase::Asleep(members) = std::mem::replace(&mut self.phase, Phase::Stopped(None))
+        else {
+            unreachable!("only a sleeping room wakes")
+        };
+        self.phase = Phase::Loading {
+            resuming: Some(members),
+        };
+        self.stash.push_back(command);
+        self.pipeline.push([Effect::Wake]);
+        self.start_loading();
+    }
+
     /// The task handed over every command that was waiting: the batch ends.
     pub(crate) fn handle_batch_end(&mut self, _now: Instant) {
         let batch = std::mem::take(&mut self.batch);
@@ -109,7 +117,9 @@ impl RoomOwner {
             self.pipeline.push(effects);
         } else {
             let updates = merge_for_storage(&self.name, batch.updates);
-            self.pipeline.persist(updates, effects, batch.writers);
+            let kept = updates.clone();
+            let persist = self.pipeline.persist(updates, effects, batch.writers);
+            self.track_persist(persist, kept);
         }
         self.after_progress();
     }
@@ -189,6 +199,8 @@ impl RoomOwner {
                     reply,
                 });
             }
+            // Taken by `handle_peer` before any of this.
+            RoomCommand::Peer(_) => {}
             RoomCommand::Delete(Delete { reply }) => {
                 let reason = CloseReason::new(close_code::DOCUMENT_DELETED, "document deleted");
                 for connection in self.room().connection_ids() {

@@ -103,9 +103,16 @@ impl Pipeline {
     }
 
     /// Asks for the whole document (`state`) to be persisted after a failure.
-    pub(super) fn persist_recovery(&mut self, state: bytes::Bytes) {
+    pub(super) fn persist_recovery(&mut self, state: bytes::Bytes) -> BatchId {
         let batch = self.persist(vec![state], Vec::new(), Vec::new());
         self.recovery = Some(batch);
+        batch
+    }
+
+    /// Queues `effect` to be carried out now, ahead of what waits behind persists (it depends on
+    /// none of them: a publication of what is durable already).
+    pub(super) fn push_now(&mut self, effect: Effect) {
+        self.ready.push_back(effect);
     }
 
     /// Persists in flight.

@@ -19,6 +19,7 @@ use super::super::super::effect::{BatchId, Effect};
 use super::super::super::loading::RoomClock;
 use super::super::super::storage_health::StorageHealth;
 use super::super::{OwnerSettings, RoomOwner};
+use crate::cluster::{Announcement, PeerEvent};
 
 /// The document's text root in these tests.
 pub(super) const TEXT: &str = "text";
@@ -43,8 +44,12 @@ pub(super) struct Harness {
     pub(super) storage_health: Arc<StorageHealth>,
     pub(super) now: Instant,
     pub(super) clock: ManualClock,
-    /// The durable image: only completed persists and compactions reach it.
-    pub(super) store: MemoryStore,
+    /// The durable image: only completed persists and compactions reach it. Shared by the
+    /// rooms of simulated nodes of one cluster.
+    pub(super) store: Arc<MemoryStore>,
+    /// What the owner published to the other nodes, oldest first (taken by the tests).
+    pub(super) published: Vec<Announcement>,
+    pending_catch_up: bool,
     pub(super) name: Arc<str>,
     pending_persists: VecDeque<(BatchId, Vec<Bytes>)>,
     pending_compaction: Option<(Vec<u8>, Seq)>,
@@ -72,15 +77,31 @@ impl Harness {
 
     /// A room over `store`.
     pub(super) fn over(store: MemoryStore, idle: Option<Duration>) -> Self {
-        Self::build(store, idle, false)
+        Self::build(Arc::new(store), idle, false, false)
     }
 
     /// A room over an empty store whose first load waits for the test.
     pub(super) fn loading() -> Self {
-        Self::build(MemoryStore::new(), None, true)
+        Self::build(Arc::new(MemoryStore::new()), None, true, false)
     }
 
-    fn build(store: MemoryStore, idle: Option<Duration>, hold_loads: bool) -> Self {
+    /// The room of one node of a cluster, over the store the nodes share; its load waits for
+    /// the test when `hold_loads`.
+    pub(super) fn clustered(store: Arc<MemoryStore>, hold_loads: bool) -> Self {
+        Self::build(store, None, hold_loads, true)
+    }
+
+    /// Like [`Harness::clustered`], loaded at once, with `idle` as `--document-idle-seconds`.
+    pub(super) fn clustered_idle(store: Arc<MemoryStore>, idle: Duration) -> Self {
+        Self::build(store, Some(idle), false, true)
+    }
+
+    fn build(
+        store: Arc<MemoryStore>,
+        idle: Option<Duration>,
+        hold_loads: bool,
+        clustered: bool,
+    ) -> Self {
         let now = Instant::now();
         let clock = ManualClock::starting_at(1_000_000);
         let name: Arc<str> = Arc::from("doc");
@@ -90,6 +111,7 @@ impl Harness {
             idle_document_after: idle,
             frame_limits: FrameLimits::default(),
             storage_health: storage_health.clone(),
+            clustered,
         };
         let owner = RoomOwner::new(
             name.clone(),
@@ -104,6 +126,8 @@ impl Harness {
             clock,
             store,
             name,
+            published: Vec::new(),
+            pending_catch_up: false,
             pending_persists: VecDeque::new(),
             pending_compaction: None,
             pending_load: false,
@@ -185,6 +209,8 @@ impl Harness {
                 let _ = reply.send(created.map_err(Into::into));
             }
             Effect::Delete => self.pending_delete = true,
+            Effect::Publish(announcement) => self.published.push(announcement),
+            Effect::CatchUp => self.pending_catch_up = true,
             Effect::Sleep => self.seen.push(Seen::Sleep),
             Effect::Wake => self.seen.push(Seen::Wake),
             Effect::Retire => {
@@ -225,6 +251,30 @@ impl Harness {
             .load(&self.name)
             .map_err(|error| error.to_string());
         self.owner.handle_loaded(loaded, self.now);
+        self.run();
+    }
+
+    /// Whether the owner asked to read the store for what it missed, and has no answer yet.
+    pub(super) fn catch_up_pending(&self) -> bool {
+        self.pending_catch_up
+    }
+
+    /// Answers the owner's read of the store with what the store holds now.
+    pub(super) fn complete_catch_up(&mut self) {
+        assert!(self.pending_catch_up, "no read of the store was asked for");
+        self.pending_catch_up = false;
+        let loaded = self
+            .store
+            .load(&self.name)
+            .map_err(|error| error.to_string());
+        self.owner.handle_caught_up(loaded, self.now);
+        self.run();
+    }
+
+    /// Hands the owner `event` from the cluster link, as one batch.
+    pub(super) fn peer_event(&mut self, event: PeerEvent) {
+        self.owner
+            .handle_command(RoomCommand::Peer(event), self.now);
         self.run();
     }
 

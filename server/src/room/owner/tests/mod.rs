@@ -1,6 +1,7 @@
 //! The room owner's promises, tested without sockets (see `harness`): durable before visible,
 //! order, failed persists, sleep/wake/retire races, compaction under edits, restores.
 
+mod cluster;
 mod harness;
 mod peers;
 mod properties;

@@ -6,6 +6,11 @@
 //!   every check and checksum.
 //! - [`HookedStore`] and [`StoreHooks`]: a real store with one call made to
 //!   behave otherwise (see `hooked_store`).
+//! - [`postgres`]: throwaway PostgreSQL servers and databases for tests of
+//!   `PostgresStore` (here, not under `tests/`, so the server's tests can use
+//!   them too).
+
+pub mod postgres;
 
 pub use crate::hooked_store::{HookedStore, StoreHooks};
 use crate::store::Seq;

@@ -1,0 +1,228 @@
+//! The room among other nodes sharing its document (`--cluster`).
+//!
+//! What this room makes durable it publishes, one message per stored update with its seq. What
+//! others publish it applies and sends to its clients, never storing it again (the publisher's
+//! store holds it). The seqs tell it when it missed something (see `applied_seqs`): then, and
+//! whenever the link says it may have (after an outage), it reads the store and applies what is
+//! newer than what it holds. The rules:
+//! - a publication leaves only once its update is durable (it goes out with the persist's
+//!   receipt, never before);
+//! - a seq heard twice is applied once; a seq beyond a hole makes the room read the store;
+//! - a compaction covers only seqs the room's document holds without a hole (`DocumentLog`);
+//! - a sleeping room (no document in memory) sends what arrives straight to its clients; it
+//!   holds no awareness, so awareness wakes it;
+//! - a peer found dead takes its clients' awareness states with it.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use crdt_core::PeerId;
+use crdt_core::wire::encode_update_frame;
+use storage::{LoadedDoc, Seq};
+use tracing::warn;
+
+use super::super::command::RoomCommand;
+use super::super::effect::{BatchId, Effect};
+use super::{Persisting, Phase, RoomOwner};
+use crate::cluster::{Announcement, ClusterMessage, NodeId, PeerEvent};
+use crate::telemetry;
+
+/// Whether the room is reading the store for what it missed.
+#[derive(Debug, Default)]
+pub(super) struct CatchUp {
+    in_flight: bool,
+    /// More was missed while a read was in flight: read again after it.
+    again: bool,
+}
+
+impl CatchUp {
+    pub(super) fn is_in_flight(&self) -> bool {
+        self.in_flight
+    }
+}
+
+/// A node's id as the room's peers are numbered.
+fn peer_of(node: NodeId) -> PeerId {
+    PeerId(node.0.as_u128())
+}
+
+impl RoomOwner {
+    /// Keeps what persist `batch` appends: its count for the receipt's seqs, and with a cluster
+    /// its updates, to publish once durable.
+    pub(super) fn track_persist(&mut self, batch: BatchId, updates: Vec<Bytes>) {
+        let count = updates.len();
+        let updates = if self.settings.clustered {
+            updates
+        } else {
+            Vec::new()
+        };
+        self.persisting.push_back(Persisting {
+            batch,
+            count,
+            updates,
+        });
+    }
+
+    /// `updates` are durable as seqs `first`, `first + 1`, ...: the other nodes are told.
+    pub(super) fn publish_appended(&mut self, first: Seq, updates: Vec<Bytes>) {
+        for (offset, update) in updates.into_iter().enumerate() {
+            let seq = Seq(first.0 + offset as u64);
+            self.pipeline
+                .push_now(Effect::Publish(Announcement::Update {
+                    first: seq,
+                    last: seq,
+                    update,
+                }));
+        }
+    }
+
+    /// Something from the other nodes.
+    pub(crate) fn handle_peer(&mut self, event: PeerEvent, now: Instant) {
+        match &self.phase {
+            Phase::Loading { .. } => return self.stash.push_back(RoomCommand::Peer(event)),
+            Phase::Deleting | Phase::Stopped(_) => return,
+            Phase::Awake(_) | Phase::Asleep(_) => {}
+        }
+        match event {
+            PeerEvent::Message(ClusterMessage { from, body }) => match body {
+                Announcement::Update {
+                    first,
+                    last,
+                    update,
+                } => self.apply_peer_update(first, last, &update),
+                Announcement::HighWater { last } => {
+                    if last > self.log.highest() {
+                        self.catch_up();
+                    }
+                }
+                Announcement::Awareness { frame } => {
+                    if let Phase::Asleep(_) = self.phase {
+                        // Awareness lives only in a loaded room: wake it, then apply.
+                        let event = PeerEvent::Message(ClusterMessage {
+                            from,
+                            body: Announcement::Awareness { frame },
+                        });
+                        self.wake_for(RoomCommand::Peer(event));
+                        return;
+                    }
+                    if let Phase::Awake(room) = &mut self.phase
+                        && let Err(error) = room.handle_peer_awareness(peer_of(from), &frame)
+                    {
+                        warn!(room = %self.name, %error, "ignoring a peer's awareness");
+                    }
+                    self.collect_outgoing(None);
+                }
+                Announcement::AwarenessQuery => self.announce_awareness(),
+            },
+            PeerEvent::NodeGone(node) => {
+                if let Phase::Awake(room) = &mut self.phase {
+                    room.handle_peer_gone(peer_of(node));
+                    self.collect_outgoing(None);
+                }
+            }
+            PeerEvent::Resync => {
+                self.catch_up();
+                self.pipeline
+                    .push_now(Effect::Publish(Announcement::HighWater {
+                        last: self.log.highest(),
+                    }));
+                if let Phase::Awake(_) = self.phase {
+                    self.pipeline
+                        .push_now(Effect::Publish(Announcement::AwarenessQuery));
+                    self.announce_awareness();
+                }
+            }
+        }
+        self.handle_batch_end(now);
+    }
+
+    /// The document was loaded for the first time with a cluster: ask the others who is there,
+    /// and tell them who is here.
+    pub(super) fn greet_peers(&mut self) {
+        if self.settings.clustered {
+            self.pipeline
+                .push_now(Effect::Publish(Announcement::AwarenessQuery));
+        }
+    }
+
+    /// The store was read, as asked by [`Effect::CatchUp`]: what it holds beyond what the room
+    /// held is applied and sent.
+    pub(crate) fn handle_caught_up(&mut self, loaded: Result<LoadedDoc, String>, now: Instant) {
+        self.catch_up.in_flight = false;
+        match loaded {
+            Ok(loaded) => {
+                let held = self.log.last_seq();
+                if loaded.snapshot_through > held
+                    && let Some(snapshot) = &loaded.snapshot
+                {
+                    // Compacted past what the room held: the snapshot carries it (applying what
+                    // the room has already is harmless, updates merge).
+                    self.show_peer_update(snapshot);
+                }
+                for update in loaded.updates.iter().filter(|update| update.seq > held) {
+                    if !self.log.holds(update.seq, update.seq) {
+                        self.show_peer_update(&update.bytes);
+                    }
+                }
+                self.log.record_read_through(loaded.loaded_through());
+            }
+            Err(error) => {
+                warn!(room = %self.name, %error, "could not read what other nodes stored");
+            }
+        }
+        if std::mem::take(&mut self.catch_up.again) || self.log.has_hole() {
+            self.catch_up();
+        }
+        self.handle_batch_end(now);
+    }
+
+    fn apply_peer_update(&mut self, first: Seq, last: Seq, update: &[u8]) {
+        if self.log.holds(first, last) {
+            return;
+        }
+        self.show_peer_update(update);
+        self.log.record_peer(first, last);
+        if self.log.has_hole() {
+            self.catch_up();
+        }
+    }
+
+    /// Applies a stored update from elsewhere and sends it to the clients (a sleeping room only
+    /// sends it).
+    fn show_peer_update(&mut self, update: &[u8]) {
+        match &mut self.phase {
+            Phase::Awake(room) => {
+                if let Err(error) = room.handle_peer_update(update) {
+                    warn!(room = %self.name, %error, "a stored update from another node was refused");
+                }
+                self.collect_outgoing(None);
+            }
+            Phase::Asleep(_) => self.batch.add(Effect::Broadcast {
+                except: None,
+                frame: encode_update_frame(update),
+            }),
+            _ => {}
+        }
+    }
+
+    /// Asks for a read of the store, or for another once the one in flight is done.
+    fn catch_up(&mut self) {
+        if self.catch_up.in_flight {
+            self.catch_up.again = true;
+            return;
+        }
+        self.catch_up.in_flight = true;
+        metrics::counter!(telemetry::CLUSTER_CATCH_UPS).increment(1);
+        self.pipeline.push_now(Effect::CatchUp);
+    }
+
+    /// Publishes the awareness states of this room's clients, if any.
+    fn announce_awareness(&mut self) {
+        if let Phase::Awake(room) = &self.phase
+            && let Some(frame) = room.awareness_for_peers()
+        {
+            self.pipeline
+                .push_now(Effect::Publish(Announcement::Awareness { frame }));
+        }
+    }
+}
