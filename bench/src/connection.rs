@@ -102,10 +102,12 @@ pub enum ConnectError {
     Url(String),
 }
 
-/// Opens clients to one server, all alike.
+/// Opens clients to one server, all alike, or to the nodes of one cluster in turn.
 #[derive(Debug)]
 pub struct Connector {
-    host_port: String,
+    /// The servers' `host:port`s: one, or a cluster's nodes, which clients join in turn.
+    host_ports: Vec<String>,
+    next_node: AtomicUsize,
     room_path_prefix: String,
     protocol: Protocol,
     token: Option<String>,
@@ -130,23 +132,32 @@ pub struct SyncedClient {
 }
 
 impl Connector {
-    /// A connector to `url` (`ws://host:port`, an optional path is kept as the prefix's start).
+    /// A connector to `urls` (`ws://host:port`, an optional path is kept as the prefix's
+    /// start: the first URL's). With several URLs (a cluster's nodes) each join goes to the next.
     pub fn new(
-        url: &str,
+        urls: &[String],
         room_path_prefix: &str,
         protocol: Protocol,
         token: Option<String>,
         source_addresses: Vec<IpAddr>,
     ) -> Result<Self, ConnectError> {
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or_else(|| ConnectError::Url(url.to_owned()))?;
-        let (host_port, path) = match rest.find('/') {
-            Some(slash) => (&rest[..slash], rest[slash..].trim_end_matches('/')),
-            None => (rest, ""),
-        };
+        let mut host_ports = Vec::with_capacity(urls.len());
+        let mut prefix_path = None;
+        for url in urls {
+            let rest = url
+                .strip_prefix("ws://")
+                .ok_or_else(|| ConnectError::Url(url.to_owned()))?;
+            let (host_port, path) = match rest.find('/') {
+                Some(slash) => (&rest[..slash], rest[slash..].trim_end_matches('/')),
+                None => (rest, ""),
+            };
+            host_ports.push(host_port.to_owned());
+            prefix_path.get_or_insert(path);
+        }
+        let path = prefix_path.ok_or_else(|| ConnectError::Url(String::new()))?;
         Ok(Connector {
-            host_port: host_port.to_owned(),
+            host_ports,
+            next_node: AtomicUsize::new(0),
             room_path_prefix: format!("{path}{room_path_prefix}"),
             protocol,
             token,
@@ -167,10 +178,12 @@ impl Connector {
         self.source_addresses.len()
     }
 
-    /// The WebSocket URL a client of `room` opens: the room in the path for y-websocket, the
-    /// prefix alone for Hocuspocus (which names the document inside each message).
-    pub fn url_of(&self, room: &str) -> String {
-        let mut url = format!("ws://{}{}", self.host_port, self.room_path_prefix);
+    /// The WebSocket URL a client of `room` opens on server `node` (of the URLs given, in
+    /// order): the room in the path for y-websocket, the prefix alone for Hocuspocus (which
+    /// names the document inside each message).
+    fn url_on(&self, node: usize, room: &str) -> String {
+        let host_port = &self.host_ports[node % self.host_ports.len()];
+        let mut url = format!("ws://{host_port}{}", self.room_path_prefix);
         if self.protocol == Protocol::YWebsocket {
             url.push_str(room);
         }
@@ -196,7 +209,8 @@ impl Connector {
         doc: Option<&Doc>,
         compression: bool,
     ) -> Result<SyncedClient, ConnectError> {
-        let url = self.url_of(room);
+        let node = self.next_node.fetch_add(1, Ordering::Relaxed);
+        let url = self.url_on(node, room);
         let joining = self.join_within(&url, room, doc, compression);
         match tokio::time::timeout(HANDSHAKE_LIMIT, joining).await {
             Ok(result) => result,
@@ -211,7 +225,14 @@ impl Connector {
         doc: Option<&Doc>,
         compression: bool,
     ) -> Result<SyncedClient, ConnectError> {
-        let stream = CountingStream::new(self.open_tcp(url).await?, self.bytes_read.clone());
+        let host_port = url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        let stream = CountingStream::new(
+            self.open_tcp(url, host_port).await?,
+            self.bytes_read.clone(),
+        );
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(WRITE_BUFFER_BYTES);
@@ -261,8 +282,8 @@ impl Connector {
         })
     }
 
-    async fn open_tcp(&self, url: &str) -> Result<TcpStream, ConnectError> {
-        let address = lookup_host(&self.host_port)
+    async fn open_tcp(&self, url: &str, host_port: &str) -> Result<TcpStream, ConnectError> {
+        let address = lookup_host(host_port)
             .await
             .and_then(|mut addresses| {
                 addresses
@@ -466,7 +487,7 @@ mod tests {
     #[test]
     fn y_websocket_puts_the_room_in_the_path_and_hocuspocus_does_not() {
         let quire = Connector::new(
-            "ws://127.0.0.1:4000",
+            &["ws://127.0.0.1:4000".to_owned()],
             "/ws/",
             Protocol::YWebsocket,
             Some("t0k".to_owned()),
@@ -474,11 +495,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            quire.url_of("a-room"),
+            quire.url_on(0, "a-room"),
             "ws://127.0.0.1:4000/ws/a-room?token=t0k"
         );
         let hocuspocus = Connector::new(
-            "ws://127.0.0.1:4000/",
+            &["ws://127.0.0.1:4000/".to_owned()],
             "/hocuspocus",
             Protocol::Hocuspocus,
             Some("t0k".to_owned()),
@@ -486,12 +507,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            hocuspocus.url_of("a-room"),
+            hocuspocus.url_on(0, "a-room"),
             "ws://127.0.0.1:4000/hocuspocus"
         );
         assert!(matches!(
-            Connector::new("http://x", "/", Protocol::YWebsocket, None, Vec::new()),
+            Connector::new(
+                &["http://x".to_owned()],
+                "/",
+                Protocol::YWebsocket,
+                None,
+                Vec::new()
+            ),
             Err(ConnectError::Url(_))
         ));
+    }
+
+    #[test]
+    fn the_nodes_of_a_cluster_are_joined_in_turn() {
+        let cluster = Connector::new(
+            &[
+                "ws://127.0.0.1:4001".to_owned(),
+                "ws://127.0.0.1:4002".to_owned(),
+            ],
+            "/ws/",
+            Protocol::YWebsocket,
+            None,
+            Vec::new(),
+        )
+        .unwrap();
+        let urls: Vec<String> = (0..3).map(|node| cluster.url_on(node, "r")).collect();
+        assert_eq!(
+            urls,
+            [
+                "ws://127.0.0.1:4001/ws/r",
+                "ws://127.0.0.1:4002/ws/r",
+                "ws://127.0.0.1:4001/ws/r"
+            ]
+        );
     }
 }

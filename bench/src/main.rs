@@ -54,9 +54,15 @@ use workloads::Bench;
 #[derive(Debug, Parser)]
 #[command(name = "quire-bench", version)]
 struct Cli {
-    /// Server base URL, e.g. ws://127.0.0.1:4000.
-    #[arg(long, global = true, default_value = "ws://127.0.0.1:8080")]
-    url: String,
+    /// Server base URL, e.g. ws://127.0.0.1:4000; several, comma-separated, for the nodes of a
+    /// cluster, which clients join in turn.
+    #[arg(
+        long,
+        global = true,
+        default_value = "ws://127.0.0.1:8080",
+        value_delimiter = ','
+    )]
+    url: Vec<String>,
     /// Path before the room name (Quire: /ws/; @y/websocket-server and the null relay: /).
     /// Hocuspocus clients open `{url}{prefix}` itself (Quire: /hocuspocus).
     #[arg(long, global = true, default_value = "/")]
@@ -67,9 +73,10 @@ struct Cli {
     /// Free text naming the server in reports.
     #[arg(long, global = true, default_value = "server")]
     label: String,
-    /// Server process to sample RSS and CPU time of (/proc/PID).
-    #[arg(long, global = true)]
-    server_pid: Option<u32>,
+    /// Server process to sample RSS and CPU time of (/proc/PID); several, comma-separated, for
+    /// a cluster's nodes, whose RSS and CPU time are summed.
+    #[arg(long, global = true, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// File to append one JSON object per measurement to.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
@@ -133,7 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             label: cli.label.clone(),
             protocol: cli.protocol.name(),
         },
-        sampler: cli.server_pid.map(ServerSampler::new),
+        sampler: (!cli.server_pid.is_empty()).then(|| ServerSampler::new(&cli.server_pid)),
         json: cli.json.clone(),
         run_id: format!("{:08x}", rand::random::<u32>()),
     };
@@ -146,5 +153,5 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Workload::ColdLoad(options) => workloads::cold_load::run(&bench, options).await,
         Workload::Idle(options) => workloads::idle::run(&bench, options).await,
     };
-    result.with_context(|| format!("{:?} against {}", cli.workload, cli.url))
+    result.with_context(|| format!("{:?} against {}", cli.workload, cli.url.join(",")))
 }

@@ -4,7 +4,7 @@
 //! resource use is read from procfs rather than asked of the server: that works for every server
 //! compared, including ones without metrics. RSS is `VmRSS` of `/proc/PID/status`; CPU time is
 //! `utime + stime` of `/proc/PID/stat`, in clock ticks. A background task samples RSS every
-//! 100 ms for the peak.
+//! 100 ms for the peak. For a cluster's nodes, both are summed over their processes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,16 +50,18 @@ pub struct ServerUsage {
     pub cpu_seconds: f64,
 }
 
-/// Reads one process.
-#[derive(Debug, Clone, Copy)]
+/// Reads one process, or the processes of a cluster's nodes as one.
+#[derive(Debug, Clone)]
 pub struct ServerSampler {
-    pid: u32,
+    pids: Arc<[u32]>,
 }
 
 impl ServerSampler {
-    /// A sampler of process `pid`.
-    pub fn new(pid: u32) -> Self {
-        ServerSampler { pid }
+    /// A sampler of processes `pids` (at least one), summed.
+    pub fn new(pids: &[u32]) -> Self {
+        ServerSampler {
+            pids: Arc::from(pids),
+        }
     }
 
     /// The process' RSS and CPU time now.
@@ -70,58 +72,14 @@ impl ServerSampler {
         })
     }
 
-    fn read_file(&self, file: &'static str) -> Result<String, SampleError> {
-        std::fs::read_to_string(format!("/proc/{}/{file}", self.pid)).map_err(|source| {
-            SampleError::Read {
-                pid: self.pid,
-                file,
-                source,
-            }
-        })
-    }
-
-    /// Resident set size in bytes.
+    /// Resident set size in bytes, summed over the processes.
     pub fn rss_bytes(&self) -> Result<u64, SampleError> {
-        let layout = SampleError::Layout {
-            pid: self.pid,
-            file: "status",
-        };
-        let status = self.read_file("status")?;
-        let line = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .ok_or(layout)?;
-        let kib: u64 = line
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .map_err(|_| SampleError::Layout {
-                pid: self.pid,
-                file: "status",
-            })?;
-        Ok(kib * 1024)
+        self.pids.iter().map(|pid| rss_bytes_of(*pid)).sum()
     }
 
-    /// User plus system CPU time in seconds.
+    /// User plus system CPU time in seconds, summed over the processes.
     pub fn cpu_seconds(&self) -> Result<f64, SampleError> {
-        let layout = || SampleError::Layout {
-            pid: self.pid,
-            file: "stat",
-        };
-        let stat = self.read_file("stat")?;
-        // The command name (field 2) may contain spaces and parentheses; fields after it are
-        // counted from its closing parenthesis. utime and stime are fields 14 and 15.
-        let after_name = &stat[stat.rfind(')').ok_or_else(layout)? + 1..];
-        let mut fields = after_name.split_whitespace().skip(11);
-        let mut next_ticks = || -> Result<u64, SampleError> {
-            fields
-                .next()
-                .and_then(|field| field.parse().ok())
-                .ok_or_else(layout)
-        };
-        let ticks = next_ticks()? + next_ticks()?;
-        Ok(ticks as f64 / rustix::param::clock_ticks_per_second() as f64)
+        self.pids.iter().map(|pid| cpu_seconds_of(*pid)).sum()
     }
 
     /// Starts sampling: RSS and CPU now, and the peak RSS until [`Sampling::finish`].
@@ -129,7 +87,7 @@ impl ServerSampler {
         let start = self.read()?;
         let peak = Arc::new(AtomicU64::new(start.rss_bytes));
         let stop = CancellationToken::new();
-        let sampler = *self;
+        let sampler = self.clone();
         let task_peak = Arc::clone(&peak);
         let task_stop = stop.clone();
         tokio::spawn(async move {
@@ -146,12 +104,58 @@ impl ServerSampler {
             }
         });
         Ok(Sampling {
-            sampler: *self,
+            sampler: self.clone(),
             start,
             peak,
             _stop: stop.drop_guard(),
         })
     }
+}
+
+fn read_file(pid: u32, file: &'static str) -> Result<String, SampleError> {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}")).map_err(|source| SampleError::Read {
+        pid,
+        file,
+        source,
+    })
+}
+
+/// Resident set size of `pid` in bytes.
+fn rss_bytes_of(pid: u32) -> Result<u64, SampleError> {
+    let layout = || SampleError::Layout {
+        pid,
+        file: "status",
+    };
+    let status = read_file(pid, "status")?;
+    let line = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .ok_or_else(layout)?;
+    let kib: u64 = line
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .map_err(|_| layout())?;
+    Ok(kib * 1024)
+}
+
+/// User plus system CPU time of `pid` in seconds.
+fn cpu_seconds_of(pid: u32) -> Result<f64, SampleError> {
+    let layout = || SampleError::Layout { pid, file: "stat" };
+    let stat = read_file(pid, "stat")?;
+    // The command name (field 2) may contain spaces and parentheses; fields after it are
+    // counted from its closing parenthesis. utime and stime are fields 14 and 15.
+    let after_name = &stat[stat.rfind(')').ok_or_else(layout)? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let mut next_ticks = || -> Result<u64, SampleError> {
+        fields
+            .next()
+            .and_then(|field| field.parse().ok())
+            .ok_or_else(layout)
+    };
+    let ticks = next_ticks()? + next_ticks()?;
+    Ok(ticks as f64 / rustix::param::clock_ticks_per_second() as f64)
 }
 
 /// A measurement window being sampled.
@@ -173,7 +177,7 @@ impl Sampling {
         let end = self.sampler.read()?;
         let peak = self.peak.load(Ordering::Relaxed).max(end.rss_bytes);
         Ok(ServerUsage {
-            pid: self.sampler.pid,
+            pid: self.sampler.pids[0],
             rss_bytes_start: self.start.rss_bytes,
             rss_bytes_end: end.rss_bytes,
             rss_bytes_peak: peak,
@@ -188,7 +192,7 @@ mod tests {
 
     #[test]
     fn reads_this_process() {
-        let sampler = ServerSampler::new(std::process::id());
+        let sampler = ServerSampler::new(&[std::process::id()]);
         let reading = sampler.read().expect("/proc is readable");
         assert!(reading.rss_bytes > 1024 * 1024, "{reading:?}");
         assert!(reading.cpu_seconds >= 0.0);

@@ -42,6 +42,9 @@ pub const SLOW_CLIENT_DISCONNECTS: &str = "quire_slow_client_disconnects_total";
 pub const REFUSED: &str = "quire_refused_total";
 /// Writes storage refused or failed, by kind (`no_space`, `write_failed`).
 pub const STORAGE_ERRORS: &str = "quire_storage_errors_total";
+/// Whether storage takes writes now: 1, or 0 during an outage (low on space, a failed write, an
+/// unreachable database).
+pub const STORAGE_UP: &str = "quire_storage_up";
 /// Damaged stored records found while loading documents.
 pub const CORRUPT_RECORDS: &str = "quire_storage_corrupt_records_total";
 /// Change events recorded, by `type` (`document.updated`, ...).
@@ -276,6 +279,10 @@ fn describe() {
         "Whether this node's link to the other nodes (Redis) is up."
     );
     describe_counter!(CLUSTER_PUBLISHED, "Messages published to the other nodes.");
+    describe_gauge!(
+        STORAGE_UP,
+        "Whether storage takes writes now (0 while low on space, failed or unreachable)."
+    );
     describe_counter!(
         CLUSTER_RECEIVED,
         "Messages received from the other nodes, by type."

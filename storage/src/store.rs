@@ -200,6 +200,14 @@ pub trait DocStore: Send + Sync + 'static {
     /// An unknown document loads as an empty [`LoadedDoc`], not an error.
     fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError>;
 
+    /// What [`DocStore::load`] gives, but only what is durable: appends not yet flushed are left
+    /// out. A node sharing the store with others reads this to learn what they stored, so that
+    /// nothing it counts as stored can still be rolled back. Stores whose appends cannot be rolled
+    /// back (they become durable with a later flush) load as `load` does.
+    fn load_committed(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
+        self.load(doc)
+    }
+
     /// Creates an empty document of `kind`, durably. Returns `false`, and
     /// changes nothing, if a document `id` already exists (even one whose entry
     /// is damaged). A document created by its first append instead is
@@ -227,6 +235,12 @@ pub trait DocStore: Send + Sync + 'static {
     /// Makes every append so far, across all documents, durable. Batching
     /// many appends behind one flush is the intended group commit.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Gives up the appends not yet flushed, where the store can (PostgreSQL rolls back its open
+    /// transaction, freeing its row locks); a caller that will not flush them (storage refused
+    /// the batch meanwhile) calls it so they never become durable behind its back. Stores that
+    /// cannot give them up keep them for the next flush.
+    fn discard_unflushed(&self) {}
 
     /// Bytes the store's filesystem has free for it, if the store lives on
     /// one. Callers keep writes clear of a full disk with it: a store whose

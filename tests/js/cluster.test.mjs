@@ -159,3 +159,58 @@ test('a node outside the cluster is refused the cluster database, and a second l
   await assert.rejects(startQuire(['--store', alone]), /another Quire node uses this database/)
   await assert.rejects(startQuire(['--store', alone, '--cluster', redis.url]), /without --cluster/)
 })
+
+/** Versions, restores and deletes made through one node reach the clients and API of the others. */
+test('versions kept on one node are seen on another; a restore and a delete reach every node', async (t) => {
+  const { nodes } = await startNodes(t, 2)
+  const bob = connectProvider(nodes[1], 'versioned')
+  t.after(() => bob.close())
+  await within(synced(bob.provider), 10000, 'sync')
+  bob.text.insert(0, 'first draft')
+  await within(until(async () => (await (await fetch(`${nodes[0].url}/api/docs/versioned/snapshot?format=text`)).text()) === 'first draft'),
+    10000, "bob's text through node 1's API")
+  const kept = await fetch(`${nodes[0].url}/api/docs/versioned/versions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ label: 'draft' })
+  })
+  assert.equal(kept.status, 201)
+  const listed = await (await fetch(`${nodes[1].url}/api/docs/versioned/versions`)).json()
+  assert.deepEqual(listed.map((version) => version.label), ['draft'])
+
+  bob.text.insert(bob.text.length, ', then rewritten')
+  await within(until(async () => (await (await fetch(`${nodes[0].url}/api/docs/versioned/snapshot?format=text`)).text()).endsWith('rewritten')),
+    10000, "bob's rewrite through node 1's API")
+  const restored = await fetch(`${nodes[0].url}/api/docs/versioned/versions/1/restore`, { method: 'POST' })
+  assert.equal(restored.status, 200)
+  await within(docSatisfies(bob.doc, () => bob.text.toString() === 'first draft'), 10000,
+    'the restore made on node 1 to reach bob on node 2')
+
+  const closed = new Promise((resolve) => bob.provider.on('connection-close', (event) => resolve(event?.code)))
+  const deleted = await fetch(`${nodes[0].url}/api/docs/versioned`, { method: 'DELETE' })
+  assert.equal(deleted.status, 204)
+  assert.equal(await within(closed, 10000, 'bob to be closed'), 4410, 'document deleted, on the other node too')
+})
+
+/** PostgreSQL going away refuses edits on every node; its return resumes them, no restart. */
+test('PostgreSQL restarted under a cluster: writes refused with 4503 meanwhile, then everyone converges', async (t) => {
+  const { nodes } = await startNodes(t, 2)
+  const alice = connectProvider(nodes[0], 'outage')
+  const bob = connectProvider(nodes[1], 'outage')
+  t.after(() => [alice, bob].forEach((client) => client.close()))
+  await within(Promise.all([synced(alice.provider), synced(bob.provider)]), 10000, 'sync')
+  alice.text.insert(0, 'before;')
+  await within(converged([bob], 'before;'), 10000, 'the first edit on node 2')
+
+  const refused = new Promise((resolve) => alice.provider.on('connection-close', (event) => {
+    if (event?.code === 4503) resolve()
+  }))
+  await postgres.stop()
+  alice.text.insert(alice.text.length, 'during;')
+  await within(refused, 20000, 'alice to be refused with 4503')
+  assert.match(await (await fetch(`${nodes[0].url}/metrics`)).text(), /quire_storage_up 0/)
+  await postgres.start()
+  await within(Promise.all(nodes.map((node) => until(async () => (await readiness(node)).status === 200))), 20000,
+    'both nodes to take writes again')
+  const text = await agreedText([alice, bob], 'both clients to converge')
+  assert.equal(text, 'before;during;')
+  assert.equal(await storedText(nodes[1], 'outage'), text)
+})

@@ -63,6 +63,7 @@ test('PostgreSQL stopped mid-edit: edits refused with 4503, taken again once it 
   assert.equal(ready.status, 503)
   assert.match(JSON.parse(ready.body).error, /database is unreachable/)
   assert.match(await (await fetch(`${server.url}/metrics`)).text(), /quire_storage_errors_total\{kind="unreachable"\} [1-9]/)
+  assert.match(await (await fetch(`${server.url}/metrics`)).text(), /quire_storage_up 0/)
 
   await postgres.start()
   await within(until(async () => (await readiness(server)).status === 200), 20000, '/readyz to answer 200 again')
@@ -86,4 +87,10 @@ test('an unreachable database stops the server at start with a clear error', asy
     assert.doesNotMatch(error.message, /hunter2/, 'the password is not logged')
     return true
   })
+})
+
+/** Relaxed durability leaves flushing to sled's timer; on PostgreSQL it is refused at start. */
+test('--durability relaxed is refused with a PostgreSQL store', async () => {
+  const url = postgres.createDatabase()
+  await assert.rejects(startQuire(['--store', url, '--durability', 'relaxed']), /relaxed needs --store sled/)
 })

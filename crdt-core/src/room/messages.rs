@@ -24,6 +24,9 @@ pub(super) enum Arrival {
     /// From the store, which may hold what waits for a dependency (written before peers were
     /// held to that): applied as it is.
     Store,
+    /// From a peer server, which stored it (see `peers`): checked and indexed like a peer's, but
+    /// what a refusal leaves applied is the peer server's to have sent, not this room's to store.
+    Server,
 }
 
 impl Room {
@@ -209,7 +212,9 @@ impl Room {
                 self.item_parents.forget();
                 None
             }
-            Arrival::Peer | Arrival::CheckedPeer => self.item_parents.admit(&doc, &shape)?,
+            Arrival::Peer | Arrival::CheckedPeer | Arrival::Server => {
+                self.item_parents.admit(&doc, &shape)?
+            }
         };
         let mut transaction = doc.transact_mut();
         let pending_before = PendingState::of(&transaction);
@@ -219,7 +224,8 @@ impl Room {
             // update: a document holding what no client was sent would show late joiners content
             // the others never see, and lose it on restart.
             self.item_parents.forget();
-            if arrival != Arrival::Store && transaction.has_changes() {
+            if matches!(arrival, Arrival::Peer | Arrival::CheckedPeer) && transaction.has_changes()
+            {
                 let integrated = transaction.encode_update_v1();
                 self.queue_document_update(None, integrated);
             }

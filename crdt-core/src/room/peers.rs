@@ -39,11 +39,19 @@ impl Room {
         // What builds on what the room holds is checked and indexed like a client's update, so
         // the room's index of item parents stays whole; what does not waits inside yrs.
         let arrival = if shape.is_satisfied_by(&self.state_vector()) {
-            Arrival::CheckedPeer
+            Arrival::Server
         } else {
             Arrival::Store
         };
-        let applied = self.apply_and_encode(update, false, arrival)?;
+        let applied = match self.apply_and_encode(update, false, arrival) {
+            // The item-parent check refused what the peer's own room admitted (its index saw a
+            // different history): stored already, it is applied as stored updates are, so the
+            // nodes' documents do not part ways.
+            Err(ProtocolError::Invalid(_)) if arrival == Arrival::Server => {
+                self.apply_and_encode(update, false, Arrival::Store)?
+            }
+            applied => applied?,
+        };
         self.full_state.release_if_outdated();
         let Some(applied) = applied else {
             return Ok(false);

@@ -30,6 +30,10 @@ pub enum ServerError {
     /// `--cluster` with the embedded store: nodes can only share documents they all reach.
     #[error("--cluster needs a store every node shares: --store postgres://...")]
     ClusterNeedsSharedStore,
+    /// `--durability relaxed` with PostgreSQL: relaxed leaves flushing to sled's own timer,
+    /// which a database transaction does not have.
+    #[error("--durability relaxed needs --store sled: with PostgreSQL every batch is committed")]
+    RelaxedNeedsSled,
     /// The TLS certificate or key could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),

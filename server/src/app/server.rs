@@ -122,6 +122,11 @@ impl Server {
         if config.cluster.is_some() && config.store == StoreLocation::Sled {
             return Err(ServerError::ClusterNeedsSharedStore);
         }
+        if config.durability == crate::room::Durability::Relaxed
+            && config.store != StoreLocation::Sled
+        {
+            return Err(ServerError::RelaxedNeedsSled);
+        }
         let (store, claim) = open_store(&config).await?;
         if config.runs_change_feed() && store.change_log().is_none() {
             return Err(ServerError::NoChangeLog);

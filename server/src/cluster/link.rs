@@ -31,6 +31,8 @@ const PIPELINE: usize = 512;
 const SUBSCRIBE_CHUNK: usize = 1000;
 /// Longest wait for Redis to answer a connect, a command or a round of them.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
+/// After shutdown begins, the link keeps publishing until nothing has come for this long.
+const DRAIN_QUIET: Duration = Duration::from_millis(300);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -75,7 +77,7 @@ struct Link {
 pub(super) async fn run(
     client: redis::Client,
     cluster: Cluster,
-    mut commands: mpsc::Receiver<LinkCommand>,
+    mut commands: mpsc::UnboundedReceiver<LinkCommand>,
     mut publications: mpsc::Receiver<Publication>,
     shutdown: CancellationToken,
 ) {
@@ -85,7 +87,6 @@ pub(super) async fn run(
         inboxes: HashMap::new(),
         liveness: Liveness::default(),
     };
-    let mut was_up = false;
     let mut backoff = MIN_BACKOFF;
     let mut reported_down = false;
     let up = metrics::gauge!(telemetry::CLUSTER_LINK_UP);
@@ -98,7 +99,16 @@ pub(super) async fn run(
         else {
             return;
         };
-        let mut connected = match connected {
+        let subscribed = match connected {
+            Ok(mut connected) => match link.subscribe_all(&mut connected).await {
+                Ok(()) => Ok(connected),
+                Err(error) => Err(format!(
+                    "could not subscribe the documents' channels: {error}"
+                )),
+            },
+            Err(error) => Err(error),
+        };
+        let connected = match subscribed {
             Ok(connected) => connected,
             Err(error) => {
                 if !reported_down {
@@ -116,19 +126,13 @@ pub(super) async fn run(
                 continue;
             }
         };
-        if let Err(error) = link.subscribe_all(&mut connected).await {
-            warn!(%error, "could not subscribe the documents' channels; reconnecting");
-            continue;
-        }
         backoff = MIN_BACKOFF;
         link.cluster.inner.up.store(true, Ordering::Relaxed);
         up.set(1.0);
         info!(node = %link.cluster.node(), "the cluster link to Redis is up");
-        if was_up {
-            // Anything may have been missed either way while it was down.
-            link.tell_everyone(PeerEvent::Resync);
-        }
-        was_up = true;
+        // Rooms that subscribed while the link was down (or still connecting, at start) loaded
+        // without it, and may have missed messages either way: every room resyncs.
+        link.tell_everyone(PeerEvent::Resync);
         let stopped = link
             .serve(connected, &mut commands, &mut publications, &shutdown)
             .await;
@@ -163,7 +167,7 @@ impl Link {
     async fn while_down<T>(
         &mut self,
         until: impl std::future::Future<Output = T>,
-        commands: &mut mpsc::Receiver<LinkCommand>,
+        commands: &mut mpsc::UnboundedReceiver<LinkCommand>,
         publications: &mut mpsc::Receiver<Publication>,
         shutdown: &CancellationToken,
     ) -> Option<T> {
@@ -207,7 +211,7 @@ impl Link {
     async fn serve(
         &mut self,
         mut connected: Connected,
-        commands: &mut mpsc::Receiver<LinkCommand>,
+        commands: &mut mpsc::UnboundedReceiver<LinkCommand>,
         publications: &mut mpsc::Receiver<Publication>,
         shutdown: &CancellationToken,
     ) -> Stopped {
@@ -217,6 +221,19 @@ impl Link {
         loop {
             let outcome = tokio::select! {
                 () = shutdown.cancelled() => {
+                    // The rooms' last persists finish during the shutdown grace: what they
+                    // publish meanwhile still goes out, until nothing has come for a moment.
+                    loop {
+                        let next = publications.recv_many(&mut batch, PIPELINE);
+                        match tokio::time::timeout(DRAIN_QUIET, next).await {
+                            Ok(received) if received > 0 => {
+                                if publish(&mut connected.publisher, &mut batch).await.is_err() {
+                                    break;
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
                     let key = heartbeat_key(self.cluster.node());
                     let mut removal = redis::cmd("DEL");
                     removal.arg(key);
@@ -394,5 +411,6 @@ fn kind_label(body: &Announcement) -> &'static str {
         Announcement::Awareness { .. } => "awareness",
         Announcement::AwarenessQuery => "awareness_query",
         Announcement::HighWater { .. } => "high_water",
+        Announcement::Deleted => "deleted",
     }
 }

@@ -60,6 +60,8 @@ pub enum Announcement {
     /// The highest seq of the document the sender holds, after it was cut off from the others:
     /// a receiver behind it reads what it missed from the store.
     HighWater { last: Seq },
+    /// The sender deleted the document from the store: receivers close its clients.
+    Deleted,
 }
 
 /// Why a received message was not understood.
@@ -83,6 +85,7 @@ const UPDATE: u8 = 1;
 const AWARENESS: u8 = 2;
 const AWARENESS_QUERY: u8 = 3;
 const HIGH_WATER: u8 = 4;
+const DELETED: u8 = 5;
 
 impl ClusterMessage {
     /// The message as published.
@@ -92,6 +95,7 @@ impl ClusterMessage {
             Announcement::Awareness { frame } => (AWARENESS, frame.len()),
             Announcement::AwarenessQuery => (AWARENESS_QUERY, 0),
             Announcement::HighWater { .. } => (HIGH_WATER, 8),
+            Announcement::Deleted => (DELETED, 0),
         };
         let mut out = BytesMut::with_capacity(HEADER_BYTES + body_bytes);
         out.put_u8(VERSION);
@@ -108,7 +112,7 @@ impl ClusterMessage {
                 out.put_slice(update);
             }
             Announcement::Awareness { frame } => out.put_slice(frame),
-            Announcement::AwarenessQuery => {}
+            Announcement::AwarenessQuery | Announcement::Deleted => {}
             Announcement::HighWater { last } => out.put_u64(last.0),
         }
         out.freeze()
@@ -147,6 +151,7 @@ impl ClusterMessage {
             HIGH_WATER => Announcement::HighWater {
                 last: Seq(seq_at(0)?),
             },
+            DELETED => Announcement::Deleted,
             kind => return Err(MessageError::UnknownKind(kind)),
         };
         Ok(ClusterMessage { from, body })
@@ -171,6 +176,7 @@ mod tests {
             },
             Announcement::AwarenessQuery,
             Announcement::HighWater { last: Seq(42) },
+            Announcement::Deleted,
         ]
         .into_iter()
         .map(|body| ClusterMessage { from, body })

@@ -90,14 +90,10 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let _ = self
-            .cluster
-            .inner
-            .commands
-            .try_send(LinkCommand::Unsubscribe {
-                document: self.document.clone(),
-                id: self.id,
-            });
+        let _ = self.cluster.inner.commands.send(LinkCommand::Unsubscribe {
+            document: self.document.clone(),
+            id: self.id,
+        });
     }
 }
 
@@ -124,8 +120,9 @@ struct Publication {
 
 struct Shared {
     node: NodeId,
-    /// Subscriptions: rare, and never dropped (an unsubscribe may wait for room).
-    commands: mpsc::Sender<LinkCommand>,
+    /// Subscriptions and their ends: never dropped (a room not subscribed would miss every peer
+    /// message for its whole life). Unbounded, but bounded in fact: each room sends one of each.
+    commands: mpsc::UnboundedSender<LinkCommand>,
     /// Publications: many, dropped when the link falls behind (see `overflowed`).
     publications: mpsc::Sender<Publication>,
     /// A publication was dropped: every room is told to resync once the link catches up.
@@ -157,7 +154,7 @@ impl Cluster {
         tracker: &TaskTracker,
     ) -> Result<Self, ClusterError> {
         let client = redis::Client::open(url).map_err(ClusterError::InvalidUrl)?;
-        let (commands, command_receiver) = mpsc::channel(1024);
+        let (commands, command_receiver) = mpsc::unbounded_channel();
         let (publications, publication_receiver) = mpsc::channel(PUBLICATIONS);
         let cluster = Cluster {
             inner: Arc::new(Shared {
@@ -203,9 +200,8 @@ impl Cluster {
             missed: missed.clone(),
             confirmed: confirm,
         };
-        if self.inner.commands.try_send(command).is_err() {
-            // The link is gone (shutting down) or swamped: the room runs on its own, and reads
-            // the store when told to resync.
+        if self.inner.commands.send(command).is_err() {
+            // The link is gone (shutting down): the room runs on its own.
             missed.store(true, Ordering::Relaxed);
         }
         Subscription {

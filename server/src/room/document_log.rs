@@ -20,6 +20,9 @@ pub const COMPACT_AFTER_BYTES: u64 = 4 * 1024 * 1024;
 pub(crate) struct DocumentLog {
     /// The seqs the room's document holds: on one node, every seq through the last appended.
     applied: AppliedSeqs,
+    /// The highest seq a snapshot of this room's document may cover: below the first stored
+    /// update from elsewhere that the document refused (`Seq(u64::MAX)`: none was).
+    compaction_floor: Seq,
     tail_records: u64,
     tail_bytes: u64,
     /// Size of the stored snapshot.
@@ -33,6 +36,7 @@ impl DocumentLog {
     pub(crate) fn of_loaded(loaded: &LoadedDoc, damaged: bool) -> Self {
         DocumentLog {
             applied: AppliedSeqs::through(loaded.last_seq),
+            compaction_floor: Seq(u64::MAX),
             tail_records: loaded.updates.len() as u64,
             tail_bytes: loaded
                 .updates
@@ -68,6 +72,14 @@ impl DocumentLog {
         self.applied.record(first, last);
     }
 
+    /// Notes that another node's updates `first..=last` are stored but this room's document
+    /// refused them: they count as heard (not missed), and no snapshot of the room may cover
+    /// them.
+    pub(crate) fn record_refused(&mut self, first: Seq, last: Seq) {
+        self.applied.record(first, last);
+        self.compaction_floor = self.compaction_floor.min(Seq(first.0.saturating_sub(1)));
+    }
+
     /// Notes that the room read the store through `through`: its document holds everything up
     /// to there.
     pub(crate) fn record_read_through(&mut self, through: Seq) {
@@ -82,6 +94,12 @@ impl DocumentLog {
     /// Whether the room missed seqs below ones it holds, to be read from the store.
     pub(crate) fn has_hole(&self) -> bool {
         self.applied.has_hole()
+    }
+
+    /// Whether a snapshot of the room's document would leave stored updates out of it (a hole,
+    /// a refused update): compacting then only rewrites the snapshot, without emptying the log.
+    pub(crate) fn compacts_partly(&self) -> bool {
+        self.last_seq() < self.applied.highest()
     }
 
     /// The highest seq the room's document holds.
@@ -103,7 +121,7 @@ impl DocumentLog {
     /// The last seq such that the room's document holds it and every one before it: what a
     /// snapshot of the document covers.
     pub(crate) fn last_seq(&self) -> Seq {
-        self.applied.contiguous()
+        self.applied.contiguous().min(self.compaction_floor)
     }
 
     /// What the document takes in storage: snapshot plus log.
@@ -225,5 +243,17 @@ mod tests {
         log.record_read_through(Seq(6));
         assert_eq!(log.last_seq(), Seq(6));
         assert!(!log.has_hole());
+        assert!(!log.compacts_partly());
+    }
+
+    #[test]
+    fn an_update_the_document_refused_keeps_compaction_below_it() {
+        let mut log = DocumentLog::of_loaded(&loaded(0, &[10]), false);
+        log.record_refused(Seq(3), Seq(3));
+        log.record_peer(Seq(4), Seq(5));
+        assert!(!log.has_hole(), "heard, so not read again");
+        assert!(log.holds(Seq(3), Seq(3)));
+        assert_eq!(log.last_seq(), Seq(2), "no snapshot may drop seq 3");
+        assert!(log.compacts_partly());
     }
 }

@@ -167,16 +167,18 @@ impl RoomOwner {
 
     /// When to call [`RoomOwner::handle_timeout`] next, if ever.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let due = self.catch_up.due();
         let Phase::Awake(_) = &self.phase else {
-            return None;
+            return due;
         };
         let sleep = self
             .settings
             .idle_document_after
             .map(|idle| self.last_command + idle_before_sleep(idle, self.log.stored_bytes()));
-        Some(sleep.map_or(self.next_awareness_check, |sleep| {
+        let next = sleep.map_or(self.next_awareness_check, |sleep| {
             sleep.min(self.next_awareness_check)
-        }))
+        });
+        Some(due.map_or(next, |due| due.min(next)))
     }
 
     /// Whether the task should hand it more commands: not while a retirement is being decided,
@@ -260,16 +262,24 @@ impl RoomOwner {
         };
         match result {
             Ok(receipt) => {
+                // This room's append created the document afresh: another node deleted it.
+                let recreated = self.settings.clustered
+                    && receipt.is_some_and(|receipt| receipt.created)
+                    && self.log.highest() > Seq::ZERO;
                 let count = persisted.as_ref().map_or(1, |persisted| persisted.count);
                 let appended = self.log.record_append(receipt, count);
                 if let (Some((first, _)), Some(persisted)) = (appended, persisted) {
                     self.publish_appended(first, persisted.updates);
                 }
                 self.pipeline.handle_durable(batch);
+                if recreated {
+                    self.end_deleted_elsewhere();
+                } else {
+                    self.handle_own_hole(now);
+                }
             }
             Err(error) => self.handle_persist_failure(batch, &error),
         }
-        let _ = now;
         self.after_progress();
     }
 
@@ -333,7 +343,7 @@ impl RoomOwner {
     }
 
     /// Leaves the registry now, refusing what waits with `reason`.
-    fn stop(&mut self, reason: CloseReason) {
+    pub(super) fn stop(&mut self, reason: CloseReason) {
         self.phase = Phase::Stopped(None);
         self.pipeline.push([Effect::Remove { reason }]);
     }
@@ -371,7 +381,7 @@ impl RoomOwner {
         // is unaffected.
     }
 
-    fn close_everyone(&mut self, reason: &CloseReason) {
+    pub(super) fn close_everyone(&mut self, reason: &CloseReason) {
         let connections: Vec<ConnectionId> = match &self.phase {
             Phase::Awake(room) => room.connection_ids(),
             Phase::Asleep(members) => members.connections().map(|(id, _)| id).collect(),

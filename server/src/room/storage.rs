@@ -343,6 +343,13 @@ impl Storage {
             .await
     }
 
+    /// The document as stored durably (appends not yet flushed left out): what other nodes
+    /// sharing the store have stored, for a room that missed their messages.
+    pub async fn load_committed(&self, document: Arc<str>) -> Result<LoadedDoc, StorageError> {
+        self.blocking("load", move |store| store.load_committed(&document))
+            .await
+    }
+
     /// Makes everything appended so far durable.
     pub async fn flush(&self) -> Result<(), StorageError> {
         self.blocking("flush", |store| store.flush()).await

@@ -176,6 +176,7 @@ pub(crate) struct StorageHealth {
 
 impl StorageHealth {
     pub(crate) fn new(reserve_bytes: u64) -> Self {
+        metrics::gauge!(telemetry::STORAGE_UP).set(1.0);
         StorageHealth {
             refusing: AtomicBool::new(false),
             state: Mutex::new(HealthState::default()),
@@ -261,6 +262,9 @@ impl StorageHealth {
     fn apply(&self, change: Option<Change>) {
         let outage = self.lock().outage().is_some();
         self.refusing.store(outage, Ordering::Relaxed);
+        if change.is_some() {
+            metrics::gauge!(telemetry::STORAGE_UP).set(if outage { 0.0 } else { 1.0 });
+        }
         match change {
             Some(Change::Began(outage)) | Some(Change::Failed(outage)) => {
                 let path = self

@@ -348,7 +348,7 @@ impl RoomIo<'_> {
                     let storage = self.context.storage.clone();
                     let name = self.context.name.clone();
                     self.in_flight.catch_up =
-                        Some(Box::pin(async move { storage.load(name).await }));
+                        Some(Box::pin(async move { storage.load_committed(name).await }));
                 }
                 Effect::Sleep => {
                     self.last_sent = None;

@@ -208,6 +208,8 @@ impl Writer {
             // After a failed write the store makes nothing durable (and sled's flush would never
             // return): what was appended is answered as failed at once.
             Durability::Strict if self.health.refuses_writes() => {
+                // Nor may they become durable later, under seqs no room knows it holds.
+                self.store.discard_unflushed();
                 let reason = self.outage();
                 answer(waiting, || Err(StorageError::FlushFailed(reason.clone())));
             }

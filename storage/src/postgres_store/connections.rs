@@ -25,6 +25,11 @@ use crate::error::StoreError;
 /// Read connections a store opens at most; more concurrent reads wait for one.
 const MAX_READERS: usize = 8;
 
+/// Silence on a connection after which TCP keepalives start, and their spacing: a peer that
+/// vanished is noticed in about a minute.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// How long opening a connection may take when the URL does not say: a database that is down
 /// should fail an operation promptly rather than hang the caller.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,6 +45,13 @@ impl Connector {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
+        // A node that freezes or is cut off mid-transaction must not hold its rows' locks (and
+        // so every other node's writes to them) until TCP gives up, hours later.
+        config
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(3);
         if config.get_application_name().is_none() {
             config.application_name("quire");
         }
@@ -49,8 +61,15 @@ impl Connector {
     pub fn connect(&self) -> Result<Client, StoreError> {
         let mut client = self.config.connect(NoTls).map_err(postgres_error)?;
         // `flush` promises durability: never let a database default of `off` weaken COMMIT.
+        // A transaction left idle (its node frozen between append and flush) is ended by the
+        // server, and a lock wait past `lock_timeout` fails that batch (its clients resync)
+        // rather than stalling the writer for as long as another node holds the row.
         client
-            .batch_execute("SET synchronous_commit = on")
+            .batch_execute(
+                "SET synchronous_commit = on; \
+                 SET idle_in_transaction_session_timeout = '30s'; \
+                 SET lock_timeout = '15s'",
+            )
             .map_err(postgres_error)?;
         Ok(client)
     }

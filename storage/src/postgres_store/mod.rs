@@ -119,6 +119,19 @@ impl DocStore for PostgresStore {
         self.read(Some(doc), |client| reads::load(client, doc))
     }
 
+    fn load_committed(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
+        validate_document_id(doc)?;
+        // A pooled connection sees committed rows only.
+        self.readers
+            .with_client(&self.connector, |client| reads::load(client, doc))
+    }
+
+    fn discard_unflushed(&self) {
+        let mut writer = self.writer();
+        writer.pending.clear();
+        writer.roll_back();
+    }
+
     fn create(&self, doc: &str, kind: DocumentKind) -> Result<bool, StoreError> {
         validate_document_id(doc)?;
         self.write(|client| writes::create(client, doc, kind))

@@ -35,6 +35,10 @@ impl RoomOwner {
     /// The delete asked for with [`Effect::Delete`] finished.
     pub(crate) fn handle_deleted(&mut self, result: Result<bool, String>) {
         self.delete_in_flight = false;
+        if self.settings.clustered && result == Ok(true) {
+            self.pipeline
+                .push([Effect::Publish(crate::cluster::Announcement::Deleted)]);
+        }
         if let Some(reply) = self.deleting.take() {
             self.pipeline
                 .push([Effect::Answer(Answer::Deleted(reply, result))]);
@@ -63,6 +67,7 @@ impl RoomOwner {
 
     /// Time passed: awareness expiry, and sleep for a room idle long enough.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.handle_catch_up_due(now);
         if let Phase::Awake(room) = &mut self.phase
             && now >= self.next_awareness_check
         {
@@ -86,10 +91,15 @@ impl RoomOwner {
         }
         let alone = self.commanded && self.connection_count() == 0 && self.stash.is_empty();
         match &self.phase {
-            Phase::Awake(room) if self.log.needs_compaction() || (alone && self.log.has_tail()) => {
+            // While a snapshot would leave stored updates out, a compaction would empty no
+            // log and only come back: the room waits for the catch-up (or retires as it is).
+            Phase::Awake(room)
+                if !self.log.compacts_partly()
+                    && (self.log.needs_compaction() || (alone && self.log.has_tail())) =>
+            {
                 self.start_compaction(room.encode_state_as_update(), false);
             }
-            Phase::Stopped(Some(room)) if self.log.has_tail() => {
+            Phase::Stopped(Some(room)) if self.log.has_tail() && !self.log.compacts_partly() => {
                 self.start_compaction(room.encode_state_as_update(), false);
             }
             Phase::Awake(_) | Phase::Asleep(_) if alone => {

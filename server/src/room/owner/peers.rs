@@ -11,9 +11,10 @@
 //! - a compaction covers only seqs the room's document holds without a hole (`DocumentLog`);
 //! - a sleeping room (no document in memory) sends what arrives straight to its clients; it
 //!   holds no awareness, so awareness wakes it;
-//! - a peer found dead takes its clients' awareness states with it.
+//! - a peer found dead takes its clients' awareness states with it;
+//! - a document another node deleted closes this room's clients (4410) and ends the room.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crdt_core::PeerId;
@@ -21,11 +22,16 @@ use crdt_core::wire::encode_update_frame;
 use storage::{LoadedDoc, Seq};
 use tracing::warn;
 
-use super::super::command::RoomCommand;
+use super::super::command::{CloseReason, RoomCommand};
 use super::super::effect::{BatchId, Effect};
 use super::{Persisting, Phase, RoomOwner};
+use crate::close_code;
 use crate::cluster::{Announcement, ClusterMessage, NodeId, PeerEvent};
 use crate::telemetry;
+
+/// How long a hole in the seqs may stay before the room reads the store for it: the message
+/// filling it is usually on its way (another node's receipt and publication race this room's).
+pub(crate) const HOLE_GRACE: Duration = Duration::from_millis(500);
 
 /// Whether the room is reading the store for what it missed.
 #[derive(Debug, Default)]
@@ -33,11 +39,18 @@ pub(super) struct CatchUp {
     in_flight: bool,
     /// More was missed while a read was in flight: read again after it.
     again: bool,
+    /// A hole was seen: read the store at this time if it is still there.
+    due: Option<Instant>,
 }
 
 impl CatchUp {
     pub(super) fn is_in_flight(&self) -> bool {
         self.in_flight
+    }
+
+    /// When the room must check a hole, if one waits.
+    pub(super) fn due(&self) -> Option<Instant> {
+        self.due
     }
 }
 
@@ -79,7 +92,23 @@ impl RoomOwner {
     /// Something from the other nodes.
     pub(crate) fn handle_peer(&mut self, event: PeerEvent, now: Instant) {
         match &self.phase {
-            Phase::Loading { .. } => return self.stash.push_back(RoomCommand::Peer(event)),
+            Phase::Loading { resuming } => {
+                // Clients of a room waking from sleep are sent nothing by the load (they are
+                // synced); what arrives meanwhile goes to them now, and is applied after it.
+                if resuming.is_some()
+                    && let PeerEvent::Message(ClusterMessage {
+                        body: Announcement::Update { update, .. },
+                        ..
+                    }) = &event
+                {
+                    self.pipeline.push([Effect::Broadcast {
+                        except: None,
+                        frame: encode_update_frame(update),
+                    }]);
+                }
+                return self.stash.push_back(RoomCommand::Peer(event));
+            }
+            // Deleted here meanwhile, or retired: what is owed is finished without peers.
             Phase::Deleting | Phase::Stopped(_) => return,
             Phase::Awake(_) | Phase::Asleep(_) => {}
         }
@@ -89,7 +118,7 @@ impl RoomOwner {
                     first,
                     last,
                     update,
-                } => self.apply_peer_update(first, last, &update),
+                } => self.apply_peer_update(first, last, &update, now),
                 Announcement::HighWater { last } => {
                     if last > self.log.highest() {
                         self.catch_up();
@@ -113,12 +142,15 @@ impl RoomOwner {
                     self.collect_outgoing(None);
                 }
                 Announcement::AwarenessQuery => self.announce_awareness(),
+                Announcement::Deleted => self.end_deleted_elsewhere(),
             },
             PeerEvent::NodeGone(node) => {
                 if let Phase::Awake(room) = &mut self.phase {
                     room.handle_peer_gone(peer_of(node));
                     self.collect_outgoing(None);
                 }
+                // It may have died between its commit and its publication.
+                self.catch_up();
             }
             PeerEvent::Resync => {
                 self.catch_up();
@@ -150,63 +182,123 @@ impl RoomOwner {
     pub(crate) fn handle_caught_up(&mut self, loaded: Result<LoadedDoc, String>, now: Instant) {
         self.catch_up.in_flight = false;
         match loaded {
+            Ok(loaded) if loaded.last_seq < self.log.last_seq() => {
+                // The store holds less than this room had: another node deleted the document.
+                self.end_deleted_elsewhere();
+            }
             Ok(loaded) => {
+                let shows = matches!(
+                    self.phase,
+                    Phase::Awake(_) | Phase::Asleep(_) | Phase::Stopped(Some(_))
+                );
                 let held = self.log.last_seq();
-                if loaded.snapshot_through > held
-                    && let Some(snapshot) = &loaded.snapshot
-                {
-                    // Compacted past what the room held: the snapshot carries it (applying what
-                    // the room has already is harmless, updates merge).
-                    self.show_peer_update(snapshot);
-                }
-                for update in loaded.updates.iter().filter(|update| update.seq > held) {
-                    if !self.log.holds(update.seq, update.seq) {
-                        self.show_peer_update(&update.bytes);
+                if shows {
+                    if loaded.snapshot_through > held
+                        && let Some(snapshot) = &loaded.snapshot
+                    {
+                        // Compacted past what the room held: the snapshot carries it (applying
+                        // what the room has already is harmless, updates merge).
+                        self.show_peer_update(snapshot);
                     }
+                    for update in loaded.updates.iter().filter(|update| update.seq > held) {
+                        if !self.log.holds(update.seq, update.seq) {
+                            self.show_peer_update(&update.bytes);
+                        }
+                    }
+                    // Only what reached the document counts as held: a read that finds the room
+                    // loading or gone changes nothing a compaction relies on.
+                    self.log.record_read_through(loaded.loaded_through());
                 }
-                self.log.record_read_through(loaded.loaded_through());
             }
             Err(error) => {
                 warn!(room = %self.name, %error, "could not read what other nodes stored");
             }
         }
-        if std::mem::take(&mut self.catch_up.again) || self.log.has_hole() {
+        if std::mem::take(&mut self.catch_up.again) {
             self.catch_up();
+        } else if self.log.has_hole() {
+            self.schedule_catch_up(now);
         }
         self.handle_batch_end(now);
     }
 
-    fn apply_peer_update(&mut self, first: Seq, last: Seq, update: &[u8]) {
+    /// The time came to check a hole seen earlier: read the store if it is still there.
+    pub(super) fn handle_catch_up_due(&mut self, now: Instant) {
+        if self.catch_up.due.is_some_and(|due| due <= now) {
+            self.catch_up.due = None;
+            if self.log.has_hole() {
+                self.catch_up();
+            }
+        }
+    }
+
+    /// The room's own append was stored past seqs it does not hold: give their publication a
+    /// moment, then read the store.
+    pub(super) fn handle_own_hole(&mut self, now: Instant) {
+        if self.settings.clustered && self.log.has_hole() {
+            self.schedule_catch_up(now);
+        }
+    }
+
+    /// Another node deleted the document (told, or found out: the store holds less than this room
+    /// had, or this room's append created it afresh): its clients are closed as a delete here
+    /// closes them, and the room ends.
+    pub(super) fn end_deleted_elsewhere(&mut self) {
+        let reason = CloseReason::new(close_code::DOCUMENT_DELETED, "document deleted");
+        self.close_everyone(&reason);
+        if !matches!(self.phase, Phase::Stopped(_) | Phase::Deleting) {
+            self.stop(reason);
+        }
+    }
+
+    fn apply_peer_update(&mut self, first: Seq, last: Seq, update: &[u8], now: Instant) {
         if self.log.holds(first, last) {
             return;
         }
-        self.show_peer_update(update);
-        self.log.record_peer(first, last);
+        if self.show_peer_update(update) {
+            self.log.record_peer(first, last);
+        } else {
+            // Not in this room's document: held (reading it again would fail again), but no
+            // compaction of this room may cover it.
+            self.log.record_refused(first, last);
+        }
         if self.log.has_hole() {
-            self.catch_up();
+            self.schedule_catch_up(now);
         }
     }
 
     /// Applies a stored update from elsewhere and sends it to the clients (a sleeping room only
-    /// sends it).
-    fn show_peer_update(&mut self, update: &[u8]) {
+    /// sends it); false if the room's document refused it.
+    fn show_peer_update(&mut self, update: &[u8]) -> bool {
         match &mut self.phase {
-            Phase::Awake(room) => {
-                if let Err(error) = room.handle_peer_update(update) {
+            Phase::Awake(room) | Phase::Stopped(Some(room)) => {
+                let applied = room.handle_peer_update(update);
+                if let Err(error) = &applied {
                     warn!(room = %self.name, %error, "a stored update from another node was refused");
                 }
                 self.collect_outgoing(None);
+                applied.is_ok()
             }
-            Phase::Asleep(_) => self.batch.add(Effect::Broadcast {
-                except: None,
-                frame: encode_update_frame(update),
-            }),
-            _ => {}
+            Phase::Asleep(_) => {
+                self.batch.add(Effect::Broadcast {
+                    except: None,
+                    frame: encode_update_frame(update),
+                });
+                true
+            }
+            _ => false,
         }
     }
 
-    /// Asks for a read of the store, or for another once the one in flight is done.
+    fn schedule_catch_up(&mut self, now: Instant) {
+        if self.catch_up.due.is_none() {
+            self.catch_up.due = Some(now + HOLE_GRACE);
+        }
+    }
+
+    /// Asks for a read of the store now, or for another once the one in flight is done.
     fn catch_up(&mut self) {
+        self.catch_up.due = None;
         if self.catch_up.in_flight {
             self.catch_up.again = true;
             return;

@@ -1,14 +1,17 @@
 //! Rooms of two nodes over one shared store, linked only by what they publish, which the tests
 //! deliver, delay or drop: publications leave only once durable, a missed one is read from the
-//! store, compaction never drops what a room did not hold, and a room loading meanwhile misses
-//! nothing.
+//! store, compaction never drops what a room did not hold, a room loading meanwhile misses
+//! nothing, and a delete reaches every node.
 
 use std::sync::Arc;
 
 use crdt_core::Access;
 use storage::{DocStore, MemoryStore, Seq};
 
+use super::super::super::command::RoomCommand;
+use super::super::peers::HOLE_GRACE;
 use super::harness::{Harness, Seen};
+use crate::close_code;
 use crate::cluster::{Announcement, ClusterMessage, NodeId, PeerEvent};
 
 /// Two nodes' rooms of one document, over one store.
@@ -103,7 +106,12 @@ fn a_missed_publication_is_read_from_the_store() {
     cluster.a.exchange();
     cluster.a.complete_persists();
     cluster.deliver_a_to_b();
-    assert!(cluster.b.catch_up_pending(), "seq 2 came without seq 1");
+    assert!(
+        !cluster.b.catch_up_pending(),
+        "seq 2 came without seq 1: its message may still come, for a moment"
+    );
+    cluster.b.advance(HOLE_GRACE);
+    assert!(cluster.b.catch_up_pending(), "then the store is read");
     cluster.b.complete_catch_up();
     cluster.b.exchange();
     assert_eq!(cluster.b.peers[&bob].text(), "one two");
@@ -120,32 +128,29 @@ fn a_compaction_never_drops_an_update_the_room_did_not_hold() {
     cluster.b.type_text(bob, "from b;");
     cluster.b.exchange();
     cluster.b.complete_persists(); // seq 2
-    // Bob leaves: b's room compacts before retiring, holding seq 2 but not seq 1.
+    // Bob leaves: b's room holds seq 2 but not seq 1, so any snapshot of it would drop seq 1:
+    // it retires without compacting.
     cluster.b.leave(bob);
     cluster.b.exchange();
-    let compacted: Vec<Seq> = cluster
-        .b
-        .seen
-        .iter()
-        .filter_map(|seen| match seen {
-            Seen::Compact(through) => Some(*through),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        compacted,
-        vec![Seq(0)],
-        "a snapshot may cover only what it holds"
+    assert!(
+        !cluster
+            .b
+            .seen
+            .iter()
+            .any(|seen| matches!(seen, Seen::Compact(_))),
+        "{:?}",
+        cluster.b.seen
     );
-    cluster.b.complete_compaction();
+    assert!(cluster.b.seen.contains(&Seen::Retire));
 
     let stored = cluster.a.store.load("doc").unwrap();
-    assert!(
-        stored.updates.iter().any(|update| update.seq == Seq(1)),
-        "a's update is still stored"
+    let seqs: Vec<Seq> = stored.updates.iter().map(|update| update.seq).collect();
+    assert_eq!(
+        seqs,
+        vec![Seq(1), Seq(2)],
+        "both nodes' updates are still stored"
     );
-    let fresh = Harness::clustered(cluster.a.store.clone(), false);
-    let mut fresh = fresh;
+    let mut fresh = Harness::clustered(cluster.a.store.clone(), false);
     let reader = fresh.join(Access::ReadOnly);
     fresh.exchange();
     let text = fresh.peers[&reader].text();
@@ -153,6 +158,94 @@ fn a_compaction_never_drops_an_update_the_room_did_not_hold() {
         text.contains("from a;") && text.contains("from b;"),
         "{text}"
     );
+}
+
+#[test]
+fn a_hole_left_by_the_rooms_own_append_is_filled_from_the_store() {
+    let mut cluster = Cluster::new();
+    let alice = cluster.a.join(Access::ReadWrite);
+    let bob = cluster.b.join(Access::ReadWrite);
+    cluster.a.type_text(alice, "a;");
+    cluster.a.exchange();
+    cluster.a.complete_persists(); // seq 1: a dies before publishing it
+    cluster.a.published.clear();
+    cluster.b.type_text(bob, "b;");
+    cluster.b.exchange();
+    cluster.b.complete_persists(); // seq 2
+    assert!(!cluster.b.catch_up_pending());
+    cluster.b.advance(HOLE_GRACE);
+    assert!(
+        cluster.b.catch_up_pending(),
+        "the hole below its own seq is read"
+    );
+    cluster.b.complete_catch_up();
+    cluster.b.exchange();
+    let text = cluster.b.peers[&bob].text();
+    assert!(text.contains("a;") && text.contains("b;"), "{text}");
+}
+
+#[test]
+fn a_hole_its_message_fills_in_time_costs_no_read() {
+    let mut cluster = Cluster::new();
+    let alice = cluster.a.join(Access::ReadWrite);
+    let bob = cluster.b.join(Access::ReadWrite);
+    cluster.a.type_text(alice, "a;");
+    cluster.a.exchange();
+    cluster.a.complete_persists(); // seq 1, its message on the way
+    cluster.b.type_text(bob, "b;");
+    cluster.b.exchange();
+    cluster.b.complete_persists(); // seq 2, before seq 1's message arrived
+    cluster.deliver_a_to_b();
+    cluster.b.advance(HOLE_GRACE);
+    assert!(!cluster.b.catch_up_pending(), "the message came first");
+}
+
+#[test]
+fn a_document_deleted_elsewhere_is_noticed_by_the_append_that_recreates_it() {
+    let mut cluster = Cluster::new();
+    let alice = cluster.a.join(Access::ReadWrite);
+    let bob = cluster.b.join(Access::ReadWrite);
+    cluster.a.type_text(alice, "a;");
+    cluster.a.exchange();
+    cluster.a.complete_persists();
+    cluster.deliver_a_to_b();
+    // Deleted on a, its announcement lost.
+    cluster.a.store.delete("doc").unwrap();
+    cluster.b.type_text(bob, "b;");
+    cluster.b.exchange();
+    cluster.b.complete_persists();
+    assert!(
+        cluster
+            .b
+            .seen
+            .contains(&Seen::Closed(bob, close_code::DOCUMENT_DELETED)),
+        "{:?}",
+        cluster.b.seen
+    );
+}
+
+#[test]
+fn a_read_that_ends_after_the_room_retired_counts_nothing_it_did_not_apply() {
+    let mut cluster = Cluster::new();
+    let alice = cluster.a.join(Access::ReadWrite);
+    let bob = cluster.b.join(Access::ReadWrite);
+    cluster.a.type_text(alice, "a;");
+    cluster.a.exchange();
+    cluster.a.complete_persists();
+    cluster.a.published.clear();
+    cluster.b.peer_event(PeerEvent::Resync);
+    assert!(cluster.b.catch_up_pending());
+    cluster.b.leave(bob);
+    cluster.b.exchange();
+    cluster.b.complete_catch_up();
+    // Whatever the retired room compacts, seq 1 is kept or in its snapshot.
+    if cluster.b.compaction_pending() {
+        cluster.b.complete_compaction();
+    }
+    let mut fresh = Harness::clustered(cluster.a.store.clone(), false);
+    let reader = fresh.join(Access::ReadOnly);
+    fresh.exchange();
+    assert_eq!(fresh.peers[&reader].text(), "a;");
 }
 
 #[test]
@@ -254,4 +347,38 @@ fn a_sleeping_room_sends_what_arrives_without_waking() {
         woke_before,
         "an update needs no document to be sent on"
     );
+}
+
+#[test]
+fn a_document_deleted_on_one_node_closes_its_clients_on_the_others() {
+    let mut cluster = Cluster::new();
+    let alice = cluster.a.join(Access::ReadWrite);
+    let bob = cluster.b.join(Access::ReadWrite);
+    cluster.a.type_text(alice, "soon gone");
+    cluster.a.exchange();
+    cluster.a.complete_persists();
+    cluster.deliver_a_to_b();
+    let (reply, _answer) = tokio::sync::oneshot::channel();
+    cluster
+        .a
+        .command(RoomCommand::Delete(super::super::super::command::Delete {
+            reply,
+        }));
+    cluster.a.complete_delete();
+    assert!(
+        cluster.a.published.contains(&Announcement::Deleted),
+        "{:?}",
+        cluster.a.published
+    );
+    cluster.deliver_a_to_b();
+    assert!(
+        cluster
+            .b
+            .seen
+            .contains(&Seen::Closed(bob, close_code::DOCUMENT_DELETED)),
+        "{:?}",
+        cluster.b.seen
+    );
+    assert!(cluster.b.seen.contains(&Seen::Removed));
+    assert!(cluster.b.owner.is_finished());
 }
