@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crdt_core::Access;
+use crdt_core::{Access, ConnectionId};
 use storage::{DocStore, MemoryStore, Seq};
 
 use super::super::super::command::RoomCommand;
@@ -33,6 +33,14 @@ impl Cluster {
         }
     }
 
+    /// A client of a joined on each node.
+    fn with_clients() -> (Self, ConnectionId, ConnectionId) {
+        let mut cluster = Cluster::new();
+        let alice = cluster.a.join(Access::ReadWrite);
+        let bob = cluster.b.join(Access::ReadWrite);
+        (cluster, alice, bob)
+    }
+
     /// Hands what `a` published so far to `b`.
     fn deliver_a_to_b(&mut self) {
         for body in std::mem::take(&mut self.a.published) {
@@ -52,6 +60,13 @@ impl Cluster {
     }
 }
 
+/// Client `connection` of `node` types `text`, and it is stored.
+fn store_typed(node: &mut Harness, connection: ConnectionId, text: &str) {
+    node.type_text(connection, text);
+    node.exchange();
+    node.complete_persists();
+}
+
 /// The seqs of the updates among `published`.
 fn published_seqs(published: &[Announcement]) -> Vec<u64> {
     published
@@ -68,9 +83,7 @@ fn published_seqs(published: &[Announcement]) -> Vec<u64> {
 
 #[test]
 fn an_update_is_published_once_durable_and_reaches_the_other_nodes_clients() {
-    let mut cluster = Cluster::new();
-    let alice = cluster.a.join(Access::ReadWrite);
-    let bob = cluster.b.join(Access::ReadWrite);
+    let (mut cluster, alice, bob) = Cluster::with_clients();
     cluster.a.type_text(alice, "hello");
     cluster.a.exchange();
     assert_eq!(
@@ -95,16 +108,10 @@ fn an_update_is_published_once_durable_and_reaches_the_other_nodes_clients() {
 
 #[test]
 fn a_missed_publication_is_read_from_the_store() {
-    let mut cluster = Cluster::new();
-    let alice = cluster.a.join(Access::ReadWrite);
-    let bob = cluster.b.join(Access::ReadWrite);
-    cluster.a.type_text(alice, "one ");
-    cluster.a.exchange();
-    cluster.a.complete_persists();
+    let (mut cluster, alice, bob) = Cluster::with_clients();
+    store_typed(&mut cluster.a, alice, "one ");
     cluster.a.published.clear(); // lost on the way
-    cluster.a.type_text(alice, "two");
-    cluster.a.exchange();
-    cluster.a.complete_persists();
+    store_typed(&mut cluster.a, alice, "two");
     cluster.deliver_a_to_b();
     assert!(
         !cluster.b.catch_up_pending(),
@@ -119,15 +126,9 @@ fn a_missed_publication_is_read_from_the_store() {
 
 #[test]
 fn a_compaction_never_drops_an_update_the_room_did_not_hold() {
-    let mut cluster = Cluster::new();
-    let alice = cluster.a.join(Access::ReadWrite);
-    let bob = cluster.b.join(Access::ReadWrite);
-    cluster.a.type_text(alice, "from a;");
-    cluster.a.exchange();
-    cluster.a.complete_persists(); // seq 1, its publication still on the way to b
-    cluster.b.type_text(bob, "from b;");
-    cluster.b.exchange();
-    cluster.b.complete_persists(); // seq 2
+    let (mut cluster, alice, bob) = Cluster::with_clients();
+    store_typed(&mut cluster.a, alice, "from a;"); // seq 1, its publication still on the way to b
+    store_typed(&mut cluster.b, bob, "from b;"); // seq 2
     // Bob leaves: b's room holds seq 2 but not seq 1, so any snapshot of it would drop seq 1:
     // it retires without compacting.
     cluster.b.leave(bob);
@@ -162,16 +163,10 @@ fn a_compaction_never_drops_an_update_the_room_did_not_hold() {
 
 #[test]
 fn a_hole_left_by_the_rooms_own_append_is_filled_from_the_store() {
-    let mut cluster = Cluster::new();
-    let alice = cluster.a.join(Access::ReadWrite);
-    let bob = cluster.b.join(Access::ReadWrite);
-    cluster.a.type_text(alice, "a;");
-    cluster.a.exchange();
-    cluster.a.complete_persists(); // seq 1: a dies before publishing it
+    let (mut cluster, alice, bob) = Cluster::with_clients();
+    store_typed(&mut cluster.a, alice, "a;"); // seq 1: a dies before publishing it
     cluster.a.published.clear();
-    cluster.b.type_text(bob, "b;");
-    cluster.b.exchange();
-    cluster.b.complete_persists(); // seq 2
+    store_typed(&mut cluster.b, bob, "b;"); // seq 2
     assert!(!cluster.b.catch_up_pending());
     cluster.b.advance(HOLE_GRACE);
     assert!(
@@ -186,15 +181,9 @@ fn a_hole_left_by_the_rooms_own_append_is_filled_from_the_store() {
 
 #[test]
 fn a_hole_its_message_fills_in_time_costs_no_read() {
-    let mut cluster = Cluster::new();
-    let alice = cluster.a.join(Access::ReadWrite);
-    let bob = cluster.b.join(Access::ReadWrite);
-    cluster.a.type_text(alice, "a;");
-    cluster.a.exchange();
-    cluster.a.complete_persists(); // seq 1, its message on the way
-    cluster.b.type_text(bob, "b;");
-    cluster.b.exchange();
-    cluster.b.complete_persists(); // seq 2, before seq 1's message arrived
+    let (mut cluster, alice, bob) = Cluster::with_clients();
+    store_typed(&mut cluster.a, alice, "a;"); // seq 1, its message on the way
+    store_typed(&mut cluster.b, bob, "b;"); // seq 2, before seq 1's message arrived
     cluster.deliver_a_to_b();
     cluster.b.advance(HOLE_GRACE);
     assert!(!cluster.b.catch_up_pending(), "the message came first");
@@ -202,18 +191,12 @@ fn a_hole_its_message_fills_in_time_costs_no_read() {
 
 #[test]
 fn a_document_deleted_elsewhere_is_noticed_by_the_append_that_recreates_it() {
-    let mut cluster = Cluster::new();
-    let alice = cluster.a.join(Access::ReadWrite);
-    let bob = cluster.b.join(Access::ReadWrite);
-    cluster.a.type_text(alice, "a;");
-    cluster.a.exchange();
-    cluster.a.complete_persists();
+    let (mut cluster, alice, bob) = Cluster::with_clients();
+    store_typed(&mut cluster.a, alice, "a;");
     cluster.deliver_a_to_b();
     // Deleted on a, its announcement lost.
     cluster.a.store.delete("doc").unwrap();
-    cluster.b.type_text(bob, "b;");
-    cluster.b.exchange();
-    cluster.b.complete_persists();
+    store_typed(&mut cluster.b, bob, "b;");
     assert!(
         cluster
             .b
@@ -226,12 +209,8 @@ fn a_document_deleted_elsewhere_is_noticed_by_the_append_that_recreates_it() {
 
 #[test]
 fn a_read_that_ends_after_the_room_retired_counts_nothing_it_did_not_apply() {
-    let mut cluster = Cluster::new();
-    let alice = cluster.a.join(Access::ReadWrite);
-    let bob = cluster.b.join(Access::ReadWrite);
-    cluster.a.type_text(alice, "a;");
-    cluster.a.exchange();
-    cluster.a.complete_persists();
+    let (mut cluster, alice, bob) = Cluster::with_clients();
+    store_typed(&mut cluster.a, alice, "a;");
     cluster.a.published.clear();
     cluster.b.peer_event(PeerEvent::Resync);
     assert!(cluster.b.catch_up_pending());
@@ -254,16 +233,12 @@ fn a_room_loading_meanwhile_misses_nothing_and_applies_nothing_twice() {
     let mut a = Harness::clustered(store.clone(), false);
     let node_a = NodeId::random();
     let alice = a.join(Access::ReadWrite);
-    a.type_text(alice, "before;");
-    a.exchange();
-    a.complete_persists();
+    store_typed(&mut a, alice, "before;");
     a.published.clear(); // published before b subscribed: b reads it with its load
 
     // b subscribed and is loading; a stores and publishes meanwhile.
     let mut b = Harness::clustered(store, true);
-    a.type_text(alice, "during;");
-    a.exchange();
-    a.complete_persists();
+    store_typed(&mut a, alice, "during;");
     for body in std::mem::take(&mut a.published) {
         b.peer_event(PeerEvent::Message(ClusterMessage { from: node_a, body }));
     }
@@ -273,9 +248,7 @@ fn a_room_loading_meanwhile_misses_nothing_and_applies_nothing_twice() {
     assert_eq!(b.peers[&bob].text(), "before;during;");
     assert!(!b.catch_up_pending());
 
-    a.type_text(alice, "after;");
-    a.exchange();
-    a.complete_persists();
+    store_typed(&mut a, alice, "after;");
     for body in std::mem::take(&mut a.published) {
         b.peer_event(PeerEvent::Message(ClusterMessage { from: node_a, body }));
     }
@@ -290,12 +263,8 @@ fn a_room_loading_meanwhile_misses_nothing_and_applies_nothing_twice() {
 
 #[test]
 fn after_an_outage_a_room_reads_the_store_and_tells_the_others_how_far_it_is() {
-    let mut cluster = Cluster::new();
-    let alice = cluster.a.join(Access::ReadWrite);
-    let bob = cluster.b.join(Access::ReadWrite);
-    cluster.a.type_text(alice, "while cut off");
-    cluster.a.exchange();
-    cluster.a.complete_persists();
+    let (mut cluster, alice, bob) = Cluster::with_clients();
+    store_typed(&mut cluster.a, alice, "while cut off");
     cluster.a.published.clear();
     cluster.b.peer_event(PeerEvent::Resync);
     assert!(cluster.b.catch_up_pending());
@@ -334,9 +303,7 @@ fn a_sleeping_room_sends_what_arrives_without_waking() {
     assert!(b.seen.contains(&Seen::Sleep), "{:?}", b.seen);
     let woke_before = b.seen.iter().filter(|seen| **seen == Seen::Wake).count();
 
-    a.type_text(alice, "to a sleeper");
-    a.exchange();
-    a.complete_persists();
+    store_typed(&mut a, alice, "to a sleeper");
     for body in std::mem::take(&mut a.published) {
         b.peer_event(PeerEvent::Message(ClusterMessage { from: node_a, body }));
     }
@@ -351,12 +318,8 @@ fn a_sleeping_room_sends_what_arrives_without_waking() {
 
 #[test]
 fn a_document_deleted_on_one_node_closes_its_clients_on_the_others() {
-    let mut cluster = Cluster::new();
-    let alice = cluster.a.join(Access::ReadWrite);
-    let bob = cluster.b.join(Access::ReadWrite);
-    cluster.a.type_text(alice, "soon gone");
-    cluster.a.exchange();
-    cluster.a.complete_persists();
+    let (mut cluster, alice, bob) = Cluster::with_clients();
+    store_typed(&mut cluster.a, alice, "soon gone");
     cluster.deliver_a_to_b();
     let (reply, _answer) = tokio::sync::oneshot::channel();
     cluster
