@@ -64,9 +64,10 @@ pub(crate) enum Effect {
     Delete,
     /// Tell the other nodes sharing the document (only with a cluster).
     Publish(Announcement),
-    /// Read the document from storage for what the cluster link did not bring; answer with
-    /// `handle_caught_up`.
-    CatchUp,
+    /// Read the document from storage for what the cluster link did not bring, unless its
+    /// last seq is still `held` (looked up first, cheaply: most resyncs find nothing new; `None`
+    /// reads it whatever, for a hole); answer with `handle_caught_up`.
+    CatchUp { held: Option<Seq> },
     /// The document was let go of while its clients stay (for listings and metrics).
     Sleep,
     /// The document is being taken back.
@@ -142,7 +143,7 @@ impl std::fmt::Debug for Effect {
             Effect::CreateVersion { label, .. } => write!(formatter, "CreateVersion({label:?})"),
             Effect::Delete => write!(formatter, "Delete"),
             Effect::Publish(announcement) => write!(formatter, "Publish({announcement:?})"),
-            Effect::CatchUp => write!(formatter, "CatchUp"),
+            Effect::CatchUp { held } => write!(formatter, "CatchUp(held {held:?})"),
             Effect::Sleep => write!(formatter, "Sleep"),
             Effect::Wake => write!(formatter, "Wake"),
             Effect::Retire => write!(formatter, "Retire"),

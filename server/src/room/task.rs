@@ -71,8 +71,8 @@ struct InFlight {
     load: Option<Pending<Result<LoadedDoc, StorageError>>>,
     compaction: Option<Pending<Result<(), StorageError>>>,
     deletion: Option<Pending<Result<bool, StorageError>>>,
-    /// A read of the store for what the cluster link did not bring.
-    catch_up: Option<Pending<Result<LoadedDoc, StorageError>>>,
+    /// A read of the store for what the cluster link did not bring (`None`: nothing new).
+    catch_up: Option<Pending<Result<Option<LoadedDoc>, StorageError>>>,
 }
 
 /// Runs a room until its owner is done: retired, deleted or unable to load.
@@ -344,11 +344,18 @@ impl RoomIo<'_> {
                         cluster.publish(&self.context.name, announcement);
                     }
                 }
-                Effect::CatchUp => {
+                Effect::CatchUp { held } => {
                     let storage = self.context.storage.clone();
                     let name = self.context.name.clone();
-                    self.in_flight.catch_up =
-                        Some(Box::pin(async move { storage.load_committed(name).await }));
+                    self.in_flight.catch_up = Some(Box::pin(async move {
+                        if let Some(held) = held
+                            && let Some(meta) = storage.metadata(name.to_string()).await?
+                            && meta.last_seq == held
+                        {
+                            return Ok(None);
+                        }
+                        storage.load_committed(name).await.map(Some)
+                    }));
                 }
                 Effect::Sleep => {
                     self.last_sent = None;

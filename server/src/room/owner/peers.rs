@@ -178,38 +178,20 @@ impl RoomOwner {
     }
 
     /// The store was read, as asked by [`Effect::CatchUp`]: what it holds beyond what the room
-    /// held is applied and sent.
-    pub(crate) fn handle_caught_up(&mut self, loaded: Result<LoadedDoc, String>, now: Instant) {
+    /// held is applied and sent. `Ok(None)`: its last seq was still the one the room held.
+    pub(crate) fn handle_caught_up(
+        &mut self,
+        loaded: Result<Option<LoadedDoc>, String>,
+        now: Instant,
+    ) {
         self.catch_up.in_flight = false;
         match loaded {
-            Ok(loaded) if loaded.last_seq < self.log.last_seq() => {
+            Ok(None) => {}
+            Ok(Some(loaded)) if loaded.last_seq < self.log.last_seq() => {
                 // The store holds less than this room had: another node deleted the document.
                 self.end_deleted_elsewhere();
             }
-            Ok(loaded) => {
-                let shows = matches!(
-                    self.phase,
-                    Phase::Awake(_) | Phase::Asleep(_) | Phase::Stopped(Some(_))
-                );
-                let held = self.log.last_seq();
-                if shows {
-                    if loaded.snapshot_through > held
-                        && let Some(snapshot) = &loaded.snapshot
-                    {
-                        // Compacted past what the room held: the snapshot carries it (applying
-                        // what the room has already is harmless, updates merge).
-                        self.show_peer_update(snapshot);
-                    }
-                    for update in loaded.updates.iter().filter(|update| update.seq > held) {
-                        if !self.log.holds(update.seq, update.seq) {
-                            self.show_peer_update(&update.bytes);
-                        }
-                    }
-                    // Only what reached the document counts as held: a read that finds the room
-                    // loading or gone changes nothing a compaction relies on.
-                    self.log.record_read_through(loaded.loaded_through());
-                }
-            }
+            Ok(Some(loaded)) => self.show_caught_up(&loaded),
             Err(error) => {
                 warn!(room = %self.name, %error, "could not read what other nodes stored");
             }
@@ -220,6 +202,33 @@ impl RoomOwner {
             self.schedule_catch_up(now);
         }
         self.handle_batch_end(now);
+    }
+
+    /// Applies and sends what `loaded` holds beyond what the room held.
+    fn show_caught_up(&mut self, loaded: &LoadedDoc) {
+        let shows = matches!(
+            self.phase,
+            Phase::Awake(_) | Phase::Asleep(_) | Phase::Stopped(Some(_))
+        );
+        if !shows {
+            // A read that finds the room loading or gone changes nothing a compaction relies on.
+            return;
+        }
+        let held = self.log.last_seq();
+        if loaded.snapshot_through > held
+            && let Some(snapshot) = &loaded.snapshot
+        {
+            // Compacted past what the room held: the snapshot carries it (applying what the
+            // room has already is harmless, updates merge).
+            self.show_peer_update(snapshot);
+        }
+        for update in loaded.updates.iter().filter(|update| update.seq > held) {
+            if !self.log.holds(update.seq, update.seq) {
+                self.show_peer_update(&update.bytes);
+            }
+        }
+        // Only what reached the document counts as held.
+        self.log.record_read_through(loaded.loaded_through());
     }
 
     /// The time came to check a hole seen earlier: read the store if it is still there.
@@ -305,7 +314,9 @@ impl RoomOwner {
         }
         self.catch_up.in_flight = true;
         metrics::counter!(telemetry::CLUSTER_CATCH_UPS).increment(1);
-        self.pipeline.push_now(Effect::CatchUp);
+        self.pipeline.push_now(Effect::CatchUp {
+            held: (!self.log.has_hole()).then(|| self.log.highest()),
+        });
     }
 
     /// Publishes the awareness states of this room's clients, if any.

@@ -345,3 +345,30 @@ fn a_document_deleted_on_one_node_closes_its_clients_on_the_others() {
     assert!(cluster.b.seen.contains(&Seen::Removed));
     assert!(cluster.b.owner.is_finished());
 }
+
+#[test]
+fn a_resync_that_missed_nothing_looks_only_at_the_last_seq() {
+    let (mut cluster, alice, bob) = Cluster::with_clients();
+    store_typed(&mut cluster.a, alice, "seen;");
+    cluster.deliver_a_to_b();
+    cluster.b.peer_event(PeerEvent::Resync);
+    assert_eq!(
+        cluster.b.catch_up_skippable_at(),
+        Some(Seq(1)),
+        "no hole: the store is read only if its last seq moved"
+    );
+    cluster.b.complete_catch_up();
+    cluster.b.exchange();
+    assert_eq!(cluster.b.peers[&bob].text(), "seen;");
+
+    // With a hole, the store is read whatever its last seq.
+    store_typed(&mut cluster.a, alice, "lost;");
+    cluster.a.published.clear();
+    store_typed(&mut cluster.a, alice, "seen again;");
+    cluster.deliver_a_to_b();
+    cluster.b.peer_event(PeerEvent::Resync);
+    assert_eq!(cluster.b.catch_up_skippable_at(), None);
+    cluster.b.complete_catch_up();
+    cluster.b.exchange();
+    assert_eq!(cluster.b.peers[&bob].text(), "seen;lost;seen again;");
+}

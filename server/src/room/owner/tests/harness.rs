@@ -49,7 +49,8 @@ pub(super) struct Harness {
     pub(super) store: Arc<MemoryStore>,
     /// What the owner published to the other nodes, oldest first (taken by the tests).
     pub(super) published: Vec<Announcement>,
-    pending_catch_up: bool,
+    /// A read of the store asked for, and the last seq it may skip it at.
+    pending_catch_up: Option<Option<Seq>>,
     pub(super) name: Arc<str>,
     pending_persists: VecDeque<(BatchId, Vec<Bytes>)>,
     pending_compaction: Option<(Vec<u8>, Seq)>,
@@ -127,7 +128,7 @@ impl Harness {
             store,
             name,
             published: Vec::new(),
-            pending_catch_up: false,
+            pending_catch_up: None,
             pending_persists: VecDeque::new(),
             pending_compaction: None,
             pending_load: false,
@@ -210,7 +211,7 @@ impl Harness {
             }
             Effect::Delete => self.pending_delete = true,
             Effect::Publish(announcement) => self.published.push(announcement),
-            Effect::CatchUp => self.pending_catch_up = true,
+            Effect::CatchUp { held } => self.pending_catch_up = Some(held),
             Effect::Sleep => self.seen.push(Seen::Sleep),
             Effect::Wake => self.seen.push(Seen::Wake),
             Effect::Retire => {
@@ -256,17 +257,35 @@ impl Harness {
 
     /// Whether the owner asked to read the store for what it missed, and has no answer yet.
     pub(super) fn catch_up_pending(&self) -> bool {
-        self.pending_catch_up
+        self.pending_catch_up.is_some()
     }
 
-    /// Answers the owner's read of the store with what the store holds now.
+    /// The last seq the pending read of the store may be skipped at (`None`: it reads whatever).
+    pub(super) fn catch_up_skippable_at(&self) -> Option<Seq> {
+        self.pending_catch_up.flatten()
+    }
+
+    /// Answers the owner's read of the store with what the store holds now, as the room task
+    /// does: nothing when the document's last seq is the one the room held.
     pub(super) fn complete_catch_up(&mut self) {
-        assert!(self.pending_catch_up, "no read of the store was asked for");
-        self.pending_catch_up = false;
-        let loaded = self
+        let held = self
+            .pending_catch_up
+            .take()
+            .expect("a read of the store was asked for");
+        let last_seq = self
             .store
-            .load(&self.name)
-            .map_err(|error| error.to_string());
+            .metadata(&self.name)
+            .ok()
+            .flatten()
+            .map(|meta| meta.last_seq);
+        let loaded = if held.is_some() && last_seq == held {
+            Ok(None)
+        } else {
+            self.store
+                .load_committed(&self.name)
+                .map(Some)
+                .map_err(|error| error.to_string())
+        };
         self.owner.handle_caught_up(loaded, self.now);
         self.run();
     }
