@@ -110,6 +110,9 @@ pub(crate) struct RoomOwner {
     /// The batch being built: effects decided, updates to persist, their writers.
     batch: commands::Batch,
     compaction: Option<Compaction>,
+    /// A compaction failed (storage refused it, short of space): none is tried again before the
+    /// first command at or after this time, rather than at once and forever.
+    compaction_retry_at: Option<Instant>,
     /// Persists in flight, oldest first: how many updates each appends, and with a cluster the
     /// updates themselves, to publish once durable.
     persisting: VecDeque<Persisting>,
@@ -146,6 +149,7 @@ impl RoomOwner {
             stash: VecDeque::new(),
             batch: commands::Batch::default(),
             compaction: None,
+            compaction_retry_at: None,
             persisting: VecDeque::new(),
             catch_up: peers::CatchUp::default(),
             deleting: None,

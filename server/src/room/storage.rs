@@ -355,19 +355,14 @@ impl Storage {
         self.blocking("flush", |store| store.flush()).await
     }
 
-    /// Refuses a write of `bytes` while storage takes no writes or it would eat into the reserve
-    /// (a compaction or a version writes a whole snapshot, outside the writer's batches).
+    /// Refuses a write of a `bytes` snapshot (a compaction, a version: outside the writer's
+    /// batches) while storage takes no writes, or while it would not fit beside the reserve.
+    /// Not fitting is no outage: edits go on (the log just grows uncompacted) until the
+    /// batches themselves reach the reserve.
     fn admit_write(&self, bytes: usize) -> Result<(), StorageError> {
-        if self
-            .health
-            .admit_batch(self.store.available_bytes(), bytes as u64)
-        {
-            return Ok(());
-        }
-        let outage = self.health.outage();
-        Err(StorageError::Unavailable(
-            outage.map(|outage| outage.describe()).unwrap_or_default(),
-        ))
+        self.health
+            .admit_snapshot(self.store.available_bytes(), bytes as u64)
+            .map_err(StorageError::Unavailable)
     }
 
     /// Runs `operation`, a write of its own (compaction, version, delete) of `writes_bytes` new

@@ -11,6 +11,10 @@ use super::super::command::CloseReason;
 use super::super::effect::{Answer, Effect};
 use super::super::sleep::idle_before_sleep;
 use super::{AWARENESS_CHECK_INTERVAL, Compaction, Phase, RoomOwner};
+
+/// How long after a failed compaction (storage short of space for the snapshot) the room waits
+/// before trying again, as edits keep coming.
+const COMPACTION_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::close_code;
 use tracing::warn;
 
@@ -21,10 +25,15 @@ impl RoomOwner {
             return;
         };
         match result {
-            Ok(()) => self
-                .log
-                .record_compaction(compaction.through, compaction.snapshot_bytes),
-            Err(error) => warn!(room = %self.name, %error, "compaction failed"),
+            Ok(()) => {
+                self.compaction_retry_at = None;
+                self.log
+                    .record_compaction(compaction.through, compaction.snapshot_bytes);
+            }
+            Err(error) => {
+                warn!(room = %self.name, %error, "compaction failed; trying again in a while");
+                self.compaction_retry_at = Some(now + COMPACTION_RETRY);
+            }
         }
         if compaction.then_sleep {
             self.try_sleep(now, false);
@@ -90,16 +99,20 @@ impl RoomOwner {
             return;
         }
         let alone = self.commanded && self.connection_count() == 0 && self.stash.is_empty();
+        let may_compact = !self.log.compacts_partly()
+            && self
+                .compaction_retry_at
+                .is_none_or(|retry_at| self.last_command >= retry_at);
         match &self.phase {
             // While a snapshot would leave stored updates out, a compaction would empty no
             // log and only come back: the room waits for the catch-up (or retires as it is).
             Phase::Awake(room)
-                if !self.log.compacts_partly()
+                if may_compact
                     && (self.log.needs_compaction() || (alone && self.log.has_tail())) =>
             {
                 self.start_compaction(room.encode_state_as_update(), false);
             }
-            Phase::Stopped(Some(room)) if self.log.has_tail() && !self.log.compacts_partly() => {
+            Phase::Stopped(Some(room)) if self.log.has_tail() && may_compact => {
                 self.start_compaction(room.encode_state_as_update(), false);
             }
             Phase::Awake(_) | Phase::Asleep(_) if alone => {
