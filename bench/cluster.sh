@@ -31,6 +31,7 @@ pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [[ -x $pg_bin/initdb ]] || { echo "PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 1; }
 command -v redis-server >/dev/null || { echo "redis-server is not installed" >&2; exit 1; }
 work=$(mktemp -d /tmp/quire-cluster-bench.XXXXXX)
+chmod 755 "$work" # PostgreSQL runs as its own user, inside it
 results=${results:-$work/results}
 mkdir -p "$results"
 server_cpu=(taskset -c 0)
