@@ -54,6 +54,7 @@
 //! after sled's own flush (whose `sync_file_range` does not count) it calls
 //! `fdatasync` on sled's files and `fsync` on their directories (`sled_sync`).
 
+mod append_log;
 mod change_log;
 mod data_directory;
 mod document_entry;
@@ -79,6 +80,7 @@ mod version;
 mod version_record;
 mod write_latch;
 
+pub use append_log::AppendLogLimits;
 pub use change_log::{ChangeLog, EventRange, PendingChange, PendingKind, Settle, StoredEvent};
 pub use document_entry::EntryError;
 pub use document_id::{InvalidDocumentId, MAX_DOCUMENT_ID_BYTES, validate_document_id};

@@ -131,7 +131,9 @@ impl SledChangeLog {
     fn write<T>(&self, write: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
         let _batch = sled_gate::enter_batch();
         self.latch.check()?;
-        self.latch.observe(write())
+        let written = self.latch.observe(write());
+        self.latch.count_write();
+        written
     }
 
     /// Sets `flags` (kept with those already set) and `mark` on each document's pending mark.
@@ -283,6 +285,7 @@ impl ChangeLog for SledChangeLog {
                 .insert(prefixed(CURSOR, subscriber), &through.to_be_bytes())
                 .map_err(StoreError::from),
         )?;
+        self.latch.count_write();
         Ok(())
     }
 }

@@ -10,6 +10,7 @@
 //! clears the latch.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::StoreError;
 
@@ -17,6 +18,9 @@ use crate::error::StoreError;
 #[derive(Debug, Default)]
 pub(crate) struct WriteLatch {
     first_failure: OnceLock<String>,
+    /// sled writes completed so far, so a flush can tell whether sled has anything to make
+    /// durable (most flushes only cover the append log).
+    writes: AtomicU64,
 }
 
 impl WriteLatch {
@@ -28,6 +32,16 @@ impl WriteLatch {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Counts a sled write that has completed (call after it returned).
+    pub(crate) fn count_write(&self) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// sled writes completed so far.
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
     }
 
     /// Whether a write has failed.

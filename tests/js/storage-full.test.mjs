@@ -102,7 +102,7 @@ test('a full disk refuses edits with 4503, keeps reads, and recovers without a r
   // Reads go on: a joiner syncs what is stored, the snapshot is exported, another room works.
   const joiner = connectProvider(server, 'filling')
   t.after(() => joiner.close())
-  await within(synced(joiner.provider), 10000, 'a joiner to sync during the outage')
+  await within(synced(joiner.provider), 10000, 'a joiner to sync during the outage').catch((e) => { console.log(server.log()); throw e })
   assert.equal(joiner.text.toString(), shown)
   assert.equal(await exported(server, 'filling'), shown)
   const bystander = connectProvider(server, 'elsewhere')

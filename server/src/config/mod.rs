@@ -163,7 +163,7 @@ pub struct ServeConfig {
     pub client_queue_frames: usize,
 
     /// Bytes a client may have waiting to be sent to it before it is disconnected (close 4000)
-    /// to resync; one frame larger than this still goes to a client with nothing waiting.
+    /// to resync; one frame larger than this (a whole document over it) may wait beside them, uncounted.
     #[arg(long, env = "QUIRE_CLIENT_QUEUE_BYTES", default_value_t = 16 * 1024 * 1024,
         value_parser = size_limit)]
     pub client_queue_bytes: usize,

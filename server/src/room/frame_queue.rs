@@ -14,8 +14,13 @@
 //! Full means too many frames or too many bytes: with 32 MiB messages, a bound in frames alone let
 //! one client that stopped reading hold gigabytes. A broadcast frame is one `SharedMessage` (its
 //! bytes, and its compressed form once a connection has made it) shared by every
-//! queue holding it, so it is stored once but counts against each queue. A single frame larger
-//! than the byte bound is still taken by an empty queue, or it could never be sent at all.
+//! queue holding it, so it is stored once but counts against each queue.
+//!
+//! A frame larger than the byte bound (a whole document over it, sent to a joiner) is taken when
+//! no other such frame is queued, and is not counted against the bound: it could never be sent
+//! otherwise, and the small frames around it (the room's state vector before it, the edits and
+//! awareness that arrive while a slow link takes it in) must not make the client fall behind. So a
+//! queue holds at most its bound plus one oversized frame.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -34,6 +39,7 @@ pub fn frame_queue(capacity: usize, capacity_bytes: usize) -> (FrameSender, Fram
         state: Mutex::new(State {
             frames: VecDeque::new(),
             bytes: 0,
+            oversized: 0,
             receiver_waiting: None,
             sender_alive: true,
             receiver_alive: true,
@@ -57,8 +63,10 @@ struct Shared {
 
 struct State {
     frames: VecDeque<SharedMessage>,
-    /// The bytes of `frames`.
+    /// The bytes of `frames`, those over the byte bound left out.
     bytes: usize,
+    /// How many of `frames` are over the byte bound (0 or 1).
+    oversized: usize,
     /// The receiver's task, when it is waiting for a frame.
     receiver_waiting: Option<Waker>,
     sender_alive: bool,
@@ -79,6 +87,14 @@ pub struct FrameSender {
 }
 
 impl FrameSender {
+    pub fn debug_state(&self) -> (usize, usize, Vec<usize>) {
+        let s = self.shared.lock();
+        (
+            s.frames.len(),
+            s.bytes,
+            s.frames.iter().map(|f| f.len()).collect(),
+        )
+    }
     /// Queues `frame`, or hands it back when the queue is full or the receiver is gone.
     pub fn try_send(&self, frame: SharedMessage) -> Result<(), TrySendError<SharedMessage>> {
         let waiting = {
@@ -86,12 +102,20 @@ impl FrameSender {
             if !state.receiver_alive {
                 return Err(TrySendError::Closed(frame));
             }
-            let too_many_bytes = !state.frames.is_empty()
-                && state.bytes.saturating_add(frame.len()) > self.shared.capacity_bytes;
+            let oversized = frame.len() > self.shared.capacity_bytes;
+            let too_many_bytes = if oversized {
+                state.oversized > 0
+            } else {
+                state.bytes + frame.len() > self.shared.capacity_bytes
+            };
             if state.frames.len() >= self.shared.capacity || too_many_bytes {
                 return Err(TrySendError::Full(frame));
             }
-            state.bytes += frame.len();
+            if oversized {
+                state.oversized += 1;
+            } else {
+                state.bytes += frame.len();
+            }
             state.frames.push_back(frame);
             state.receiver_waiting.take()
         };
@@ -129,7 +153,7 @@ impl FrameReceiver {
     /// The next frame if one is queued.
     pub fn try_recv(&mut self) -> Result<SharedMessage, TryRecvError> {
         let mut state = self.shared.lock();
-        match take_frame(&mut state) {
+        match take_frame(&mut state, self.shared.capacity_bytes) {
             Some(frame) => Ok(frame),
             None if state.sender_alive => Err(TryRecvError::Empty),
             None => Err(TryRecvError::Disconnected),
@@ -139,7 +163,7 @@ impl FrameReceiver {
     /// Polls for the next frame; `Ready(None)` once the sender is gone and the queue drained.
     pub fn poll_recv(&mut self, context: &mut Context<'_>) -> Poll<Option<SharedMessage>> {
         let mut state = self.shared.lock();
-        if let Some(frame) = take_frame(&mut state) {
+        if let Some(frame) = take_frame(&mut state, self.shared.capacity_bytes) {
             return Poll::Ready(Some(frame));
         }
         if !state.sender_alive {
@@ -160,13 +184,18 @@ impl Drop for FrameReceiver {
         // Nobody will read them: let their memory go now, not when the room drops its end.
         state.frames = VecDeque::new();
         state.bytes = 0;
+        state.oversized = 0;
     }
 }
 
 /// Pops the oldest frame, giving a drained queue's large buffer back.
-fn take_frame(state: &mut State) -> Option<SharedMessage> {
+fn take_frame(state: &mut State, capacity_bytes: usize) -> Option<SharedMessage> {
     let frame = state.frames.pop_front()?;
-    state.bytes -= frame.len();
+    if frame.len() > capacity_bytes {
+        state.oversized -= 1;
+    } else {
+        state.bytes -= frame.len();
+    }
     if state.frames.is_empty() && state.frames.capacity() > IDLE_CAPACITY {
         state.frames = VecDeque::new();
     }
@@ -238,25 +267,30 @@ mod tests {
     }
 
     #[test]
-    fn a_queue_is_full_at_its_bytes_too_but_takes_one_large_frame_when_empty() {
-        let (sender, mut receiver) = frame_queue(100, 10);
-        let large = SharedMessage::new(Bytes::from(vec![0; 25]));
+    fn a_queue_is_full_at_its_bytes_but_takes_one_oversized_frame_beside_them() {
+        let (sender, mut receiver) = frame_queue(1000, 64);
+        let large = SharedMessage::new(Bytes::from(vec![0; 100]));
+        sender.try_send(frame(0)).unwrap();
         sender
             .try_send(large.clone())
-            .expect("an empty queue takes a frame over the bound");
-        assert!(matches!(
-            sender.try_send(frame(1)),
-            Err(TrySendError::Full(_))
-        ));
-        assert_eq!(receiver.try_recv(), Ok(large));
-        for byte in 0..10 {
+            .expect("a frame over the bound is taken");
+        assert!(
+            matches!(sender.try_send(large.clone()), Err(TrySendError::Full(_))),
+            "but only one at a time"
+        );
+        // Small frames behind it fill the bound as if it were not there.
+        for byte in 1..64 {
             sender.try_send(frame(byte)).unwrap();
         }
         assert!(
-            matches!(sender.try_send(frame(10)), Err(TrySendError::Full(_))),
-            "ten bytes queued"
+            matches!(sender.try_send(frame(64)), Err(TrySendError::Full(_))),
+            "64 bytes queued"
         );
         assert_eq!(receiver.try_recv(), Ok(frame(0)));
-        sender.try_send(frame(10)).unwrap();
+        assert_eq!(receiver.try_recv(), Ok(large.clone()));
+        sender.try_send(frame(64)).unwrap();
+        sender
+            .try_send(large)
+            .expect("the oversized frame's place is free again");
     }
 }

@@ -252,9 +252,18 @@ impl StorageHealth {
         Ok(())
     }
 
-    /// A probe of the free space, while low on it.
+    /// A probe of the free space, while low on it. The outage ends only with room for the write
+    /// it refused: ending it with just the reserve free would let that write (often a whole
+    /// document persisted again) be refused at once, closing its room's clients once a probe.
     pub(crate) fn probe(&self, available: u64) {
-        let change = self.lock().handle_space(available, self.reserve_bytes);
+        let change = {
+            let mut state = self.lock();
+            let needed = match state.outage() {
+                Some(Outage::LowOnSpace { needed, .. }) => (*needed).max(self.reserve_bytes),
+                _ => self.reserve_bytes,
+            };
+            state.handle_space(available, needed)
+        };
         self.apply(change);
     }
 
@@ -346,6 +355,17 @@ mod tests {
             Some(Change::Recovered(Outage::LowOnSpace { .. }))
         ));
         assert_eq!(state.outage(), None);
+    }
+
+    #[test]
+    fn a_probe_ends_an_outage_only_with_room_for_the_refused_write() {
+        let health = StorageHealth::new(100);
+        assert!(!health.admit_batch(Some(150), 40), "100 + 2 x 40 needed");
+        health.probe(120);
+        assert!(health.refuses_writes(), "the reserve alone is not enough");
+        health.probe(180);
+        assert!(!health.refuses_writes());
+        assert!(health.admit_batch(Some(180), 40));
     }
 
     #[test]

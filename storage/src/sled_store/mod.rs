@@ -7,15 +7,22 @@
 //! entry; a new version: its two records), and serializes operations per
 //! document with `DocumentLocks`.
 //!
+//! Appended updates go to the append log first (`append_log`, in `appends/`): a group commit
+//! is then one write and one `fdatasync`, and sled is written only when a document is created,
+//! compacted, versioned, deleted or folded (`unfolded`). Reads merge the two.
+//!
 //! The data directory holds `quire.lock`, which the store keeps locked for
-//! its lifetime so a second instance fails with `StoreError::Locked`, and
-//! `sled/`, sled's own files; `data_directory` handles opening both.
+//! its lifetime so a second instance fails with `StoreError::Locked`,
+//! `sled/`, sled's own files, and `appends/`; `data_directory` handles opening the first two.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
+use crate::append_log::{AppendLog, AppendLogLimits};
 use crate::change_log::ChangeLog;
 use crate::data_directory::{OpenedDirectory, open_data_directory, sled_directory};
 use crate::document_entry::DocumentEntry;
@@ -26,7 +33,6 @@ use crate::error::StoreError;
 use crate::load::LoadAssembler;
 use crate::record::{RecordKind, encode_record, payload_length_of_stored};
 use crate::sled_change_log::SledChangeLog;
-use crate::sled_gate;
 use crate::sled_keys::{
     document_prefix, entry_key, entry_key_prefix, id_from_entry_key, seq_from_update_key,
     snapshot_key, update_key, update_prefix, version_entry_key, version_entry_prefix,
@@ -39,7 +45,11 @@ use crate::version::{VersionId, VersionMeta, validate_version_label};
 use crate::version_record::{decode_version_entry, decode_version_snapshot, encode_version};
 use crate::write_latch::WriteLatch;
 
+mod unfolded;
 mod writes;
+
+/// The append log's directory inside the data directory.
+const APPEND_LOG_DIRECTORY_NAME: &str = "appends";
 
 /// A `DocStore` persisted in a sled database inside a data directory.
 pub struct SledStore {
@@ -53,6 +63,12 @@ pub struct SledStore {
     directory: PathBuf,
     /// Set by the first failed write: sled makes nothing durable after it (see `write_latch`).
     latch: Arc<WriteLatch>,
+    /// Where appends go first (see `append_log`).
+    appends: AppendLog,
+    /// Entries newer than sled's, for documents with updates in the append log (see `unfolded`).
+    newer_entries: Mutex<HashMap<String, DocumentEntry>>,
+    /// The latch's count of sled writes when sled was last made durable.
+    sled_synced_writes: AtomicU64,
     /// Held, never read: dropping it (last, after sled has closed) releases
     /// the directory for the next opener.
     _directory_lock: File,
@@ -78,6 +94,16 @@ impl SledStore {
     /// The cache only speeds up loading documents that are not in memory; sled's own default
     /// (1 GB) would let it grow to a gigabyte of RSS that never comes back.
     pub fn open_with_cache(directory: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
+        Self::open_with_limits(directory, cache_bytes, AppendLogLimits::default())
+    }
+
+    /// Like [`SledStore::open_with_cache`], with the append log's segments sized by `limits`
+    /// (tests use tiny segments to fold all the time).
+    pub fn open_with_limits(
+        directory: &Path,
+        cache_bytes: u64,
+        limits: AppendLogLimits,
+    ) -> Result<SledStore, StoreError> {
         let OpenedDirectory {
             lock_file,
             database,
@@ -89,7 +115,13 @@ impl SledStore {
             source,
         })?;
         let latch = Arc::new(WriteLatch::default());
-        Ok(SledStore {
+        let append_log_directory = directory.join(APPEND_LOG_DIRECTORY_NAME);
+        let (appends, frames) =
+            AppendLog::open(&append_log_directory, limits).map_err(|source| StoreError::Io {
+                path: append_log_directory,
+                source,
+            })?;
+        let store = SledStore {
             changes: SledChangeLog::open(&database, Arc::clone(&latch))?,
             documents,
             database,
@@ -97,8 +129,17 @@ impl SledStore {
             document_locks: DocumentLocks::new(),
             directory: directory.to_path_buf(),
             latch,
+            appends,
+            newer_entries: Mutex::new(HashMap::new()),
+            sled_synced_writes: AtomicU64::new(0),
             _directory_lock: lock_file,
-        })
+        };
+        store.replay(frames)?;
+        Ok(store)
+    }
+
+    fn append_log_directory(&self) -> PathBuf {
+        self.directory.join(APPEND_LOG_DIRECTORY_NAME)
     }
 
     /// The data directory this store was opened on.
@@ -107,6 +148,9 @@ impl SledStore {
     }
 
     fn read_entry(&self, doc: &str) -> Result<Option<DocumentEntry>, StoreError> {
+        if let Some(entry) = self.lock_newer_entries().get(doc) {
+            return Ok(Some(entry.clone()));
+        }
         let Some(raw) = self.documents.get(entry_key(doc))? else {
             return Ok(None);
         };
@@ -122,6 +166,7 @@ impl SledStore {
     fn metas_after(&self, after: &str, limit: usize) -> Result<Vec<DocMeta>, StoreError> {
         let prefix = entry_key_prefix();
         let range = (Bound::Excluded(entry_key(after)), Bound::Unbounded);
+        let newer = self.lock_newer_entries().clone();
         let mut metas = Vec::new();
         for item in self.documents.range(range) {
             if metas.len() >= limit {
@@ -132,10 +177,12 @@ impl SledStore {
                 break;
             }
             let id = id_from_entry_key(&key).unwrap_or_default();
-            metas.push(match DocumentEntry::decode(&value) {
-                Ok(entry) => entry.to_meta(&id),
-                Err(_) => DocMeta::damaged(&id),
-            });
+            let meta = match newer.get(&id) {
+                Some(entry) => entry.to_meta(&id),
+                None => DocumentEntry::decode(&value)
+                    .map_or_else(|_| DocMeta::damaged(&id), |entry| entry.to_meta(&id)),
+            };
+            metas.push(meta);
         }
         Ok(metas)
     }
@@ -157,6 +204,8 @@ impl SledStore {
     }
 
     fn raw_slot_key(&self, doc: &str, slot: RawSlot) -> Option<Vec<u8>> {
+        // Raw access means sled's own slots: everything of the document moves there first.
+        self.settle(doc).ok()?;
         if slot == RawSlot::Entry {
             return Some(entry_key(doc));
         }
@@ -194,15 +243,27 @@ impl DocStore for SledStore {
             assembler.snapshot(&entry, raw.as_deref());
         }
         if assembler.wants_more() {
+            // Updates are in sled (folded) or in the append log, never both: merged by seq.
+            let mut updates: BTreeMap<Seq, Vec<u8>> = self
+                .appends
+                .read(number, entry.snapshot_through, entry.next_seq)
+                .map_err(|source| StoreError::Io {
+                    path: self.append_log_directory(),
+                    source,
+                })?
+                .into_iter()
+                .collect();
             let first = update_key(number, entry.snapshot_through.next());
             let end = update_key(number, entry.next_seq);
             for item in self.documents.range(first..end) {
                 let (key, value) = item?;
                 // Keys not shaped like update keys cannot have been written
                 // by this layout; a resulting gap is reported as Missing.
-                let Some(seq) = seq_from_update_key(&key) else {
-                    continue;
-                };
+                if let Some(seq) = seq_from_update_key(&key) {
+                    updates.insert(seq, value.to_vec());
+                }
+            }
+            for (seq, value) in updates {
                 if !assembler.update(seq, &value) {
                     break;
                 }
@@ -229,10 +290,9 @@ impl DocStore for SledStore {
     }
 
     fn append(&self, doc: &str, update: &[u8]) -> Result<AppendReceipt, StoreError> {
-        // Reads write too in sled (it consolidates pages as it reads them), so the whole append
-        // is watched, not only its batch.
-        self.latch.check()?;
-        self.latch.observe(self.append_unwatched(doc, update))
+        self.append_many(&[(doc, update)])
+            .pop()
+            .unwrap_or_else(|| unreachable!("one receipt per append"))
     }
 
     fn append_many(&self, appends: &[(&str, &[u8])]) -> Vec<Result<AppendReceipt, StoreError>> {
@@ -264,19 +324,7 @@ impl DocStore for SledStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        // All trees share one log, so this covers every document. sled's flush alone survives
-        // kill -9 but not a power cut: its files are synced after it (see `sled_sync`).
-        self.latch.check()?;
-        let flushed = {
-            let _flushing = sled_gate::enter_flush();
-            self.database.flush()
-        };
-        self.latch.observe(flushed.map_err(StoreError::from))?;
-        self.latch
-            .observe(self.files.sync().map_err(|source| StoreError::Io {
-                path: sled_directory(&self.directory),
-                source,
-            }))
+        self.flush_all()
     }
 
     fn change_log(&self) -> Option<&dyn ChangeLog> {
@@ -290,8 +338,10 @@ impl DocStore for SledStore {
 
     fn compact(&self, doc: &str, snapshot: &[u8], through: Seq) -> Result<(), StoreError> {
         validate_document_id(doc)?;
-        {
+        let number = {
             let _guard = self.document_locks.lock(doc);
+            // The entry written below counts every append so far: those frames must be durable.
+            self.sync_appends()?;
             let mut entry = match self.read_entry(doc)? {
                 Some(entry) => entry,
                 // Only an import (through ZERO) may create a document; anything
@@ -321,14 +371,31 @@ impl DocStore for SledStore {
                     None => {}
                 }
             }
-            entry.record_compaction(snapshot.len(), through, remaining_records, remaining_bytes);
+            let (logged_records, logged_bytes) =
+                self.appends.count_after(entry.document_number, through);
+            entry.record_compaction(
+                snapshot.len(),
+                through,
+                remaining_records + logged_records,
+                remaining_bytes + logged_bytes,
+            );
             batch.insert(snapshot_key(entry.document_number), record);
             batch.insert(entry_key(doc), entry.encode());
             self.apply(batch)?;
-        }
+            // sled's entry is the newest now.
+            self.lock_newer_entries().remove(doc);
+            entry.document_number
+        };
         // Flushing outside the document lock lets appends to this document
-        // continue while the disk catches up; the caller still waits.
-        self.flush()
+        // continue while the disk catches up; the caller still waits. The
+        // covered frames are dead only once the snapshot is durable.
+        self.flush()?;
+        self.appends
+            .forget_through(number, through)
+            .map_err(|source| StoreError::Io {
+                path: self.append_log_directory(),
+                source,
+            })
     }
 
     fn list(&self) -> Result<Vec<DocMeta>, StoreError> {
@@ -348,12 +415,15 @@ impl DocStore for SledStore {
 
     fn delete(&self, doc: &str) -> Result<bool, StoreError> {
         validate_document_id(doc)?;
-        {
+        let number = {
             let _guard = self.document_locks.lock(doc);
             let key = entry_key(doc);
             let Some(raw) = self.documents.get(&key)? else {
                 return Ok(false);
             };
+            let number = DocumentEntry::decode(&raw)
+                .ok()
+                .map(|entry| entry.document_number);
             let mut batch = sled::Batch::default();
             // With a damaged entry the document number is unknown, so only
             // the entry goes; its records stay behind unreachable. Allowing
@@ -369,8 +439,19 @@ impl DocStore for SledStore {
             }
             batch.remove(key);
             self.apply(batch)?;
-        }
+            self.lock_newer_entries().remove(doc);
+            number
+        };
         self.flush()?;
+        // The frames are dead once the deletion is durable (replay finds no entry for them).
+        if let Some(number) = number {
+            self.appends
+                .forget_document(number)
+                .map_err(|source| StoreError::Io {
+                    path: self.append_log_directory(),
+                    source,
+                })?;
+        }
         Ok(true)
     }
 

@@ -1,109 +1,209 @@
-//! The write paths of [`SledStore`]: appends, one batch for many, and the latch every write goes
-//! through (see `write_latch`), kept apart from the reads and the bookkeeping in `mod.rs`.
+//! The write paths of [`SledStore`]: appends (into the append log), the batches every sled write
+//! goes through, and the flush that makes both durable.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use super::SledStore;
-use crate::document_entry::DocumentEntry;
+use crate::append_log::Append;
+use crate::data_directory::sled_directory;
+use crate::document_entry::{DocumentEntry, now_millis};
 use crate::document_id::validate_document_id;
 use crate::error::StoreError;
 use crate::record::{RecordKind, encode_record};
 use crate::sled_gate;
-use crate::sled_keys::{entry_key, update_key};
-use crate::store::AppendReceipt;
+use crate::sled_keys::entry_key;
+use crate::store::{AppendReceipt, Seq};
+
+/// One document's state while a batch of appends is built.
+struct Appending {
+    entry: DocumentEntry,
+    /// The entry as created by this batch, written to sled before the frames that need it.
+    created: Option<DocumentEntry>,
+    appended: bool,
+}
 
 impl SledStore {
-    pub(super) fn append_unwatched(
-        &self,
-        doc: &str,
-        update: &[u8],
-    ) -> Result<AppendReceipt, StoreError> {
-        validate_document_id(doc)?;
-        let _guard = self.document_locks.lock(doc);
-        let (mut entry, created) = match self.read_entry(doc)? {
-            Some(entry) => (entry, false),
-            None => (DocumentEntry::new(self.database.generate_id()?), true),
-        };
-        let seq = entry.record_append(update.len());
-        let record =
-            encode_record(RecordKind::Update, seq, update).map_err(StoreError::PayloadTooLarge)?;
-        let mut batch = sled::Batch::default();
-        batch.insert(update_key(entry.document_number, seq), record);
-        batch.insert(entry_key(doc), entry.encode());
-        self.apply(batch)?;
-        Ok(AppendReceipt {
-            seq,
-            log_records: entry.log_records,
-            log_bytes: entry.log_bytes,
-            created,
-        })
-    }
-
+    /// Appends each update to the append log in one write; a document the batch creates gets its
+    /// entry in sled first (frames name the document number that entry gives).
     pub(super) fn append_many_unwatched(
         &self,
         appends: &[(&str, &[u8])],
     ) -> Vec<Result<AppendReceipt, StoreError>> {
-        // One sled batch for all of them: sled writes its log buffer out, with a
-        // device sync, for every batch it applies, so appending each separately
-        // cost a device write per update when many documents each send a little.
         let _guards = self
             .document_locks
             .lock_many(appends.iter().map(|(doc, _)| *doc));
-        // Each document's entry, whether this batch creates it, and whether an append to it went
-        // into the batch.
-        let mut entries: HashMap<&str, (DocumentEntry, bool, bool)> = HashMap::new();
-        let mut batch = sled::Batch::default();
+        let mut documents: HashMap<&str, Appending> = HashMap::new();
+        let mut records: Vec<(usize, Seq, Vec<u8>)> = Vec::new();
         let mut results: Vec<Result<AppendReceipt, StoreError>> = appends
             .iter()
-            .map(|&(doc, update)| {
+            .enumerate()
+            .map(|(position, &(doc, update))| {
                 validate_document_id(doc)?;
-                let (entry, new, appended) = match entries.entry(doc) {
+                let document = match documents.entry(doc) {
                     Entry::Occupied(occupied) => occupied.into_mut(),
                     Entry::Vacant(vacant) => {
-                        let (entry, new) = match self.read_entry(doc)? {
-                            Some(entry) => (entry, false),
-                            None => (DocumentEntry::new(self.database.generate_id()?), true),
+                        let (entry, created) = match self.read_entry(doc)? {
+                            Some(entry) => (entry, None),
+                            None => {
+                                let entry = DocumentEntry::new(self.database.generate_id()?);
+                                (entry.clone(), Some(entry))
+                            }
                         };
-                        vacant.insert((entry, new, false))
+                        vacant.insert(Appending {
+                            entry,
+                            created,
+                            appended: false,
+                        })
                     }
                 };
                 // Encoded before the entry counts it: a payload refused here
                 // leaves the document's seqs as they were.
-                let seq = entry.next_append_seq();
+                let seq = document.entry.next_append_seq();
                 let record = encode_record(RecordKind::Update, seq, update)
                     .map_err(StoreError::PayloadTooLarge)?;
-                entry.record_append(update.len());
+                document.entry.record_append(update.len());
                 // The first append that lands creates a new document; a refused one did not.
-                let created = *new && !*appended;
-                *appended = true;
-                batch.insert(update_key(entry.document_number, seq), record);
+                let created = document.created.is_some() && !document.appended;
+                document.appended = true;
+                records.push((position, seq, record));
                 Ok(AppendReceipt {
                     seq,
-                    log_records: entry.log_records,
-                    log_bytes: entry.log_bytes,
+                    log_records: document.entry.log_records,
+                    log_bytes: document.entry.log_bytes,
                     created,
                 })
             })
             .collect();
-        for (doc, (entry, _, appended)) in &entries {
-            if *appended {
-                batch.insert(entry_key(doc), entry.encode());
-            }
+        if records.is_empty() {
+            return results;
         }
-        let anything = entries.values().any(|(_, _, appended)| *appended);
-        if anything && let Err(error) = self.apply(batch) {
-            let description = error.to_string();
+        if let Err(error) = self.write_appends(appends, &documents, &records) {
+            // An I/O failure has set the latch: every append reports it, naming its cause.
+            let error = self.latch.check().err().unwrap_or(error);
             for result in results.iter_mut().filter(|result| result.is_ok()) {
                 *result = Err(match &error {
                     StoreError::Database(error) => StoreError::Database(error.clone()),
-                    _ => StoreError::Unwritable {
-                        first_error: description.clone(),
+                    StoreError::Unwritable { first_error } => StoreError::Unwritable {
+                        first_error: first_error.clone(),
+                    },
+                    other => StoreError::Unwritable {
+                        first_error: other.to_string(),
                     },
                 });
             }
+            return results;
+        }
+        let mut newer = self.lock_newer_entries();
+        for (doc, document) in documents {
+            if document.appended {
+                newer.insert(doc.to_owned(), document.entry);
+            }
         }
         results
+    }
+
+    /// The sled batch of new entries, then the frames.
+    fn write_appends(
+        &self,
+        appends: &[(&str, &[u8])],
+        documents: &HashMap<&str, Appending>,
+        records: &[(usize, Seq, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut creates = false;
+        for (doc, document) in documents {
+            if let (Some(created), true) = (&document.created, document.appended) {
+                batch.insert(entry_key(doc), created.encode());
+                creates = true;
+            }
+        }
+        if creates {
+            self.apply(batch)?;
+        }
+        let millis = now_millis();
+        let frames: Vec<Append<'_>> = records
+            .iter()
+            .map(|(position, _, record)| {
+                let doc = appends[*position].0;
+                Append {
+                    document_number: documents[doc].entry.document_number,
+                    appended_at_millis: millis,
+                    id: doc,
+                    record,
+                }
+            })
+            .collect();
+        let seqs: Vec<Seq> = records.iter().map(|(_, seq, _)| *seq).collect();
+        self.latch.check()?;
+        self.latch.observe(
+            self.appends
+                .append(&frames, &seqs)
+                .map_err(|source| StoreError::Io {
+                    path: self.append_log_directory(),
+                    source,
+                }),
+        )
+    }
+
+    /// Makes every append and every sled write so far durable: the append log's `fdatasync`
+    /// always, sled's flush and file syncs only when sled was written since its last one. Then,
+    /// now and then, folds the oldest segment into sled.
+    pub(super) fn flush_all(&self) -> Result<(), StoreError> {
+        self.latch.check()?;
+        self.sync_appends()?;
+        let writes = self.latch.writes();
+        if writes
+            != self
+                .sled_synced_writes
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
+            self.sync_sled()?;
+            self.sled_synced_writes
+                .fetch_max(writes, std::sync::atomic::Ordering::AcqRel);
+        }
+        if let Some(groups) = self.appends.due_for_folding() {
+            self.fold(&groups)?;
+        }
+        Ok(())
+    }
+
+    /// The append log's `fdatasync`, under the write latch.
+    pub(super) fn sync_appends(&self) -> Result<(), StoreError> {
+        self.latch
+            .observe(self.appends.sync().map_err(|source| StoreError::Io {
+                path: self.append_log_directory(),
+                source,
+            }))
+    }
+
+    /// sled's flush, then the syncs that make it survive a power cut (see `sled_sync`).
+    pub(super) fn sync_sled(&self) -> Result<(), StoreError> {
+        // All trees share one log, so this covers every document. sled's flush alone survives
+        // kill -9 but not a power cut: its files are synced after it (see `sled_sync`).
+        let flushed = {
+            let _flushing = sled_gate::enter_flush();
+            self.database.flush()
+        };
+        self.latch.observe(flushed.map_err(StoreError::from))?;
+        self.latch
+            .observe(self.files.sync().map_err(|source| StoreError::Io {
+                path: sled_directory(&self.directory),
+                source,
+            }))
+    }
+
+    /// Applies a batch of writes, unless an earlier write failed (see `write_latch`).
+    pub(super) fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        let applied = {
+            let _batch = sled_gate::enter_batch();
+            // Checked once through the gate: a flush it waited for may have failed meanwhile.
+            self.latch.check()?;
+            let applied = self.documents.apply_batch(batch);
+            self.latch.count_write();
+            applied
+        };
+        self.latch.observe(applied.map_err(StoreError::from))
     }
 }
 
@@ -116,18 +216,5 @@ impl Drop for SledStore {
             std::mem::forget(self.database.clone());
             std::mem::forget(self.documents.clone());
         }
-    }
-}
-
-impl SledStore {
-    /// Applies a batch of writes, unless an earlier write failed (see `write_latch`).
-    pub(super) fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
-        let applied = {
-            let _batch = sled_gate::enter_batch();
-            // Checked once through the gate: a flush it waited for may have failed meanwhile.
-            self.latch.check()?;
-            self.documents.apply_batch(batch)
-        };
-        self.latch.observe(applied.map_err(StoreError::from))
     }
 }

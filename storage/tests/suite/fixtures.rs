@@ -35,6 +35,18 @@ impl Fixture {
         }
     }
 
+    /// sled with an append log whose segments hold a few small updates each and fold as soon
+    /// as one is closed.
+    pub fn sled_folding() -> Self {
+        let directory = tempfile::tempdir().expect("create temporary directory");
+        let store = SledStore::open_with_limits(directory.path(), 8 << 20, folding_limits())
+            .expect("open sled store");
+        Fixture {
+            store: Box::new(store),
+            _directory: Some(directory),
+        }
+    }
+
     /// A store on a fresh database of the test process's PostgreSQL cluster.
     pub fn postgres() -> Self {
         let url = storage::testing::postgres::fresh_database_url();
@@ -47,6 +59,14 @@ impl Fixture {
 
     pub fn store(&self) -> &dyn TestStore {
         &*self.store
+    }
+}
+
+/// Segments of a few hundred bytes, folded once one is closed.
+pub fn folding_limits() -> storage::AppendLogLimits {
+    storage::AppendLogLimits {
+        segment_bytes: 300,
+        closed_segments: 0,
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Scenarios are plain functions over `&dyn TestStore`, written once; the
 //! `for_every_store!` macro turns each into one `#[test]` per implementation
-//! (`memory_store::name`, `sled_store::name` and `postgres_store::name`), so
+//! (`memory_store::name`, `sled_store::name`, `sled_store_folding::name` (sled whose append log
+//! folds into sled every few appends) and `postgres_store::name`), so
 //! the stores cannot drift apart in behaviour without a test saying which
 //! scenario differs. Two groups run on the memory and sled stores only:
 //! damage to sled's framed records (PostgreSQL stores raw values and has no
@@ -13,6 +14,7 @@
 //! migrations) and the record-decoder property tests live in their own
 //! modules.
 
+mod append_log;
 mod basics;
 mod changes;
 mod compaction;
@@ -58,6 +60,24 @@ macro_rules! for_every_store {
                 #[test]
                 fn $only_scenario() {
                     let fixture = crate::fixtures::Fixture::sled();
+                    crate::$only_module::$only_scenario(fixture.store());
+                }
+            )*
+        }
+        // sled with an append log of tiny segments: every few appends fold into sled, so each
+        // scenario also runs across the fold (updates half in sled, half in the log).
+        mod sled_store_folding {
+            $(
+                #[test]
+                fn $scenario() {
+                    let fixture = crate::fixtures::Fixture::sled_folding();
+                    crate::$module::$scenario(fixture.store());
+                }
+            )*
+            $(
+                #[test]
+                fn $only_scenario() {
+                    let fixture = crate::fixtures::Fixture::sled_folding();
                     crate::$only_module::$only_scenario(fixture.store());
                 }
             )*
