@@ -385,6 +385,11 @@ impl AppendLog {
         Some(groups)
     }
 
+    /// The directory holding the segments.
+    pub(crate) fn directory(&self) -> &Path {
+        &self.directory
+    }
+
     /// How many segment files exist now (the current one included).
     #[cfg(test)]
     pub(crate) fn segment_count(&self) -> usize {

@@ -63,8 +63,8 @@ pub struct SledStore {
     directory: PathBuf,
     /// Set by the first failed write: sled makes nothing durable after it (see `write_latch`).
     latch: Arc<WriteLatch>,
-    /// Where appends go first (see `append_log`).
-    appends: AppendLog,
+    /// Where appends go first (see `append_log`); shared with the background sync thread.
+    appends: Arc<AppendLog>,
     /// Entries newer than sled's, for documents with updates in the append log (see `unfolded`).
     newer_entries: Mutex<HashMap<String, DocumentEntry>>,
     /// The latch's count of sled writes when sled was last made durable.
@@ -121,6 +121,7 @@ impl SledStore {
                 path: append_log_directory,
                 source,
             })?;
+        let appends = Arc::new(appends);
         let store = SledStore {
             changes: SledChangeLog::open(&database, Arc::clone(&latch))?,
             documents,
@@ -135,6 +136,7 @@ impl SledStore {
             _directory_lock: lock_file,
         };
         store.replay(frames)?;
+        spawn_background_sync(&store.appends, &store.latch);
         Ok(store)
     }
 
@@ -217,6 +219,42 @@ impl SledStore {
             RawSlot::VersionSnapshot(id) => Some(version_snapshot_key(number, id)),
             RawSlot::Entry => None,
         }
+    }
+}
+
+/// How often appends are made durable when nobody flushes (`--durability relaxed`): what sled's
+/// own flush timer did for them before the append log.
+const BACKGROUND_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Syncs the append log every [`BACKGROUND_SYNC_INTERVAL`] until the store is gone. A sync with
+/// nothing written since the last one costs nothing, so with `strict` flushes it is idle.
+fn spawn_background_sync(appends: &Arc<AppendLog>, latch: &Arc<WriteLatch>) {
+    let appends = Arc::downgrade(appends);
+    let latch = Arc::clone(latch);
+    let spawned = std::thread::Builder::new()
+        .name("quire-append-sync".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(BACKGROUND_SYNC_INTERVAL);
+                let Some(appends) = appends.upgrade() else {
+                    return;
+                };
+                if latch.check().is_err() {
+                    return;
+                }
+                if let Err(source) = appends.sync() {
+                    let _ = latch.observe::<()>(Err(StoreError::Io {
+                        path: appends.directory().to_path_buf(),
+                        source,
+                    }));
+                    return;
+                }
+            }
+        });
+    // Without the thread, appends are still made durable by every flush; only relaxed mode's
+    // timer is missing, which is not worth failing the open for.
+    if let Err(error) = spawned {
+        eprintln!("storage: no background sync thread: {error}");
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::atomic::Ordering;
 
 use super::SledStore;
 use crate::append_log::Append;
@@ -110,6 +111,10 @@ impl SledStore {
         documents: &HashMap<&str, Appending>,
         records: &[(usize, Seq, Vec<u8>)],
     ) -> Result<(), StoreError> {
+        // Whatever was written to sled before these appends (the change log's pending marks) must
+        // not be lost while they survive: the kernel may write the frames out before our sync,
+        // so sled is made durable first. Without such writes (no change feed) this costs nothing.
+        self.sync_sled_if_written()?;
         let mut batch = sled::Batch::default();
         let mut creates = false;
         for (doc, document) in documents {
@@ -164,6 +169,16 @@ impl SledStore {
         }
         if let Some(groups) = self.appends.due_for_folding() {
             self.fold(&groups)?;
+        }
+        Ok(())
+    }
+
+    /// sled's flush and syncs, if sled was written since they last ran.
+    fn sync_sled_if_written(&self) -> Result<(), StoreError> {
+        let writes = self.latch.writes();
+        if writes != self.sled_synced_writes.load(Ordering::Acquire) {
+            self.sync_sled()?;
+            self.sled_synced_writes.fetch_max(writes, Ordering::AcqRel);
         }
         Ok(())
     }
