@@ -24,6 +24,8 @@
 //!                     'd' ‖ number ‖ 'v' ‖ id  -> version entry record
 //!                     'd' ‖ number ‖ 'w' ‖ id  -> version snapshot record
 //!                   tree "changes": the change log (see `sled_change_log`)
+//! <data dir>/appends/  NNNNNNNNNNNNNNNNNNNN.segment: appended updates, framed
+//!                      (`append_log`), until a compaction or a fold moves them into sled
 //! ```
 //!
 //! Besides its snapshot and log, a document can hold named **versions**
@@ -51,7 +53,8 @@
 //! yet.
 //!
 //! [`SledStore`]'s flush is durable against a power cut, not only `kill -9`:
-//! after sled's own flush (whose `sync_file_range` does not count) it calls
+//! it calls `fdatasync` on the append log's segments and, when sled was written,
+//! follows sled's own flush (whose `sync_file_range` does not count) with
 //! `fdatasync` on sled's files and `fsync` on their directories (`sled_sync`).
 
 mod append_log;

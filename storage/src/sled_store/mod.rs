@@ -168,7 +168,6 @@ impl SledStore {
     fn metas_after(&self, after: &str, limit: usize) -> Result<Vec<DocMeta>, StoreError> {
         let prefix = entry_key_prefix();
         let range = (Bound::Excluded(entry_key(after)), Bound::Unbounded);
-        let newer = self.lock_newer_entries().clone();
         let mut metas = Vec::new();
         for item in self.documents.range(range) {
             if metas.len() >= limit {
@@ -179,7 +178,8 @@ impl SledStore {
                 break;
             }
             let id = id_from_entry_key(&key).unwrap_or_default();
-            let meta = match newer.get(&id) {
+            let newer = self.lock_newer_entries().get(&id).cloned();
+            let meta = match newer {
                 Some(entry) => entry.to_meta(&id),
                 None => DocumentEntry::decode(&value)
                     .map_or_else(|_| DocMeta::damaged(&id), |entry| entry.to_meta(&id)),
@@ -206,8 +206,9 @@ impl SledStore {
     }
 
     fn raw_slot_key(&self, doc: &str, slot: RawSlot) -> Option<Vec<u8>> {
-        // Raw access means sled's own slots: everything of the document moves there first.
-        self.settle(doc).ok()?;
+        // Raw access means sled's own slots: everything of the document moves there first (a
+        // document whose entry is damaged has nothing in the append log to move).
+        let _ = self.settle(doc);
         if slot == RawSlot::Entry {
             return Some(entry_key(doc));
         }
