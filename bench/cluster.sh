@@ -3,7 +3,11 @@
 # the three linked by one Redis, the load generator spreading each room's clients over the nodes
 # in turn (so every update crosses Redis to reach most of its readers).
 #
-#   bench/cluster.sh [--quick] [--results DIR]
+#   bench/cluster.sh [--quick] [--results DIR] [--case ID] [--drain-seconds N]
+#
+# --case runs only the cases with that id (repeatable, e.g. rooms=2000); --drain-seconds sets how
+# long W3 rooms wait for their last updates (quire-bench's default: 5), to tell late deliveries
+# from lost ones. Each node's cluster counters at the end of a case go to DIR/*.metrics.
 #
 # Needs target/release/quire and quire-bench (cargo build --release --bin quire --bin
 # quire-bench), Debian's postgresql and redis-server. On a machine with two cores the servers
@@ -14,10 +18,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 quick=0
 results=""
+only=()
+drain=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) quick=1 ;;
     --results) results=$2; shift ;;
+    --case) only+=("$2"); shift ;;
+    --drain-seconds) drain=(--drain-seconds "$2"); shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -106,11 +114,12 @@ fi
 
 for entry in "${cases[@]}"; do
   IFS='|' read -r workload case_id command <<<"$entry"
+  if [[ ${#only[@]} -gt 0 && ! " ${only[*]} " == *" $case_id "* ]]; then continue; fi
   for nodes in 1 3; do
     start_nodes "$nodes"
     label="$nodes-node"
     read -r -a subcommand <<<"$command"
-    [[ $workload == W3 ]] && subcommand+=(--source-addresses 127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5)
+    [[ $workload == W3 ]] && subcommand+=(--source-addresses 127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5 "${drain[@]}")
     joined_urls=$(IFS=,; echo "${urls[*]}")
     joined_pids=$(IFS=,; echo "${node_pids[*]}")
     out="$results/$workload-${case_id//=/}-$label.jsonl"
@@ -119,6 +128,10 @@ for entry in "${cases[@]}"; do
       echo "$workload $case_id on $label failed:" >&2
       tail -n 5 "$work/bench.log" >&2
     fi
+    for url in "${urls[@]}"; do
+      echo "# $url"
+      curl -sf "http://${url#ws://}/metrics" | grep -E '^quire_cluster_(dropped|catch_ups|received|published)' || true
+    done >"${out%.jsonl}.metrics"
     stop_nodes
   done
 done

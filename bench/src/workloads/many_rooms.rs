@@ -27,9 +27,6 @@ use crate::traffic::writer::Pace;
 use crate::traffic::{JOIN_CONCURRENCY, RoomResult, RoomTraffic};
 use crate::workloads::{Bench, size};
 
-/// How long the last updates of a room may take to arrive.
-const DRAIN_LIMIT: Duration = Duration::from_secs(5);
-
 /// Problems listed; the rest are counted.
 const MAX_PROBLEMS: usize = 20;
 
@@ -60,6 +57,10 @@ pub struct ManyRoomsOptions {
     /// Readers in the flooding room.
     #[arg(long, default_value_t = 2)]
     pub flood_readers: u32,
+    /// How long, after its writer stops, a room waits for its last updates to arrive; what has
+    /// not arrived then counts as missed. Raise it to tell late deliveries from lost ones.
+    #[arg(long, default_value_t = 5.0)]
+    pub drain_seconds: f64,
 }
 
 /// Runs W3 and reports one measurement.
@@ -115,6 +116,7 @@ pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchE
     let started = Instant::now();
     let duration = Duration::from_secs_f64(seconds);
     let period = Duration::from_secs_f64(1.0 / options.rate_per_room);
+    let drain_limit = Duration::from_secs_f64(options.drain_seconds);
     let tasks: Vec<_> = rooms
         .into_iter()
         .map(|mut room| {
@@ -126,7 +128,7 @@ pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchE
             tokio::spawn(async move {
                 tokio::time::sleep(offset).await;
                 let writer = room.write(pace).await;
-                room.drain(DRAIN_LIMIT).await;
+                room.drain(drain_limit).await;
                 (room, writer)
             })
         })

@@ -41,6 +41,10 @@ pub(super) struct CatchUp {
     again: bool,
     /// A hole was seen: read the store at this time if it is still there.
     due: Option<Instant>,
+    /// What the room held when the read in flight was asked for. Everything it held then was
+    /// durable in the store, so a read that finds less means the document was deleted; what the
+    /// room learned after asking (its own appends, others' messages) the read may not show.
+    held_when_asked: Seq,
 }
 
 impl CatchUp {
@@ -187,8 +191,9 @@ impl RoomOwner {
         self.catch_up.in_flight = false;
         match loaded {
             Ok(None) => {}
-            Ok(Some(loaded)) if loaded.last_seq < self.log.last_seq() => {
-                // The store holds less than this room had: another node deleted the document.
+            Ok(Some(loaded)) if loaded.last_seq < self.catch_up.held_when_asked => {
+                // The store holds less than this room had when it asked: another node deleted
+                // the document.
                 self.end_deleted_elsewhere();
             }
             Ok(Some(loaded)) => self.show_caught_up(&loaded),
@@ -313,6 +318,7 @@ impl RoomOwner {
             return;
         }
         self.catch_up.in_flight = true;
+        self.catch_up.held_when_asked = self.log.last_seq();
         metrics::counter!(telemetry::CLUSTER_CATCH_UPS).increment(1);
         self.pipeline.push_now(Effect::CatchUp {
             held: (!self.log.has_hole()).then(|| self.log.highest()),

@@ -372,3 +372,31 @@ fn a_resync_that_missed_nothing_looks_only_at_the_last_seq() {
     cluster.b.exchange();
     assert_eq!(cluster.b.peers[&bob].text(), "seen;lost;seen again;");
 }
+
+/// Found by W3 on three nodes under overload: a read of the store that comes back after the room
+/// learned of later updates (its own, or other nodes' messages) is not a deletion.
+#[test]
+fn a_read_that_comes_back_late_is_not_taken_for_a_deletion() {
+    let (mut cluster, alice, bob) = Cluster::with_clients();
+    store_typed(&mut cluster.a, alice, "one;");
+    cluster.deliver_a_to_b();
+    cluster.b.peer_event(PeerEvent::Resync);
+    store_typed(&mut cluster.a, alice, "two;");
+    let slow_read = cluster.b.read_for_catch_up();
+    assert!(matches!(&slow_read, Ok(Some(loaded)) if loaded.last_seq == Seq(2)));
+    store_typed(&mut cluster.a, alice, "three;");
+    cluster.deliver_a_to_b();
+    cluster.b.exchange();
+    cluster.b.deliver_catch_up(slow_read);
+    cluster.b.exchange();
+    assert!(
+        !cluster
+            .b
+            .seen
+            .contains(&Seen::Closed(bob, close_code::DOCUMENT_DELETED)),
+        "{:?}",
+        cluster.b.seen
+    );
+    assert!(!cluster.b.owner.is_finished());
+    assert_eq!(cluster.b.peers[&bob].text(), "one;two;three;");
+}

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crdt_core::ConnectionId;
 use crdt_core::clock::ManualClock;
 use crdt_core::wire::FrameLimits;
-use storage::{DocStore, MemoryStore, Seq};
+use storage::{DocStore, LoadedDoc, MemoryStore, Seq};
 use tokio::sync::oneshot;
 
 use super::super::super::command::{CloseReason, ConnectionOutbox, RoomCommand};
@@ -268,6 +268,13 @@ impl Harness {
     /// Answers the owner's read of the store with what the store holds now, as the room task
     /// does: nothing when the document's last seq is the one the room held.
     pub(super) fn complete_catch_up(&mut self) {
+        let loaded = self.read_for_catch_up();
+        self.deliver_catch_up(loaded);
+    }
+
+    /// Reads the store for the owner's pending read, without answering it yet (a read that is
+    /// slow to come back).
+    pub(super) fn read_for_catch_up(&mut self) -> Result<Option<LoadedDoc>, String> {
         let held = self
             .pending_catch_up
             .take()
@@ -278,14 +285,18 @@ impl Harness {
             .ok()
             .flatten()
             .map(|meta| meta.last_seq);
-        let loaded = if held.is_some() && last_seq == held {
+        if held.is_some() && last_seq == held {
             Ok(None)
         } else {
             self.store
                 .load_committed(&self.name)
                 .map(Some)
                 .map_err(|error| error.to_string())
-        };
+        }
+    }
+
+    /// Answers the owner's read with `loaded`, read earlier.
+    pub(super) fn deliver_catch_up(&mut self, loaded: Result<Option<LoadedDoc>, String>) {
         self.owner.handle_caught_up(loaded, self.now);
         self.run();
     }
