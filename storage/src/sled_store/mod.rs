@@ -31,12 +31,11 @@ use crate::document_kind::DocumentKind;
 use crate::document_locks::DocumentLocks;
 use crate::error::StoreError;
 use crate::load::LoadAssembler;
-use crate::record::{RecordKind, encode_record, payload_length_of_stored};
 use crate::sled_change_log::SledChangeLog;
 use crate::sled_keys::{
-    document_prefix, entry_key, entry_key_prefix, id_from_entry_key, seq_from_update_key,
-    snapshot_key, update_key, update_prefix, version_entry_key, version_entry_prefix,
-    version_from_key, version_snapshot_key, version_snapshot_prefix,
+    entry_key, entry_key_prefix, id_from_entry_key, seq_from_update_key, snapshot_key, update_key,
+    version_entry_key, version_entry_prefix, version_from_key, version_snapshot_key,
+    version_snapshot_prefix,
 };
 use crate::sled_sync::SledFiles;
 use crate::store::{AppendReceipt, DocMeta, DocStore, LoadedDoc, Seq};
@@ -45,8 +44,12 @@ use crate::version::{VersionId, VersionMeta, validate_version_label};
 use crate::version_record::{decode_version_entry, decode_version_snapshot, encode_version};
 use crate::write_latch::WriteLatch;
 
+mod background_sync;
+mod removals;
 mod unfolded;
 mod writes;
+
+use background_sync::spawn_background_sync;
 
 /// The append log's directory inside the data directory.
 const APPEND_LOG_DIRECTORY_NAME: &str = "appends";
@@ -223,42 +226,6 @@ impl SledStore {
     }
 }
 
-/// How often appends are made durable when nobody flushes (`--durability relaxed`): what sled's
-/// own flush timer did for them before the append log.
-const BACKGROUND_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Syncs the append log every [`BACKGROUND_SYNC_INTERVAL`] until the store is gone. A sync with
-/// nothing written since the last one costs nothing, so with `strict` flushes it is idle.
-fn spawn_background_sync(appends: &Arc<AppendLog>, latch: &Arc<WriteLatch>) {
-    let appends = Arc::downgrade(appends);
-    let latch = Arc::clone(latch);
-    let spawned = std::thread::Builder::new()
-        .name("quire-append-sync".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(BACKGROUND_SYNC_INTERVAL);
-                let Some(appends) = appends.upgrade() else {
-                    return;
-                };
-                if latch.check().is_err() {
-                    return;
-                }
-                if let Err(source) = appends.sync() {
-                    let _ = latch.observe::<()>(Err(StoreError::Io {
-                        path: appends.directory().to_path_buf(),
-                        source,
-                    }));
-                    return;
-                }
-            }
-        });
-    // Without the thread, appends are still made durable by every flush; only relaxed mode's
-    // timer is missing, which is not worth failing the open for.
-    if let Err(error) = spawned {
-        eprintln!("storage: no background sync thread: {error}");
-    }
-}
-
 impl std::fmt::Debug for SledStore {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
@@ -376,65 +343,7 @@ impl DocStore for SledStore {
     }
 
     fn compact(&self, doc: &str, snapshot: &[u8], through: Seq) -> Result<(), StoreError> {
-        validate_document_id(doc)?;
-        let number = {
-            let _guard = self.document_locks.lock(doc);
-            // The entry written below counts every append so far: those frames must be durable.
-            self.sync_appends()?;
-            let mut entry = match self.read_entry(doc)? {
-                Some(entry) => entry,
-                // Only an import (through ZERO) may create a document; anything
-                // else claims updates that do not exist and is refused below
-                // without spending a document number.
-                None if through == Seq::ZERO => DocumentEntry::new(self.database.generate_id()?),
-                None => DocumentEntry::new(0),
-            };
-            entry.check_compaction(doc, through)?;
-            let record = encode_record(RecordKind::Snapshot, through, snapshot)
-                .map_err(StoreError::PayloadTooLarge)?;
-
-            let mut batch = sled::Batch::default();
-            let mut remaining_records = 0;
-            let mut remaining_bytes = 0;
-            for item in self
-                .documents
-                .scan_prefix(update_prefix(entry.document_number))
-            {
-                let (key, value) = item?;
-                match seq_from_update_key(&key) {
-                    Some(seq) if seq <= through => batch.remove(key),
-                    Some(_) => {
-                        remaining_records += 1;
-                        remaining_bytes += payload_length_of_stored(&value);
-                    }
-                    None => {}
-                }
-            }
-            let (logged_records, logged_bytes) =
-                self.appends.count_after(entry.document_number, through);
-            entry.record_compaction(
-                snapshot.len(),
-                through,
-                remaining_records + logged_records,
-                remaining_bytes + logged_bytes,
-            );
-            batch.insert(snapshot_key(entry.document_number), record);
-            batch.insert(entry_key(doc), entry.encode());
-            self.apply(batch)?;
-            // sled's entry is the newest now.
-            self.lock_newer_entries().remove(doc);
-            entry.document_number
-        };
-        // Flushing outside the document lock lets appends to this document
-        // continue while the disk catches up; the caller still waits. The
-        // covered frames are dead only once the snapshot is durable.
-        self.flush()?;
-        self.appends
-            .forget_through(number, through)
-            .map_err(|source| StoreError::Io {
-                path: self.append_log_directory(),
-                source,
-            })
+        self.compact_document(doc, snapshot, through)
     }
 
     fn list(&self) -> Result<Vec<DocMeta>, StoreError> {
@@ -453,45 +362,7 @@ impl DocStore for SledStore {
     }
 
     fn delete(&self, doc: &str) -> Result<bool, StoreError> {
-        validate_document_id(doc)?;
-        let number = {
-            let _guard = self.document_locks.lock(doc);
-            let key = entry_key(doc);
-            let Some(raw) = self.documents.get(&key)? else {
-                return Ok(false);
-            };
-            let number = DocumentEntry::decode(&raw)
-                .ok()
-                .map(|entry| entry.document_number);
-            let mut batch = sled::Batch::default();
-            // With a damaged entry the document number is unknown, so only
-            // the entry goes; its records stay behind unreachable. Allowing
-            // this is what lets an operator clear a corrupt document.
-            if let Ok(entry) = DocumentEntry::decode(&raw) {
-                for record_key in self
-                    .documents
-                    .scan_prefix(document_prefix(entry.document_number))
-                    .keys()
-                {
-                    batch.remove(record_key?);
-                }
-            }
-            batch.remove(key);
-            self.apply(batch)?;
-            self.lock_newer_entries().remove(doc);
-            number
-        };
-        self.flush()?;
-        // The frames are dead once the deletion is durable (replay finds no entry for them).
-        if let Some(number) = number {
-            self.appends
-                .forget_document(number)
-                .map_err(|source| StoreError::Io {
-                    path: self.append_log_directory(),
-                    source,
-                })?;
-        }
-        Ok(true)
+        self.delete_document(doc)
     }
 
     fn create_version(
