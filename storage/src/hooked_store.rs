@@ -152,6 +152,10 @@ impl<S: DocStore, H: StoreHooks> DocStore for HookedStore<S, H> {
         self.hooks.flush(&self.inner)
     }
 
+    fn maintain(&self) -> Result<(), StoreError> {
+        self.inner.maintain()
+    }
+
     fn available_bytes(&self) -> Option<u64> {
         self.hooks.available_bytes(&self.inner)
     }

@@ -236,6 +236,13 @@ pub trait DocStore: Send + Sync + 'static {
     /// many appends behind one flush is the intended group commit.
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// Upkeep that must not hold up a flush: the sled store folds its oldest append-log
+    /// segments into sled once too many have piled up. Callers run it after flushes, from a
+    /// thread of their own, one call at a time; it does nothing when nothing is due.
+    fn maintain(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Gives up the appends not yet flushed, where the store can (PostgreSQL rolls back its open
     /// transaction, freeing its row locks); a caller that will not flush them (storage refused
     /// the batch meanwhile) calls it so they never become durable behind its back. Stores that

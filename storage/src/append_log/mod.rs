@@ -385,6 +385,13 @@ impl AppendLog {
         Some(groups)
     }
 
+    /// Whether closed segments have piled up to twice what the limits allow: folding (the
+    /// store's `maintain`) has not kept up, or nobody runs it, and a flush folds them itself.
+    pub(crate) fn folding_overdue(&self) -> bool {
+        let closed = self.lock().segments.len().saturating_sub(1);
+        closed > self.limits.closed_segments * 2
+    }
+
     /// The directory holding the segments.
     pub(crate) fn directory(&self) -> &Path {
         &self.directory

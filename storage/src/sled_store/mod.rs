@@ -289,6 +289,7 @@ impl DocStore for SledStore {
             entry.kind = kind;
             let mut batch = sled::Batch::default();
             batch.insert(entry_key(doc), entry.encode());
+            // Counted (see `apply`): appends to the new document build on this entry.
             self.apply(batch)?;
         }
         self.flush()?;
@@ -331,6 +332,10 @@ impl DocStore for SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.flush_all()
+    }
+
+    fn maintain(&self) -> Result<(), StoreError> {
+        self.fold_due()
     }
 
     fn change_log(&self) -> Option<&dyn ChangeLog> {
@@ -388,12 +393,12 @@ impl DocStore for SledStore {
                 version_snapshot_key(number, version.meta.id),
                 version.snapshot,
             );
-            self.apply(batch)?;
+            self.apply_self_synced(batch)?;
             version.meta
         };
         // As with compact: the caller waits for the disk, other writers to
         // the document do not.
-        self.flush()?;
+        self.sync_sled()?;
         Ok(meta)
     }
 

@@ -9,7 +9,7 @@ use crate::record::{RecordKind, encode_record, payload_length_of_stored};
 use crate::sled_keys::{
     document_prefix, entry_key, seq_from_update_key, snapshot_key, update_prefix,
 };
-use crate::store::{DocStore, Seq};
+use crate::store::Seq;
 
 impl SledStore {
     pub(super) fn compact_document(
@@ -23,7 +23,9 @@ impl SledStore {
             let _guard = self.document_locks.lock(doc);
             // The entry written below counts every append so far: those frames must be durable.
             self.sync_appends()?;
-            let mut entry = match self.read_entry(doc)? {
+            let existing = self.read_entry(doc)?;
+            let creates = existing.is_none();
+            let mut entry = match existing {
                 Some(entry) => entry,
                 // Only an import (through ZERO) may create a document; anything
                 // else claims updates that do not exist and is refused below
@@ -62,7 +64,12 @@ impl SledStore {
             );
             batch.insert(snapshot_key(entry.document_number), record);
             batch.insert(entry_key(doc), entry.encode());
-            self.apply(batch)?;
+            if creates {
+                // An import: appends to the new document build on this entry (see `apply`).
+                self.apply(batch)?;
+            } else {
+                self.apply_self_synced(batch)?;
+            }
             // sled's entry is the newest now.
             self.lock_newer_entries().remove(doc);
             entry.document_number
@@ -70,7 +77,7 @@ impl SledStore {
         // Flushing outside the document lock lets appends to this document
         // continue while the disk catches up; the caller still waits. The
         // covered frames are dead only once the snapshot is durable.
-        self.flush()?;
+        self.sync_sled()?;
         self.appends
             .forget_through(number, through)
             .map_err(|source| StoreError::Io {
@@ -104,11 +111,11 @@ impl SledStore {
                 }
             }
             batch.remove(key);
-            self.apply(batch)?;
+            self.apply_self_synced(batch)?;
             self.lock_newer_entries().remove(doc);
             number
         };
-        self.flush()?;
+        self.sync_sled()?;
         // The frames are dead once the deletion is durable (replay finds no entry for them).
         if let Some(number) = number {
             self.appends

@@ -68,41 +68,60 @@ impl SledStore {
             })
     }
 
+    /// Folds the oldest segments into sled while more closed segments are kept than the limits
+    /// allow (see [`DocStore::maintain`]).
+    pub(super) fn fold_due(&self) -> Result<(), StoreError> {
+        while let Some(groups) = self.appends.due_for_folding() {
+            self.fold(&groups)?;
+        }
+        Ok(())
+    }
+
     /// Copies the given live updates into sled with their documents' entries, makes that
     /// durable, and only then lets the append log forget them.
+    ///
+    /// The documents' locks are held while the entries are read and written, and again while
+    /// the frames are forgotten, but not across sled's flush: appends to those documents go on
+    /// meanwhile. That is safe because the frames stay live until the flush is done, so a
+    /// crash in between finds them in the log as before; and sled's entries, which count every
+    /// append so far, are written only after those appends' frames are durable.
     pub(super) fn fold(&self, groups: &[FoldGroup]) -> Result<(), StoreError> {
-        let _guards = self
-            .document_locks
-            .lock_many(groups.iter().map(|group| group.id.as_str()));
-        // The entries written below count every append so far: those frames must be durable.
-        self.sync_appends()?;
-        let mut batch = sled::Batch::default();
-        let mut writes = false;
-        for group in groups {
-            let number = group.document_number;
-            match self.read_entry(&group.id) {
-                Ok(Some(entry)) if entry.document_number == number => {
-                    let records =
-                        self.appends
-                            .read_seqs(number, &group.seqs)
-                            .map_err(|source| StoreError::Io {
-                                path: self.append_log_directory(),
-                                source,
-                            })?;
-                    for (seq, record) in records {
-                        batch.insert(update_key(number, seq), record);
+        let ids = || groups.iter().map(|group| group.id.as_str());
+        let writes = {
+            let _guards = self.document_locks.lock_many(ids());
+            self.sync_appends()?;
+            let mut batch = sled::Batch::default();
+            let mut writes = false;
+            for group in groups {
+                let number = group.document_number;
+                match self.read_entry(&group.id) {
+                    Ok(Some(entry)) if entry.document_number == number => {
+                        let records =
+                            self.appends
+                                .read_seqs(number, &group.seqs)
+                                .map_err(|source| StoreError::Io {
+                                    path: self.append_log_directory(),
+                                    source,
+                                })?;
+                        for (seq, record) in records {
+                            batch.insert(update_key(number, seq), record);
+                        }
+                        batch.insert(entry_key(&group.id), entry.encode());
+                        writes = true;
                     }
-                    batch.insert(entry_key(&group.id), entry.encode());
-                    writes = true;
+                    // Deleted, re-created, or damaged: nothing can read these frames any more.
+                    _ => {}
                 }
-                // Deleted, re-created, or damaged: nothing can read these frames any more.
-                _ => {}
             }
-        }
+            if writes {
+                self.apply_self_synced(batch)?;
+            }
+            writes
+        };
         if writes {
-            self.apply(batch)?;
             self.sync_sled()?;
         }
+        let _guards = self.document_locks.lock_many(ids());
         let mut newer = self.lock_newer_entries();
         for group in groups {
             self.appends

@@ -152,8 +152,7 @@ impl SledStore {
     }
 
     /// Makes every append and every sled write so far durable: the append log's `fdatasync`
-    /// always, sled's flush and file syncs only when sled was written since its last one. Then,
-    /// now and then, folds the oldest segment into sled.
+    /// always, sled's flush and file syncs only when sled was written since its last one.
     pub(super) fn flush_all(&self) -> Result<(), StoreError> {
         self.latch.check()?;
         self.sync_appends()?;
@@ -167,8 +166,11 @@ impl SledStore {
             self.sled_synced_writes
                 .fetch_max(writes, std::sync::atomic::Ordering::AcqRel);
         }
-        if let Some(groups) = self.appends.due_for_folding() {
-            self.fold(&groups)?;
+        // Folding is `maintain`'s: done here it put a sled write and flush of every live update
+        // of a whole segment into one batch's flush, and every room waited for it (issue #20).
+        // Only a backlog twice the limit, when maintenance does not keep up, is folded here.
+        if self.appends.folding_overdue() {
+            self.fold_due()?;
         }
         Ok(())
     }
@@ -208,14 +210,29 @@ impl SledStore {
             }))
     }
 
-    /// Applies a batch of writes, unless an earlier write failed (see `write_latch`).
+    /// Applies a batch of writes, unless an earlier write failed (see `write_latch`). Counted:
+    /// the append log's next batch makes it durable before its frames (`sync_sled_if_written`).
     pub(super) fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        self.apply_batch(batch, true)
+    }
+
+    /// Applies a batch that its caller makes durable itself (`sync_sled`) before it returns, so
+    /// no append depends on it. Not counted: a compaction's megabyte snapshot otherwise went
+    /// into the flush of the writer's next batch of small updates, and every room waited for
+    /// it (issue #20).
+    pub(super) fn apply_self_synced(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        self.apply_batch(batch, false)
+    }
+
+    fn apply_batch(&self, batch: sled::Batch, counted: bool) -> Result<(), StoreError> {
         let applied = {
             let _batch = sled_gate::enter_batch();
             // Checked once through the gate: a flush it waited for may have failed meanwhile.
             self.latch.check()?;
             let applied = self.documents.apply_batch(batch);
-            self.latch.count_write();
+            if counted {
+                self.latch.count_write();
+            }
             applied
         };
         self.latch.observe(applied.map_err(StoreError::from))

@@ -164,8 +164,8 @@ fn segments_go_once_nothing_in_them_is_needed() {
     assert_eq!(segments(directory.path()).len(), 1);
 }
 
-/// A document that never compacts does not pin the log: its oldest frames are folded into sled,
-/// old segments go, and everything loads in order before and after a reopen.
+/// A document that never compacts does not pin the log: maintenance folds its oldest frames
+/// into sled, old segments go, and everything loads in order before and after a reopen.
 #[test]
 fn folding_bounds_the_log_and_loses_nothing() {
     let directory = tempfile::tempdir().unwrap();
@@ -180,6 +180,7 @@ fn folding_bounds_the_log_and_loses_nothing() {
                 .append("doc", format!("u-{number}").as_bytes())
                 .unwrap();
             store.flush().unwrap();
+            store.maintain().unwrap();
             assert!(segments(directory.path()).len() <= limits.closed_segments + 2);
         }
         assert_eq!(
@@ -226,4 +227,30 @@ fn reopening_a_folding_store_loads_the_same() {
     assert_eq!(update_payloads(&loaded), expected);
     assert_eq!(loaded.snapshot_through, Seq(20));
     assert_eq!(loaded.last_seq, Seq(60));
+}
+
+/// A flush leaves folding to maintenance, so no batch waits for it, until closed segments pile
+/// up to twice the limit: then the flush folds them itself, and the log stays bounded.
+#[test]
+fn a_flush_folds_only_the_backlog_maintenance_left() {
+    let directory = tempfile::tempdir().unwrap();
+    let limits = AppendLogLimits {
+        segment_bytes: 400,
+        closed_segments: 2,
+    };
+    let store = open(directory.path(), limits);
+    let mut most_segments = 0;
+    for number in 1..=120 {
+        store
+            .append("doc", format!("u-{number}").as_bytes())
+            .unwrap();
+        store.flush().unwrap();
+        most_segments = most_segments.max(segments(directory.path()).len());
+    }
+    assert!(most_segments > limits.closed_segments + 1);
+    assert!(most_segments <= 2 * limits.closed_segments + 1);
+    assert_eq!(
+        update_payloads(&store.load("doc").unwrap()),
+        numbered("u", 1..=120)
+    );
 }
