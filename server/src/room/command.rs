@@ -166,6 +166,23 @@ pub enum RoomCommand {
 }
 
 impl RoomCommand {
+    /// The bytes of document content or protocol payload the command carries: what handling it
+    /// costs grows with them (see [`super::heavy_lane`]).
+    pub(crate) fn payload_bytes(&self) -> usize {
+        match self {
+            RoomCommand::Frame(frame) => frame.frame.len(),
+            RoomCommand::Relay(relay) => relay.frame.len(),
+            RoomCommand::ApplyUpdate(apply) => apply.update.len(),
+            RoomCommand::Restore(restore) => restore.content.len(),
+            RoomCommand::Join(_)
+            | RoomCommand::Leave(_)
+            | RoomCommand::Export(_)
+            | RoomCommand::CreateVersion(_)
+            | RoomCommand::Delete(_)
+            | RoomCommand::Peer(_) => 0,
+        }
+    }
+
     /// Whether a room that has left the registry still owes it an answer: reads and changes of
     /// the document are served with the document at hand; joins go to a fresh room instead.
     pub(crate) fn is_owed_after_retiring(&self) -> bool {

@@ -10,12 +10,15 @@
 //! - `owner`: the sans-IO state machine deciding everything about a room (durable before
 //!   visible, batching, sleep, retirement, compaction, failures); unit-tested without sockets.
 //! - `effect`: what the owner decides, for the task to carry out.
-//! - `task`: the async task around the owner, moving bytes and time.
+//! - `task`: the async task around the owner, moving bytes and time; `heavy_lane`: the
+//!   low-priority threads where it has large batches handled, off the async workers.
 //! - `sleep`: how long a quiet room keeps its document.
 //! - `document_log` and `loading`: the owner's account of its stored log, and turning a load
 //!   into a room.
 //! - [`storage`]: the one way to the store; `writer`: the group-commit writer thread behind it;
 //!   `flusher`: the watchdog that answers a batch whose flush ran past its limit;
+//!   `maintenance`: the store's upkeep (folding the append log), asked for by the writer and
+//!   done on a thread of its own;
 //!   `storage_health`: whether storage takes writes (free space, no failed write);
 //!   `storage_error`: what a storage operation or a persist comes to.
 
@@ -28,7 +31,9 @@ mod effect;
 mod export;
 mod flusher;
 pub mod frame_queue;
+mod heavy_lane;
 mod loading;
+mod maintenance;
 mod owner;
 pub mod registry;
 mod sleep;

@@ -17,6 +17,7 @@ use storage::VersionMeta;
 use tokio::sync::{oneshot, watch};
 
 use super::directory::{Retirement, RoomEntry, RoomMap, RoomStatus};
+use super::heavy_lane::HeavyLane;
 use tokio_util::task::TaskTracker;
 
 use super::command::{
@@ -140,6 +141,8 @@ struct RegistryInner {
     next_generation: AtomicU64,
     tracker: TaskTracker,
     storage: Storage,
+    /// Where rooms apply large batches, off the async workers.
+    heavy_lane: HeavyLane,
     settings: OwnerSettings,
     /// The link to the other nodes sharing the documents, with `--cluster`.
     cluster: Option<Cluster>,
@@ -163,6 +166,9 @@ impl RoomRegistry {
                 next_generation: AtomicU64::new(0),
                 tracker,
                 storage: storage.clone(),
+                heavy_lane: HeavyLane::start(
+                    std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                ),
                 settings: OwnerSettings {
                     max_document_bytes: config.max_document_bytes as u64,
                     idle_document_after: config.document_idle(),
@@ -406,6 +412,7 @@ impl RoomRegistry {
             },
             name,
             storage: self.inner.storage.clone(),
+            heavy_lane: self.inner.heavy_lane.clone(),
             cluster: self.inner.cluster.clone(),
             status: status.clone(),
             settings: self.inner.settings.clone(),

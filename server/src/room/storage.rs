@@ -9,11 +9,13 @@
 //! everything that arrived while it was busy, from every room, then flushes once: one flush
 //! covers the whole batch, so throughput grows with load instead of collapsing under it. The
 //! writer is a plain OS thread. Other operations (loads, compactions, deletes, versions) are
-//! rarer and larger; they run on tokio's blocking pool, in parallel with the writer.
+//! rarer and larger; they run in parallel with the writer: loads on tokio's blocking pool, the
+//! whole-snapshot writes on the heavy lane, below the async workers' priority.
 //!
 //! With [`Durability::Relaxed`] the writer answers after appending, without waiting for the flush;
 //! sled then flushes on its own timer, and a crash can lose the updates of the last moments.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -24,8 +26,10 @@ use storage::{
 };
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::heavy_lane::{HeavyLane, panic_message};
+use super::storage_error::is_storage_failure;
 use super::storage_health::{Outage, PROBE_INTERVAL, StorageHealth};
-use super::writer::{CommitRequest, PersistResult, WriterSettings, is_storage_failure, run_writer};
+use super::writer::{CommitRequest, PersistResult, WriterSettings, run_writer};
 pub use super::writer::{Durability, PersistenceCounters, StorageError};
 use crate::changes::event::{EventBody, EventType};
 use crate::changes::{ChangeJournal, version_event};
@@ -98,6 +102,8 @@ pub struct Storage {
     health: Arc<StorageHealth>,
     /// Places for whole-snapshot writes (see [`MAX_CONCURRENT_SNAPSHOT_WRITES`]).
     snapshot_writes: Arc<Semaphore>,
+    /// The low-priority threads those writes run on.
+    snapshot_lane: HeavyLane,
     /// Records change events, when the store keeps a change log.
     journal: Option<Arc<ChangeJournal>>,
 }
@@ -142,6 +148,7 @@ impl Storage {
             counters,
             health,
             snapshot_writes: Arc::new(Semaphore::new(MAX_CONCURRENT_SNAPSHOT_WRITES)),
+            snapshot_lane: HeavyLane::start(MAX_CONCURRENT_SNAPSHOT_WRITES),
             journal,
         }
     }
@@ -385,12 +392,24 @@ impl Storage {
         if let Some(bytes) = writes_bytes {
             self.admit_write(bytes)?;
         }
+        // On the heavy lane, below the workers' priority: a compaction of a large document
+        // encodes and copies megabytes, and on a busy core that must not come before the small
+        // updates of every other room (issue #20).
+        let store = self.store.clone();
         let done = self
-            .blocking(name, move |store| {
+            .snapshot_lane
+            .run(move || {
                 let _place = place;
-                operation(store)
+                let started = std::time::Instant::now();
+                let done = catch_unwind(AssertUnwindSafe(|| operation(store.as_ref())));
+                telemetry::record_storage(name, started.elapsed());
+                done
             })
             .await;
+        let done = match done {
+            Ok(done) => done.map_err(StorageError::from),
+            Err(panic) => Err(StorageError::Panicked(panic_message(panic.as_ref()))),
+        };
         if let Err(StorageError::Store(error)) = &done
             && is_storage_failure(error)
         {

@@ -21,7 +21,22 @@ pub enum StorageError {
     /// The blocking task running the operation failed.
     #[error("the storage task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The operation panicked on the heavy lane (what it said, when it said something).
+    #[error("the storage operation panicked: {0}")]
+    Panicked(String),
 }
 
 /// What a persist comes to: the receipt of its last append, once durable.
 pub(crate) type PersistResult = Result<Option<AppendReceipt>, StorageError>;
+
+/// Whether a store error means the store itself cannot write (as opposed to one request's
+/// document or payload being refused).
+pub(crate) fn is_storage_failure(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Database(_)
+            | StoreError::Io { .. }
+            | StoreError::Unwritable { .. }
+            | StoreError::Postgres(_)
+    )
+}

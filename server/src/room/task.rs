@@ -32,6 +32,7 @@ use super::command::{
 use super::command_queue::CommandReceiver;
 use super::directory::{Retirement, RoomStatus};
 use super::effect::{BatchId, Effect};
+use super::heavy_lane::{HEAVY_BATCH_BYTES, HeavyLane};
 use super::loading::RoomClock;
 use super::owner::{OwnerSettings, RoomOwner};
 use super::storage::{PersistTicket, Storage, StorageError};
@@ -46,6 +47,8 @@ const MAX_BATCH_COMMANDS: usize = 64;
 pub(crate) struct RoomContext {
     pub(crate) name: Arc<str>,
     pub(crate) storage: Storage,
+    /// Where large batches are handled (see [`super::heavy_lane`]).
+    pub(crate) heavy_lane: HeavyLane,
     pub(crate) settings: OwnerSettings,
     /// What the room publishes for listings.
     pub(crate) status: Arc<RoomStatus>,
@@ -132,10 +135,19 @@ async fn serve_room(context: &RoomContext, commands: &mut CommandReceiver<Queued
                     // Only the room closes its queue, and then it no longer asks for commands.
                     break;
                 }
-                for command in batch.drain(..) {
-                    owner.handle_command(*command, now);
+                let payload: usize = batch.iter().map(|command| command.payload_bytes()).sum();
+                if payload >= HEAVY_BATCH_BYTES {
+                    let (mut moved, mut commands) = (owner, std::mem::take(&mut batch));
+                    (owner, batch) = context
+                        .heavy_lane
+                        .run(move || {
+                            handle_batch(&mut moved, &mut commands, now);
+                            (moved, commands)
+                        })
+                        .await;
+                } else {
+                    handle_batch(&mut owner, &mut batch, now);
                 }
-                owner.handle_batch_end(now);
             }
             outcome = next_persist(&mut in_flight.persists), if !in_flight.persists.is_empty() => {
                 let (batch, outcome) = outcome;
@@ -174,6 +186,14 @@ async fn serve_room(context: &RoomContext, commands: &mut CommandReceiver<Queued
         room.loaded_rooms.decrement(1.0);
     }
     debug!(room = %context.name, "room released from memory");
+}
+
+/// Hands the owner a batch of commands, emptying `batch` (its capacity is kept for the next).
+fn handle_batch(owner: &mut RoomOwner, batch: &mut Vec<QueuedCommand>, now: Instant) {
+    for command in batch.drain(..) {
+        owner.handle_command(*command, now);
+    }
+    owner.handle_batch_end(now);
 }
 
 /// Now, as tokio's clock tells it (which tests may pause).

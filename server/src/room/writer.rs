@@ -25,8 +25,10 @@ use storage::{AppendReceipt, DocStore, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::flusher::{FlushWatchdog, Waiting};
+use super::maintenance::Maintenance;
 pub(crate) use super::storage_error::PersistResult;
 pub use super::storage_error::StorageError;
+use super::storage_error::is_storage_failure;
 use super::storage_health::StorageHealth;
 use crate::changes::{ChangeJournal, Marked};
 use crate::telemetry;
@@ -100,6 +102,7 @@ pub(crate) fn run_writer(
     let mut pacing = CommitPacing::default();
     let mut writer = Writer {
         watchdog: FlushWatchdog::start(settings.flush_timeout, health.clone()),
+        maintenance: Maintenance::start(store.clone(), health.clone()),
         store,
         durability: settings.durability,
         counters,
@@ -129,6 +132,8 @@ pub(crate) fn run_writer(
 struct Writer {
     store: Arc<dyn DocStore>,
     watchdog: FlushWatchdog,
+    /// Store upkeep, asked for after each batch and done off this thread.
+    maintenance: Maintenance,
     durability: Durability,
     counters: Arc<PersistenceCounters>,
     health: Arc<StorageHealth>,
@@ -239,6 +244,7 @@ impl Writer {
                 answer_receipts(waiting);
             }
         }
+        self.maintenance.request();
     }
 
     /// Writes the pending marks of `changed` documents, to be flushed with their updates. A
@@ -291,18 +297,6 @@ fn answer(waiting: Vec<Waiting>, outcome: impl Fn() -> PersistResult) {
     for (done, _) in waiting {
         let _ = done.send(outcome());
     }
-}
-
-/// Whether a store error means the store itself cannot write (as opposed to one request's
-/// document or payload being refused).
-pub(super) fn is_storage_failure(error: &StoreError) -> bool {
-    matches!(
-        error,
-        StoreError::Database(_)
-            | StoreError::Io { .. }
-            | StoreError::Unwritable { .. }
-            | StoreError::Postgres(_)
-    )
 }
 
 /// Appends every request's updates in one call to the store (one write for sled, where

@@ -100,11 +100,23 @@ async fn feed_frames<S>(
 where
     S: Sink<Message, Error = Error> + Unpin,
 {
+    let mut since_yield = 0;
     for frame in fragments(payload, fragment_bytes, compressed) {
+        since_yield += frame.len();
         sink.feed(Message::Frame(frame)).await?;
+        if since_yield >= YIELD_AFTER_BYTES {
+            // A socket that takes everything would let one large message keep the worker for
+            // milliseconds; every other connection's small frames wait that long (issue #20).
+            since_yield = 0;
+            tokio::task::yield_now().await;
+        }
     }
     Ok(())
 }
+
+/// How much of a large message a connection writes before it lets the worker's other tasks
+/// run: about 50 µs of copying, so a small update waits at most that long behind a 1 MB one.
+const YIELD_AFTER_BYTES: usize = 64 * 1024;
 
 /// The frames of one binary message cut into payloads of at most `fragment_bytes`; RSV1 set on
 /// the first if the payload is `compressed`.
