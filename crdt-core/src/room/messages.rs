@@ -6,12 +6,13 @@
 use bytes::Bytes;
 use yrs::block::ClientID;
 use yrs::sync::{Message, SyncMessage};
-use yrs::{ReadTxn, Transact};
+use yrs::{ReadTxn, Transact, Update};
 
 use super::{Access, ConnectionId, Outgoing, READ_ONLY_REASON, Room};
 use crate::error::ProtocolError;
 use crate::pending::{PendingState, decode_update, decode_update_with_shape};
 use crate::presence::Controller;
+use crate::untrusted::UpdateShape;
 use crate::wire::{encode_frame, encode_update_frame};
 
 /// Where an update comes from, and so whether to check what it builds on first.
@@ -135,22 +136,25 @@ impl Room {
         if !shape.is_satisfied_by(&self.state_vector()) {
             return self.waiting.hold(connection, sync_step2, update, shape);
         }
-        self.apply_from_peer(connection, update, sync_step2)?;
+        self.apply_from_peer(connection, update, Some((decoded, shape)), sync_step2)?;
         while !self.waiting.is_empty()
             && let Some(ready) = self.waiting.take_ready(&self.state_vector())
         {
             // What waited came from another turn, maybe another connection: a refusal now is
             // that update's, and the room goes on without it.
-            let _ = self.apply_from_peer(ready.from, ready.bytes, ready.sync_step2);
+            let _ = self.apply_from_peer(ready.from, ready.bytes, None, ready.sync_step2);
         }
         Ok(())
     }
 
     /// Applies an update a peer sent, and queues it to be stored and sent to the others.
+    /// `decoded` is the update already decoded, when the caller had to (decoding a large update
+    /// twice showed in the profile of 1 MB updates: yrs measures every string as it decodes).
     fn apply_from_peer(
         &mut self,
         from: ConnectionId,
         update: Vec<u8>,
+        decoded: Option<(Update, UpdateShape)>,
         sync_step2: bool,
     ) -> Result<(), ProtocolError> {
         // A SyncStep2 carries its sender's whole delete set; a one-character offline edit would
@@ -158,7 +162,11 @@ impl Room {
         // room's transaction applied is all anyone else needs. An Update is one client
         // transaction, already minimal, and is forwarded as received, unless it repeats clocks
         // the room had (`apply_and_encode` then encodes what was new).
-        let applied = match self.apply_and_encode(&update, sync_step2, Arrival::CheckedPeer)? {
+        let decoded = match decoded {
+            Some(decoded) => decoded,
+            None => decode_update_with_shape(&update)?,
+        };
+        let applied = match self.apply_decoded(decoded, sync_step2, Arrival::CheckedPeer)? {
             Some(Some(applied)) => applied,
             Some(None) => update,
             None => return Ok(()),
@@ -197,7 +205,16 @@ impl Room {
         encode_applied: bool,
         arrival: Arrival,
     ) -> Result<Option<Option<Vec<u8>>>, ProtocolError> {
-        let (update, shape) = decode_update_with_shape(update)?;
+        self.apply_decoded(decode_update_with_shape(update)?, encode_applied, arrival)
+    }
+
+    /// [`Self::apply_and_encode`] of an update already decoded.
+    fn apply_decoded(
+        &mut self,
+        (update, shape): (Update, UpdateShape),
+        encode_applied: bool,
+        arrival: Arrival,
+    ) -> Result<Option<Option<Vec<u8>>>, ProtocolError> {
         if update.is_empty() || self.deferred.holds_all_of(&update) {
             return Ok(None);
         }
