@@ -6,6 +6,7 @@
 //! ([`RoomTraffic::finish`] does both).
 
 pub mod flood;
+pub mod flood_thread;
 pub mod ledger;
 pub mod reader;
 pub mod writer;

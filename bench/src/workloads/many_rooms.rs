@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::BenchError;
 use crate::report::{LatencyRecorder, Measurement, per_second};
-use crate::traffic::flood::{FloodOutcome, FloodRoom};
+use crate::traffic::flood_thread::{FloodPlan, FloodThread};
 use crate::traffic::writer::Pace;
 use crate::traffic::{JOIN_CONCURRENCY, RoomResult, RoomTraffic};
 use crate::workloads::{Bench, size};
@@ -95,24 +95,26 @@ pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchE
         rooms.push(room?);
     }
     drop(joined);
+    let flooding = CancellationToken::new();
     let flood = match options.flood_bytes {
         0 => None,
-        _ => Some(
-            FloodRoom::join(
-                &bench.connector,
-                &bench.room("many-flood"),
-                options.flood_readers,
+        bytes => Some(
+            FloodThread::join(
+                Arc::clone(&bench.connector),
+                bench.room("many-flood"),
+                FloodPlan {
+                    bytes,
+                    per_second: options.flood_rate,
+                    readers: options.flood_readers,
+                },
+                flooding.clone(),
             )
             .await?,
         ),
     };
 
     let sampling = bench.start_sampling()?;
-    let flooding = CancellationToken::new();
-    let flood = flood.map(|flood| {
-        let (bytes, rate, until) = (options.flood_bytes, options.flood_rate, flooding.clone());
-        tokio::spawn(flood.run(bytes, rate, until))
-    });
+    let flood = flood.map(FloodThread::start);
     let started = Instant::now();
     let duration = Duration::from_secs_f64(seconds);
     let period = Duration::from_secs_f64(1.0 / options.rate_per_room);
@@ -148,10 +150,7 @@ pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchE
     bench.finish_sampling(sampling, &mut measurement)?;
     flooding.cancel();
     if let Some(flood) = flood {
-        let outcome = flood.await.unwrap_or_else(|_| FloodOutcome {
-            failure: Some("the flooding room's task panicked".to_owned()),
-            ..FloodOutcome::default()
-        });
+        let outcome = flood.finish().await;
         measurement
             .param("flood_bytes", options.flood_bytes)
             .param("flood_rate", options.flood_rate)
