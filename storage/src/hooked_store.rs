@@ -54,6 +54,10 @@ pub trait StoreHooks: Send + Sync + 'static {
         inner.flush()
     }
 
+    fn maintain(&self, inner: &dyn DocStore) -> Result<(), StoreError> {
+        inner.maintain()
+    }
+
     fn available_bytes(&self, inner: &dyn DocStore) -> Option<u64> {
         inner.available_bytes()
     }
@@ -153,7 +157,7 @@ impl<S: DocStore, H: StoreHooks> DocStore for HookedStore<S, H> {
     }
 
     fn maintain(&self) -> Result<(), StoreError> {
-        self.inner.maintain()
+        self.hooks.maintain(&self.inner)
     }
 
     fn available_bytes(&self) -> Option<u64> {

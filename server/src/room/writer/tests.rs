@@ -31,7 +31,15 @@ struct Gates {
     appends_fail: std::sync::atomic::AtomicBool,
     flush_entered: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
     flush_outcome: std::sync::Mutex<std::sync::mpsc::Receiver<Result<(), StoreError>>>,
+    /// When set, the next upkeep says which thread it runs on and waits to be released.
+    upkeep: std::sync::Mutex<Option<UpkeepGate>>,
 }
+
+/// Where an upkeep tells its thread's name, and what releases it.
+type UpkeepGate = (
+    std::sync::mpsc::Sender<String>,
+    std::sync::mpsc::Receiver<()>,
+);
 
 impl Gates {
     fn record(&self, call: &'static str) {
@@ -65,6 +73,19 @@ impl storage::testing::StoreHooks for Gates {
 
     fn available_bytes(&self, _inner: &dyn DocStore) -> Option<u64> {
         *self.available.lock().unwrap()
+    }
+
+    fn maintain(&self, inner: &dyn DocStore) -> Result<(), StoreError> {
+        let gate = self.upkeep.lock().unwrap().take();
+        match gate {
+            Some((entered, release)) => {
+                let thread = std::thread::current().name().unwrap_or_default().to_owned();
+                entered.send(thread).unwrap();
+                release.recv().unwrap();
+                Ok(())
+            }
+            None => inner.maintain(),
+        }
     }
 
     fn flush(&self, _inner: &dyn DocStore) -> Result<(), StoreError> {
@@ -106,6 +127,7 @@ fn gated_writer_over(flush_timeout: Duration, reserve_bytes: u64, journaled: boo
             appends_fail: Default::default(),
             flush_entered: std::sync::Mutex::new(entered_sender),
             flush_outcome: std::sync::Mutex::new(outcome_receiver),
+            upkeep: Default::default(),
         },
     ));
     let (requests, receiver) = mpsc::channel(8);
@@ -167,6 +189,27 @@ fn a_request_is_answered_only_after_its_flush_returned() {
         *writer.store.hooks.calls.lock().unwrap(),
         ["append", "flush entered", "flush returned"]
     );
+}
+
+/// Store upkeep (folding the append log) is asked for after a batch and runs on a thread of
+/// its own: the next batch commits while it is still running.
+#[test]
+fn upkeep_runs_off_the_writer_and_holds_up_no_batch() {
+    let writer = gated_writer();
+    let (entered, upkeep_entered) = std::sync::mpsc::channel();
+    let (release_upkeep, release) = std::sync::mpsc::channel();
+    *writer.store.hooks.upkeep.lock().unwrap() = Some((entered, release));
+    let first = submit(&writer, b"first");
+    writer.flush_entered.recv().unwrap();
+    writer.flush_outcome.send(Ok(())).unwrap();
+    first.blocking_recv().unwrap().unwrap();
+    assert_eq!(upkeep_entered.recv().unwrap(), "quire-store-upkeep");
+    let second = submit(&writer, b"second");
+    writer.flush_entered.recv().unwrap();
+    writer.flush_outcome.send(Ok(())).unwrap();
+    let receipt = second.blocking_recv().unwrap().unwrap().unwrap();
+    assert_eq!(receipt.seq, storage::Seq(2));
+    release_upkeep.send(()).unwrap();
 }
 
 /// A flush that fails is every covered request's failure, even though its append worked:
