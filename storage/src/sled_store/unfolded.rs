@@ -17,6 +17,7 @@ use crate::append_log::{FoldGroup, ReplayedFrame};
 use crate::document_entry::DocumentEntry;
 use crate::error::StoreError;
 use crate::sled_keys::{entry_key, update_key};
+use crate::store::Seq;
 
 impl SledStore {
     /// Takes the frames found at open back: those of a live document incarnation, past its
@@ -86,25 +87,37 @@ impl SledStore {
     /// crash in between finds them in the log as before; and sled's entries, which count every
     /// append so far, are written only after those appends' frames are durable.
     pub(super) fn fold(&self, groups: &[FoldGroup]) -> Result<(), StoreError> {
+        // The frames of a closed segment never change: read before any lock is taken, so the
+        // documents' locks (which the writer's appends wait for) are held only for the writes.
+        let mut records = Vec::with_capacity(groups.len());
+        for group in groups {
+            let read = self.appends.read_seqs(group.document_number, &group.seqs);
+            records.push(read.map_err(|source| StoreError::Io {
+                path: self.append_log_directory(),
+                source,
+            })?);
+        }
         let ids = || groups.iter().map(|group| group.id.as_str());
         let writes = {
             let _guards = self.document_locks.lock_many(ids());
             self.sync_appends()?;
             let mut batch = sled::Batch::default();
             let mut writes = false;
-            for group in groups {
+            for (group, records) in groups.iter().zip(records) {
                 let number = group.document_number;
                 match self.read_entry(&group.id) {
                     Ok(Some(entry)) if entry.document_number == number => {
-                        let records =
-                            self.appends
-                                .read_seqs(number, &group.seqs)
-                                .map_err(|source| StoreError::Io {
-                                    path: self.append_log_directory(),
-                                    source,
-                                })?;
+                        // A compaction may have written its snapshot and not yet let the log
+                        // forget what it covers: those updates belong to the snapshot now.
+                        let covered = if entry.has_snapshot {
+                            entry.snapshot_through
+                        } else {
+                            Seq::ZERO
+                        };
                         for (seq, record) in records {
-                            batch.insert(update_key(number, seq), record);
+                            if seq > covered {
+                                batch.insert(update_key(number, seq), record);
+                            }
                         }
                         batch.insert(entry_key(&group.id), entry.encode());
                         writes = true;
