@@ -18,6 +18,18 @@ fn several_documents_gather_and_the_next_batch_too() {
     assert_eq!(pacing.gather_before_flush(1), None);
 }
 
+#[test]
+fn a_busy_writer_gathers_longer_until_batches_shrink() {
+    let mut pacing = CommitPacing::default();
+    assert_eq!(pacing.gather_before_flush(3), Some(GATHER));
+    pacing.record_flushed(BUSY_DOCUMENTS);
+    assert_eq!(pacing.gather_before_flush(2), Some(BUSY_GATHER));
+    pacing.record_flushed(BUSY_DOCUMENTS - 1);
+    assert_eq!(pacing.gather_before_flush(2), Some(GATHER));
+    pacing.record_flushed(1);
+    assert_eq!(pacing.gather_before_flush(1), None);
+}
+
 /// A store that records the writer's calls and holds each flush until the test lets it
 /// return (or fail), so what the writer does meanwhile can be observed.
 type GatedStore = storage::testing::HookedStore<storage::MemoryStore, Gates>;
