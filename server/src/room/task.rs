@@ -137,14 +137,8 @@ async fn serve_room(context: &RoomContext, commands: &mut CommandReceiver<Queued
                 }
                 let payload: usize = batch.iter().map(|command| command.payload_bytes()).sum();
                 if payload >= HEAVY_BATCH_BYTES {
-                    let (mut moved, mut commands) = (owner, std::mem::take(&mut batch));
-                    (owner, batch) = context
-                        .heavy_lane
-                        .run(move || {
-                            handle_batch(&mut moved, &mut commands, now);
-                            (moved, commands)
-                        })
-                        .await;
+                    let taken = std::mem::take(&mut batch);
+                    (owner, batch) = on_heavy_lane(&context.heavy_lane, owner, taken, now).await;
                 } else {
                     handle_batch(&mut owner, &mut batch, now);
                 }
@@ -186,6 +180,26 @@ async fn serve_room(context: &RoomContext, commands: &mut CommandReceiver<Queued
         room.loaded_rooms.decrement(1.0);
     }
     debug!(room = %context.name, "room released from memory");
+}
+
+/// Hands the owner and a batch to the heavy lane; both come back once handled. Boxed, so that
+/// the work's state (the owner among it) is not laid out in every room task's future, idle ones
+/// included: the await point still costs each task 128 bytes (1,408 -> 1,536), measured with
+/// `size_of_val`.
+fn on_heavy_lane(
+    lane: &HeavyLane,
+    mut owner: RoomOwner,
+    mut batch: Vec<QueuedCommand>,
+    now: Instant,
+) -> Pending<(RoomOwner, Vec<QueuedCommand>)> {
+    let lane = lane.clone();
+    Box::pin(async move {
+        lane.run(move || {
+            handle_batch(&mut owner, &mut batch, now);
+            (owner, batch)
+        })
+        .await
+    })
 }
 
 /// Hands the owner a batch of commands, emptying `batch` (its capacity is kept for the next).
