@@ -437,7 +437,8 @@ for entry in "${planned[@]}"; do
     elif [[ $status == 124 || $status == 137 ]]; then
       failure="timed out after ${limit}s (see logs/$run_name.bench.log)"
     elif [[ $status != 0 ]]; then
-      failure="quire-bench exited with $status: $(tail -n 3 "$log" | tr '\n' ' ' | cut -c1-300)"
+      # The error's own lines, not the backtrace anyhow adds when RUST_BACKTRACE is set.
+      failure="quire-bench exited with $status: $(sed '/^Stack backtrace:/,$d' "$log" | grep -v '^$' | tail -n 3 | tr '\n' ' ' | cut -c1-300)"
     elif [[ ! -s $run_file ]]; then
       failure="quire-bench wrote no measurement (see logs/$run_name.bench.log)"
     fi

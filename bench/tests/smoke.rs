@@ -102,6 +102,22 @@ async fn many_rooms_deliver_within_each_room() {
     assert!(number(&measurement["latency_ms"]["p99"]) > 0.0);
 }
 
+/// W3 refuses a drain that is negative or not a number, saying which option, rather than
+/// panicking halfway through a run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_rooms_refuses_a_negative_drain() {
+    let server = BenchServer::start().await.unwrap();
+    for drain in ["--drain-seconds=-1", "--drain-seconds=NaN"] {
+        let refused = server
+            .run_bench(&["many-rooms", "--quick", drain])
+            .await
+            .expect_err("the run was refused");
+        let message = refused.to_string();
+        assert!(message.contains("--drain-seconds"), "{message}");
+        assert!(!message.contains("panicked"), "{message}");
+    }
+}
+
 /// W3 with a flooding room: the flood is sent and reported, and the quiet rooms still get
 /// every update.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,10 +73,11 @@ pub async fn run(bench: &Bench, options: &ManyRoomsOptions) -> Result<(), BenchE
         || seconds <= 0.0
         || (options.flood_bytes > 0
             && !(options.flood_rate > 0.0 && options.flood_rate.is_finite()))
+        || !(options.drain_seconds >= 0.0 && options.drain_seconds.is_finite())
     {
         return Err(BenchError::Options(
-            "--rooms, --rate-per-room, --seconds and --flood-rate must be positive, --clients-per-room \
-             at least 2"
+            "--rooms, --rate-per-room, --seconds and --flood-rate must be positive, --drain-seconds \
+             a finite number of seconds, zero or more, --clients-per-room at least 2"
                 .to_owned(),
         ));
     }
