@@ -42,14 +42,14 @@ pub(crate) struct HeavyLane {
 }
 
 impl HeavyLane {
-    /// Starts `threads` lane threads (at least one).
-    pub(crate) fn start(threads: usize) -> Self {
+    /// Starts `threads` lane threads (at least one), named `{name}-{index}`.
+    pub(crate) fn start(name: &str, threads: usize) -> Self {
         let (jobs, queue) = channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for index in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
             std::thread::Builder::new()
-                .name(format!("quire-heavy-{index}"))
+                .name(format!("{name}-{index}"))
                 .spawn(move || serve(&queue))
                 .expect("the OS lets us start the heavy lane's threads");
         }
@@ -121,7 +121,7 @@ mod tests {
 
     #[tokio::test]
     async fn work_runs_on_a_lane_thread_and_its_value_comes_back() {
-        let lane = HeavyLane::start(1);
+        let lane = HeavyLane::start("quire-heavy", 1);
         let name = lane
             .run(|| std::thread::current().name().map(str::to_owned))
             .await;
@@ -130,7 +130,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_lane_runs_below_the_callers_priority() {
-        let lane = HeavyLane::start(1);
+        let lane = HeavyLane::start("quire-heavy", 1);
         let caller = rustix::process::getpriority_process(None).unwrap();
         let lane_priority = lane
             .run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap())
@@ -140,7 +140,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_in_the_work_reaches_the_caller() {
-        let lane = HeavyLane::start(1);
+        let lane = HeavyLane::start("quire-heavy", 1);
         let outcome = tokio::spawn(async move { lane.run(|| panic!("boom")).await }).await;
         let error = outcome.expect_err("the panic came back");
         assert!(error.is_panic());
@@ -148,7 +148,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_lane_goes_on_after_a_panic() {
-        let lane = HeavyLane::start(1);
+        let lane = HeavyLane::start("quire-heavy", 1);
         let failing = lane.clone();
         let _ = tokio::spawn(async move { failing.run(|| panic!("boom")).await }).await;
         assert_eq!(lane.run(|| 7).await, 7);

@@ -167,6 +167,7 @@ impl RoomRegistry {
                 tracker,
                 storage: storage.clone(),
                 heavy_lane: HeavyLane::start(
+                    "quire-heavy",
                     std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
                 ),
                 settings: OwnerSettings {

@@ -148,7 +148,7 @@ impl Storage {
             counters,
             health,
             snapshot_writes: Arc::new(Semaphore::new(MAX_CONCURRENT_SNAPSHOT_WRITES)),
-            snapshot_lane: HeavyLane::start(MAX_CONCURRENT_SNAPSHOT_WRITES),
+            snapshot_lane: HeavyLane::start("quire-snapshot", MAX_CONCURRENT_SNAPSHOT_WRITES),
             journal,
         }
     }
