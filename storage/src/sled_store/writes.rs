@@ -125,12 +125,6 @@ impl SledStore {
         }
         if creates {
             self.apply(batch)?;
-            // New documents' entries reach the disk before their first frames, whatever the
-            // durability: sled keeps its writes in its own buffers until its timer, so a
-            // process dying meanwhile (relaxed mode never flushes a batch) kept the frames, in
-            // the page cache, and lost the entry they belong to. In strict mode the batch's
-            // flush did this sled sync anyway; it now comes before the frames.
-            self.sync_sled_if_written()?;
         }
         let millis = now_millis();
         let frames: Vec<Append<'_>> = records

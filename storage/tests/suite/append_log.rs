@@ -254,32 +254,3 @@ fn a_flush_folds_only_the_backlog_maintenance_left() {
         numbered("u", 1..=120)
     );
 }
-
-/// A document created by an append survives the process dying right after it, before any
-/// flush (relaxed durability never flushes a batch): its entry is on disk before its first
-/// frame. Before, the entry waited in sled's buffers for its timer, and the frame, in the page
-/// cache, came back at the next open with no document to belong to.
-#[test]
-fn a_new_document_survives_an_abort_before_any_flush() {
-    if let Some(directory) = std::env::var_os("QUIRE_ABORTING_CHILD") {
-        let store = open(Path::new(&directory), AppendLogLimits::default());
-        store.append("fresh", b"first edit").unwrap();
-        std::process::abort();
-    }
-    let directory = tempfile::tempdir().unwrap();
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "append_log::a_new_document_survives_an_abort_before_any_flush",
-            "--test-threads=1",
-        ])
-        .env("QUIRE_ABORTING_CHILD", directory.path())
-        .output()
-        .unwrap();
-    assert!(!child.status.success(), "the child was to abort");
-    let store = open(directory.path(), AppendLogLimits::default());
-    assert_eq!(
-        update_payloads(&store.load("fresh").unwrap()),
-        vec![b"first edit".to_vec()]
-    );
-}
